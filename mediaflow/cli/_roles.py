@@ -1,0 +1,113 @@
+"""``mediaflow serve ...`` / ``mediaflow run ...``: the long-running roles, and a supervisor.
+
+Each role lives in its stage's package and exposes ``main(args, settings) -> int``;
+this module only finds it, so the CLI stays importable while a stage is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from mediaflow.config import Settings
+from mediaflow.logging import get_logger
+
+log = get_logger("mediaflow.supervisor")
+
+ROLES: dict[str, str] = {
+    "webhooks": "producers.webhook.server:main",
+    "detector": "processors.detector.stage:main",
+    "downloader": "processors.downloader.stage:main",
+    "projection": "processors.projection.consumer:main",
+    "api": "processors.projection.api:main",
+}
+"""Role name -> ``module:function`` implementing it, in data-flow order."""
+
+
+def register(subparsers: Any) -> None:
+    """Add ``serve`` and ``run`` to the CLI."""
+    serve = subparsers.add_parser("serve", help="run an HTTP role in the foreground")
+    serve.add_argument("role", choices=["webhooks", "api"])
+    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    serve.set_defaults(handler=run_role)
+
+    run = subparsers.add_parser("run", help="run a pipeline role (or all of them) in the foreground")
+    run.add_argument("role", choices=[*ROLES, "all"])
+    run.add_argument("--workers", type=int, default=1, help="processes (webhooks only)")
+    run.add_argument(
+        "--idle-exit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="drain mode: exit once idle this long (processors only)",
+    )
+    run.set_defaults(handler=run_role)
+
+
+def resolve(role: str) -> Any:
+    """Import the function implementing ``role``."""
+    module_name, function = ROLES[role].split(":")
+    return getattr(importlib.import_module(module_name), function)
+
+
+def run_role(args: argparse.Namespace, settings: Settings) -> int:
+    """Run one role, or supervise all of them."""
+    if args.role == "all":
+        return supervise(settings)
+    return int(resolve(args.role)(args, settings) or 0)
+
+
+def supervise(settings: Settings) -> int:
+    """Start every role as a child process; stop them all on Ctrl-C or SIGTERM.
+
+    Shutdown order: SIGTERM every child (each drains and commits), wait up to
+    30 s, then SIGKILL stragglers. A child that dies on its own is reported
+    and restarted after a pause, so one crashing role does not stop the rest.
+    """
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    stopping = False
+
+    def start(role: str) -> None:
+        children[role] = subprocess.Popen([sys.executable, "-m", "mediaflow", "run", role])
+
+    def on_signal(_signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    for role in ROLES:
+        start(role)
+    print(
+        "mediaflow is running:\n"
+        f"  webhooks  http://{settings.webhook_host}:{settings.webhook_port}/webhooks/wapi "
+        f"(also /webhooks/evolution, /webhooks/zapi, /healthz, /readyz, /metrics)\n"
+        f"  API       http://{settings.api_host}:{settings.api_port}/media  (Bearer token)\n"
+        f"  Kafka     {settings.kafka.bootstrap_servers}\n"
+        f"  S3        {settings.s3.endpoint_url}  bucket {settings.s3.bucket}\n"
+        "Press Ctrl-C to stop.",
+        flush=True,
+    )
+    while not stopping:
+        time.sleep(0.5)
+        for role, child in list(children.items()):
+            if child.poll() is not None and not stopping:
+                log.error("role_exited", role=role, code=child.returncode)
+                time.sleep(2)
+                start(role)
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    print("mediaflow stopped.")
+    return 0

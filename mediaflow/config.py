@@ -1,0 +1,310 @@
+"""Typed, frozen settings, read once at the entry point.
+
+Sources, later ones win:
+
+1. defaults, which point at the local stack started by ``deploy/stack.sh``;
+2. an optional TOML file named by ``MEDIAFLOW_CONFIG_FILE`` (keys are the
+   variable names below, lower case, without the prefix);
+3. environment variables prefixed ``MEDIAFLOW_``.
+
+librdkafka client properties pass through unchanged for real clusters:
+``MEDIAFLOW_KAFKA_PROP_SECURITY_PROTOCOL=SASL_SSL`` becomes
+``security.protocol=SASL_SSL`` (in the file: a ``[kafka_properties]`` table).
+
+Nothing below the entry point reads the environment: every component gets the
+:class:`Settings` (or the part of it it needs) passed in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mediaflow.errors import ConfigError
+
+PREFIX = "MEDIAFLOW_"
+KAFKA_PROP_PREFIX = "MEDIAFLOW_KAFKA_PROP_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Secret:
+    """A string that never shows itself in ``repr``, ``str``, logs or tracebacks.
+
+    Call :meth:`reveal` at the one place that needs the real value.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the secret value. Never log the result."""
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('****')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSettings:
+    """Where the broker is, how clients talk to it, and the topic names in use."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    properties: Mapping[str, str] = field(default_factory=dict)
+    topic_prefix: str = ""
+    topics_file: Path = REPO_ROOT / "deploy" / "topics.toml"
+    client_id: str = field(default_factory=lambda: f"mediaflow-{socket.gethostname()}")
+
+    def topic(self, logical_name: str) -> str:
+        """Return the real topic name for a logical one (``media.events`` -> prefixed)."""
+        return f"{self.topic_prefix}{logical_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class S3Settings:
+    """The S3-compatible object store (AWS, MinIO, R2, S3Proxy...)."""
+
+    endpoint_url: str | None = "http://127.0.0.1:9000"
+    region: str = "us-east-1"
+    bucket: str = "mediaflow-media"
+    access_key: Secret = field(default_factory=lambda: Secret("mediaflow"))
+    secret_key: Secret = field(default_factory=lambda: Secret("mediaflow-local-secret"))
+    addressing_style: str = "path"
+    multipart_threshold: int = 8 * 1024 * 1024
+    part_size: int = 8 * 1024 * 1024
+    presign_ttl_s: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class DownloaderSettings:
+    """How media are fetched, checked and retried."""
+
+    wapi_base_url: str = "https://api.w-api.app"
+    cdn_base_url: str = "https://mmg.whatsapp.net"
+    concurrency: int = 8
+    retry_delays_s: tuple[int, ...] = (10, 60, 600, 3600)
+    max_attempts: int = 5
+    max_media_bytes: int = 2 * 1024 * 1024 * 1024
+    length_margin: float = 0.05
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 30.0
+    total_timeout_s: float = 900.0
+    allowed_hosts: tuple[str, ...] = ("api.w-api.app", "*.whatsapp.net", "*.w-api.app")
+    allow_private_addresses: bool = False
+    fetch_order: tuple[str, ...] = ("wapi", "direct")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every knob of mediaflow. Build with :meth:`from_env`; pass it down explicitly."""
+
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    s3: S3Settings = field(default_factory=S3Settings)
+    downloader: DownloaderSettings = field(default_factory=DownloaderSettings)
+    tenants_file: Path = REPO_ROOT / "deploy" / "tenants.toml"
+    projection_db_url: str = f"sqlite:///{REPO_ROOT / '.stack' / 'projection.db'}"
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8080
+    webhook_max_body_bytes: int = 1024 * 1024
+    webhook_delivery_timeout_s: float = 10.0
+    api_host: str = "127.0.0.1"
+    api_port: int = 8081
+    api_token: Secret = field(default_factory=lambda: Secret("local-api-token"))
+    instance_name: str = field(default_factory=socket.gethostname)
+    batch_max_records: int = 500
+    batch_max_interval_s: float = 0.5
+    log_format: str = "auto"
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from defaults, the optional config file and the environment.
+
+        Args:
+            environ: the environment to read; ``os.environ`` when omitted.
+
+        Raises:
+            ConfigError: a value does not parse; the message names the variable.
+        """
+        env = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        kafka_props: dict[str, str] = {}
+        config_file = env.get(f"{PREFIX}CONFIG_FILE")
+        if config_file:
+            file_values = _read_file(Path(config_file))
+            kafka_props.update(file_values.pop("kafka_properties", {}))
+            values.update(file_values)
+        for name, value in env.items():
+            if name.startswith(KAFKA_PROP_PREFIX):
+                kafka_props[name[len(KAFKA_PROP_PREFIX) :].lower().replace("_", ".")] = value
+            elif name.startswith(PREFIX) and name != f"{PREFIX}CONFIG_FILE":
+                values[name[len(PREFIX) :].lower()] = value
+        return _build(values, kafka_props)
+
+
+# Flat variable name -> (section, attribute). Sections: "" (Settings), kafka, s3, downloader.
+_FIELDS: dict[str, tuple[str, str]] = {
+    "kafka_bootstrap_servers": ("kafka", "bootstrap_servers"),
+    "topic_prefix": ("kafka", "topic_prefix"),
+    "topics_file": ("kafka", "topics_file"),
+    "kafka_client_id": ("kafka", "client_id"),
+    "s3_endpoint_url": ("s3", "endpoint_url"),
+    "s3_region": ("s3", "region"),
+    "s3_bucket": ("s3", "bucket"),
+    "s3_access_key": ("s3", "access_key"),
+    "s3_secret_key": ("s3", "secret_key"),
+    "s3_addressing_style": ("s3", "addressing_style"),
+    "s3_multipart_threshold": ("s3", "multipart_threshold"),
+    "s3_part_size": ("s3", "part_size"),
+    "s3_presign_ttl_s": ("s3", "presign_ttl_s"),
+    "wapi_base_url": ("downloader", "wapi_base_url"),
+    "cdn_base_url": ("downloader", "cdn_base_url"),
+    "download_concurrency": ("downloader", "concurrency"),
+    "retry_delays_s": ("downloader", "retry_delays_s"),
+    "max_attempts": ("downloader", "max_attempts"),
+    "max_media_bytes": ("downloader", "max_media_bytes"),
+    "length_margin": ("downloader", "length_margin"),
+    "connect_timeout_s": ("downloader", "connect_timeout_s"),
+    "read_timeout_s": ("downloader", "read_timeout_s"),
+    "total_timeout_s": ("downloader", "total_timeout_s"),
+    "allowed_hosts": ("downloader", "allowed_hosts"),
+    "allow_private_addresses": ("downloader", "allow_private_addresses"),
+    "fetch_order": ("downloader", "fetch_order"),
+}
+_TOP = {f.name for f in dataclasses.fields(Settings)} - {"kafka", "s3", "downloader"}
+_SECTIONS = {"kafka": KafkaSettings, "s3": S3Settings, "downloader": DownloaderSettings}
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"MEDIAFLOW_CONFIG_FILE={path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"MEDIAFLOW_CONFIG_FILE={path} is not valid TOML: {exc}") from exc
+
+
+def _build(values: dict[str, Any], kafka_props: dict[str, str]) -> Settings:
+    sections: dict[str, dict[str, Any]] = {"kafka": {}, "s3": {}, "downloader": {}}
+    top: dict[str, Any] = {}
+    for name, raw in values.items():
+        if name in _FIELDS:
+            section, attr = _FIELDS[name]
+            cls = _SECTIONS[section]
+            sections[section][attr] = _coerce(cls, attr, raw, name)
+        elif name in _TOP:
+            top[name] = _coerce(Settings, name, raw, name)
+        # Unknown MEDIAFLOW_* names are ignored: scripts use the prefix for their own knobs.
+    sections["kafka"]["properties"] = kafka_props
+    return Settings(
+        kafka=KafkaSettings(**sections["kafka"]),
+        s3=S3Settings(**sections["s3"]),
+        downloader=DownloaderSettings(**sections["downloader"]),
+        **top,
+    )
+
+
+def _coerce(cls: type, attr: str, raw: Any, name: str) -> Any:
+    default = next(f for f in dataclasses.fields(cls) if f.name == attr)
+    sample = (
+        default.default
+        if default.default is not dataclasses.MISSING
+        else default.default_factory()  # type: ignore[misc]
+    )
+    variable = f"{PREFIX}{name.upper()}"
+    try:
+        if isinstance(sample, Secret):
+            return Secret(str(raw))
+        if isinstance(sample, bool):
+            return _parse_bool(raw)
+        if isinstance(sample, int):
+            return int(raw)
+        if isinstance(sample, float):
+            return float(raw)
+        if isinstance(sample, Path):
+            return Path(raw)
+        if isinstance(sample, tuple):
+            items = raw if isinstance(raw, list) else [p.strip() for p in str(raw).split(",")]
+            kind = type(sample[0]) if sample else str
+            return tuple(kind(item) for item in items if str(item) != "")
+        return None if raw in ("", None) and sample is None else str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{variable}={raw!r} is not a valid {type(sample).__name__}") from exc
+
+
+def _parse_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """Return the effective settings as plain data with every secret masked.
+
+    Kafka properties whose name mentions a password, secret, key or token are
+    masked too (``sasl.password``, ``ssl.key.password``...).
+    """
+    data: dict[str, Any] = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if dataclasses.is_dataclass(value):
+            data[f.name] = {
+                sub.name: _mask_value(sub.name, getattr(value, sub.name))
+                for sub in dataclasses.fields(value)
+            }
+        else:
+            data[f.name] = _mask_value(f.name, value)
+    return data
+
+
+_SECRET_WORDS = ("password", "secret", "token", "key", "credential")
+
+
+def _mask_value(name: str, value: Any) -> Any:
+    if isinstance(value, Secret):
+        return "****" if value else ""
+    if isinstance(value, Mapping):
+        return {k: ("****" if any(w in k for w in _SECRET_WORDS) else v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, str) and "://" in value and "@" in value:
+        # URLs with credentials (postgresql://user:pass@host/db)
+        scheme, rest = value.split("://", 1)
+        return f"{scheme}://****@{rest.split('@', 1)[1]}"
+    return value
+
+
+__all__ = [
+    "DownloaderSettings",
+    "KafkaSettings",
+    "S3Settings",
+    "Secret",
+    "Settings",
+    "masked",
+]

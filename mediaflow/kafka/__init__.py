@@ -1,0 +1,31 @@
+"""Kafka plumbing shared by every stage, written once.
+
+* :mod:`~mediaflow.kafka.clients`: client construction, error translation;
+* :mod:`~mediaflow.kafka.topics`: topics as code;
+* :mod:`~mediaflow.kafka.headers`: header names (retry, dead letter, redrive);
+* :mod:`~mediaflow.kafka.retry`: the pure retry policy;
+* :mod:`~mediaflow.kafka.routing`: retry-tier and dead-letter records;
+* :mod:`~mediaflow.kafka.worker`: the transactional consume-process-produce loop.
+"""
+
+from mediaflow.kafka.records import InRecord, OutRecord
+from mediaflow.kafka.retry import DeadLetter, Decision, RetryLater, RetryPolicy, RetryTier
+from mediaflow.kafka.routing import FailureRouter
+from mediaflow.kafka.topics import TopicLayout, load_layout
+from mediaflow.kafka.worker import StageHandler, Worker, WorkerOptions
+
+__all__ = [
+    "DeadLetter",
+    "Decision",
+    "FailureRouter",
+    "InRecord",
+    "OutRecord",
+    "RetryLater",
+    "RetryPolicy",
+    "RetryTier",
+    "StageHandler",
+    "TopicLayout",
+    "Worker",
+    "WorkerOptions",
+    "load_layout",
+]

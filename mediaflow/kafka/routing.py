@@ -1,0 +1,78 @@
+"""Turn a failure decision into the records that carry it: retry tier or dead letter.
+
+The dead-letter contract, the same for every stage: the original key and
+value bytes unchanged, the original headers kept, plus ``dlq.*`` headers
+naming the original topic, partition, offset and timestamp, the consumer
+group, the stage, the error kind and message (secret-free), the attempt
+count, the first-failure time and the media id where known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from mediaflow.kafka import headers as h
+from mediaflow.kafka.records import InRecord, OutRecord
+from mediaflow.kafka.retry import DeadLetter, Decision, RetryLater
+from mediaflow.logging import scrub
+
+MAX_ERROR_MESSAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class FailureRouter:
+    """Builds retry and dead-letter records for one stage of one consumer group."""
+
+    stage: str
+    group_id: str
+    dlq_topic: str
+
+    def route(
+        self, record: InRecord, decision: Decision, now: datetime, media_id: str | None = None
+    ) -> OutRecord:
+        """Return the record that sends ``record`` where ``decision`` says."""
+        if isinstance(decision, RetryLater):
+            return self._retry(record, decision, now)
+        return self._dead_letter(record, decision, now, media_id)
+
+    def _retry(self, record: InRecord, decision: RetryLater, now: datetime) -> OutRecord:
+        first = record.first_failure_at or now
+        headers = h.without(record.headers, h.RETRY_HEADERS) + h.encode(
+            {
+                h.ATTEMPT: decision.attempt,
+                h.FIRST_FAILURE_AT: h.millis(first),
+                h.DUE_AT: h.millis(decision.due_at),
+                h.LAST_ERROR_KIND: decision.error.kind.value,
+                h.LAST_ERROR: _safe(decision.error.message),
+            }
+        )
+        return OutRecord(decision.tier.topic, record.value, record.key, headers)
+
+    def _dead_letter(
+        self, record: InRecord, decision: DeadLetter, now: datetime, media_id: str | None
+    ) -> OutRecord:
+        headers = h.without(record.headers, ()) + h.encode(
+            {
+                h.DLQ_ORIGINAL_TOPIC: record.topic,
+                h.DLQ_ORIGINAL_PARTITION: record.partition,
+                h.DLQ_ORIGINAL_OFFSET: record.offset,
+                h.DLQ_ORIGINAL_TIMESTAMP: h.millis(record.timestamp) if record.timestamp else None,
+                h.DLQ_CONSUMER_GROUP: self.group_id,
+                h.DLQ_STAGE: self.stage,
+                h.DLQ_ERROR_KIND: decision.kind.value,
+                h.DLQ_ERROR_MESSAGE: _safe(decision.message),
+                h.DLQ_ATTEMPT: decision.attempt,
+                h.DLQ_FIRST_FAILURE_AT: h.millis(record.first_failure_at or now),
+                h.DLQ_FAILED_AT: h.millis(now),
+                h.DLQ_MEDIA_ID: media_id,
+            }
+        )
+        return OutRecord(self.dlq_topic, record.value, record.key, headers)
+
+
+def _safe(message: str) -> str:
+    return scrub(message)[:MAX_ERROR_MESSAGE]
+
+
+__all__ = ["FailureRouter"]

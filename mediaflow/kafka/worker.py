@@ -1,0 +1,494 @@
+"""The one consumer loop every processor runs.
+
+A stage supplies only its transform (:class:`StageHandler`); this loop does
+the Kafka work, the same way for the detector, the downloader and any future
+stage:
+
+1. fetch records without blocking the event loop and queue them per partition;
+2. start up to ``concurrency`` of them at once, oldest first per partition,
+   never a record before its retry due time;
+3. turn each failure into a retry-tier or dead-letter record with the
+   :class:`RetryPolicy` and the :class:`FailureRouter` (a poison record never
+   stalls its partition);
+4. when the *contiguous* finished prefix of some partition is large or old
+   enough, produce all outputs of that prefix in offset order and commit the
+   input offsets in one Kafka transaction (``send_offsets_to_transaction``);
+   nothing is committed before its work is durable;
+5. pause a partition whose queue is full or whose head is not due yet, and
+   resume it later, so ``max.poll.interval.ms`` is never exceeded and memory
+   stays bounded.
+
+On an abortable transaction error the transaction is aborted, all in-memory
+progress is dropped and the consumer is rewound to the committed offsets; on a
+fatal one (this copy was fenced by a newer one with the same
+``transactional.id``) the loop stops with :class:`FatalKafkaError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from mediaflow.errors import BrokerUnavailable, MediaflowError
+from mediaflow.events import utcnow
+from mediaflow.kafka.clients import AbortableKafkaError, FatalKafkaError, translate
+from mediaflow.kafka.records import InRecord, OutRecord
+from mediaflow.kafka.retry import DeadLetter, Decision, RetryPolicy
+from mediaflow.kafka.routing import FailureRouter
+from mediaflow.logging import get_logger, record_context
+from mediaflow.metrics import (
+    COMMIT_SECONDS,
+    DEAD_LETTERS,
+    IN_FLIGHT,
+    OUTCOMES,
+    RECORDS_IN,
+    RECORDS_OUT,
+)
+
+log = get_logger("mediaflow.worker")
+
+TP = tuple[str, int]
+
+
+class StageHandler(Protocol):
+    """What a stage gives the worker loop."""
+
+    name: str
+
+    async def handle(self, record: InRecord) -> Sequence[OutRecord]:
+        """Process one record; return what to produce. Raise a MediaflowError to fail it."""
+        ...
+
+    def media_id_of(self, record: InRecord) -> str | None:
+        """Best-effort media id of a record, for dead-letter headers."""
+        ...
+
+    def failure_records(
+        self, record: InRecord, decision: Decision, now: datetime
+    ) -> Sequence[OutRecord]:
+        """Events that describe a failure (e.g. MediaDownloadFailed) to produce with it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """Tuning of the loop.
+
+    Attributes:
+        concurrency: records processed at once by this process.
+        batch_max_records: commit when this many finished records are ready...
+        batch_max_interval_s: ...or when the oldest ready one waited this long.
+        max_queued_per_partition: pause a partition when this many records wait.
+        transactional: exactly-once commits; ``False`` only for benchmarks.
+        shutdown_grace_s: how long ``stop()`` lets in-flight records finish.
+    """
+
+    concurrency: int = 1
+    batch_max_records: int = 500
+    batch_max_interval_s: float = 0.5
+    max_queued_per_partition: int = 500
+    transactional: bool = True
+    shutdown_grace_s: float = 20.0
+
+
+@dataclass(eq=False)
+class _Partition:
+    """Progress of one assigned partition. Offsets are kept in arrival order."""
+
+    queued: deque[InRecord] = field(default_factory=deque)
+    order: deque[int] = field(default_factory=deque)
+    running: dict[int, asyncio.Task[list[OutRecord]]] = field(default_factory=dict)
+    finished: dict[int, list[OutRecord]] = field(default_factory=dict)
+    oldest_finished_at: float | None = None
+    paused: bool = False
+
+    def ready_prefix(self) -> list[int]:
+        ready = []
+        for offset in self.order:
+            if offset not in self.finished:
+                break
+            ready.append(offset)
+        return ready
+
+
+class Worker:
+    """Consume, process with a :class:`StageHandler`, produce and commit exactly once.
+
+    Args:
+        consumer: a ``read_committed`` consumer with auto-commit off (not yet subscribed).
+        producer: a transactional producer (or a plain one with ``transactional=False``).
+        stage: the stage's transform.
+        topics: input topics.
+        policy: where failures go.
+        router: builds retry and dead-letter records.
+        options: tuning.
+        clock: wall clock for due times and headers (injected for tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        consumer: Consumer,
+        producer: Producer,
+        stage: StageHandler,
+        topics: Sequence[str],
+        policy: RetryPolicy,
+        router: FailureRouter,
+        options: WorkerOptions = WorkerOptions(),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._consumer = consumer
+        self._producer = producer
+        self._stage = stage
+        self._topics = list(topics)
+        self._policy = policy
+        self._router = router
+        self._options = options
+        self._clock = clock
+        self._partitions: dict[TP, _Partition] = {}
+        self._stopping = False
+        self._delivery_errors: list[KafkaError] = []
+        self.committed_records = 0
+
+    # -- public -------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to finish in-flight work, commit it and return. Signal-safe."""
+        self._stopping = True
+
+    async def run(self, *, idle_exit_s: float | None = None) -> None:
+        """Run until :meth:`stop`, or until idle for ``idle_exit_s`` (drain mode, for tests).
+
+        Raises:
+            FatalKafkaError: the producer was fenced or librdkafka hit a fatal error.
+        """
+        self._consumer.subscribe(
+            self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
+        if self._options.transactional:
+            await asyncio.to_thread(self._call, self._producer.init_transactions, 60)
+        log.info("worker_started", stage=self._stage.name, topics=self._topics)
+        last_activity = time.monotonic()
+        try:
+            while not self._stopping:
+                fetched = self._fetch()
+                started = self._start_due()
+                committed = await self._commit_if_due()
+                self._update_pauses()
+                if fetched or started or committed:
+                    last_activity = time.monotonic()
+                if idle_exit_s is not None and self._drained(time.monotonic() - last_activity, idle_exit_s):
+                    break
+                if not fetched:
+                    await self._wait_for_progress()
+        finally:
+            await self._shutdown()
+
+    # -- fetching -----------------------------------------------------------------------
+
+    def _fetch(self) -> int:
+        queued = sum(len(p.queued) for p in self._partitions.values())
+        room = max(0, self._options.max_queued_per_partition * max(1, len(self._partitions)) - queued)
+        if room == 0:
+            return 0
+        messages: list[Message] = self._consumer.consume(num_messages=min(room, 1000), timeout=0)
+        count = 0
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    if error.fatal():
+                        raise FatalKafkaError(f"{error.name()}: {error.str()}")
+                    log.warning("consume_error", code=error.name(), reason=error.str())
+                continue
+            record = InRecord.from_message(message)
+            state = self._partitions.setdefault((record.topic, record.partition), _Partition())
+            state.queued.append(record)
+            state.order.append(record.offset)
+            RECORDS_IN.labels(self._stage.name, record.topic).inc()
+            count += 1
+        return count
+
+    # -- processing ---------------------------------------------------------------------
+
+    def _in_flight(self) -> int:
+        return sum(len(p.running) for p in self._partitions.values())
+
+    def _start_due(self) -> int:
+        started = 0
+        now = self._clock()
+        free = self._options.concurrency - self._in_flight()
+        for state in self._partitions.values():
+            while free > 0 and state.queued:
+                head = state.queued[0]
+                if head.due_at is not None and head.due_at > now:
+                    break
+                state.queued.popleft()
+                task = asyncio.create_task(self._process(head))
+                state.running[head.offset] = task
+                task.add_done_callback(lambda t, s=state, o=head.offset: self._finished(s, o, t))
+                free -= 1
+                started += 1
+        IN_FLIGHT.labels(self._stage.name).set(self._in_flight())
+        return started
+
+    async def _process(self, record: InRecord) -> list[OutRecord]:
+        with record_context(topic=record.topic, partition=record.partition, offset=record.offset):
+            try:
+                outputs = list(await self._stage.handle(record))
+                OUTCOMES.labels(self._stage.name, "ok", "").inc()
+                return outputs
+            except asyncio.CancelledError:
+                raise
+            except MediaflowError as exc:
+                return self._failed(record, exc)
+            except Exception as exc:  # a bug must not stall the partition: dead-letter it
+                log.exception("stage_crashed", stage=self._stage.name)
+                error = MediaflowError(f"unexpected {type(exc).__name__}: {exc}")
+                return self._failed(record, error)
+
+    def _failed(self, record: InRecord, error: MediaflowError) -> list[OutRecord]:
+        now = self._clock()
+        decision = self._policy.decide(record.attempt, error, now)
+        media_id = self._stage.media_id_of(record)
+        outcome = "dead_lettered" if isinstance(decision, DeadLetter) else "retry"
+        OUTCOMES.labels(self._stage.name, outcome, decision_kind(decision)).inc()
+        if isinstance(decision, DeadLetter):
+            DEAD_LETTERS.labels(self._stage.name, decision.kind.value).inc()
+        log.warning(
+            "record_failed",
+            stage=self._stage.name,
+            media_id=media_id,
+            attempt=record.attempt,
+            error_kind=error.kind.value,
+            error=error.message,
+            outcome=outcome,
+        )
+        routed = self._router.route(record, decision, now, media_id)
+        return [routed, *self._stage.failure_records(record, decision, now)]
+
+    def _finished(self, state: _Partition, offset: int, task: asyncio.Task[list[OutRecord]]) -> None:
+        if state.running.pop(offset, None) is None or task.cancelled():
+            return  # dropped by a rebalance or an abort: the record will be read again
+        state.finished[offset] = task.result()
+        if state.oldest_finished_at is None:
+            state.oldest_finished_at = time.monotonic()
+
+    def _busy(self) -> bool:
+        return any(p.queued or p.running or p.finished for p in self._partitions.values())
+
+    def _drained(self, idle_for: float, idle_exit_s: float) -> bool:
+        return bool(self._partitions) and not self._busy() and idle_for >= idle_exit_s
+
+    async def _wait_for_progress(self) -> None:
+        running = [t for p in self._partitions.values() for t in p.running.values()]
+        if running:
+            await asyncio.wait(running, timeout=0.02, return_when=asyncio.FIRST_COMPLETED)
+        else:
+            await asyncio.sleep(0.02)
+
+    # -- pausing ------------------------------------------------------------------------
+
+    def _update_pauses(self) -> None:
+        now = self._clock()
+        limit = self._options.max_queued_per_partition
+        for (topic, partition), state in self._partitions.items():
+            head_waiting = bool(state.queued) and (state.queued[0].due_at or now) > now
+            should_pause = len(state.queued) >= limit or head_waiting
+            if should_pause != state.paused:
+                tp = [TopicPartition(topic, partition)]
+                (self._consumer.pause if should_pause else self._consumer.resume)(tp)
+                state.paused = should_pause
+
+    # -- committing ---------------------------------------------------------------------
+
+    async def _commit_if_due(self, force: bool = False) -> bool:
+        ready = {tp: s.ready_prefix() for tp, s in self._partitions.items()}
+        count = sum(len(v) for v in ready.values())
+        if count == 0:
+            return False
+        oldest = min(
+            (s.oldest_finished_at for s in self._partitions.values() if s.oldest_finished_at),
+            default=time.monotonic(),
+        )
+        if not (
+            force
+            or count >= self._options.batch_max_records
+            or time.monotonic() - oldest >= self._options.batch_max_interval_s
+        ):
+            return False
+        metadata = self._consumer.consumer_group_metadata()
+        try:
+            await asyncio.to_thread(self._commit, ready, metadata)
+        except AbortableKafkaError as exc:
+            log.warning("transaction_aborted", stage=self._stage.name, reason=exc.message)
+            await asyncio.to_thread(self._call, self._producer.abort_transaction, 30)
+            self._rewind()
+            return False
+        self._forget(ready)
+        self.committed_records += count
+        return True
+
+    def _commit(self, ready: dict[TP, list[int]], metadata: Any) -> None:
+        """Produce the outputs of the ready prefixes and commit their offsets atomically."""
+        started = time.monotonic()
+        offsets = [TopicPartition(t, p, offs[-1] + 1) for (t, p), offs in ready.items() if offs]
+        transactional = self._options.transactional
+        if transactional:
+            self._call(self._producer.begin_transaction)
+        for tp, offs in ready.items():
+            state = self._partitions[tp]
+            for offset in offs:
+                for out in state.finished[offset]:
+                    self._produce(out)
+        if transactional:
+            self._call(self._producer.send_offsets_to_transaction, offsets, metadata, 30)
+            self._commit_transaction()
+        else:
+            self._flush()
+            self._call(self._consumer.commit, offsets=offsets, asynchronous=False)
+        COMMIT_SECONDS.labels(self._stage.name).observe(time.monotonic() - started)
+
+    def _produce(self, out: OutRecord) -> None:
+        while True:
+            try:
+                self._producer.produce(
+                    out.topic, value=out.value, key=out.key, headers=out.headers, on_delivery=self._on_delivery
+                )
+                RECORDS_OUT.labels(self._stage.name, out.topic).inc()
+                return
+            except BufferError:
+                self._producer.poll(0.1)  # local queue full: let deliveries drain
+            except KafkaException as exc:
+                raise translate(exc) from exc
+
+    def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
+        if error is not None:
+            self._delivery_errors.append(error)
+
+    def _flush(self) -> None:
+        remaining = self._producer.flush(30)
+        if remaining or self._delivery_errors:
+            errors, self._delivery_errors = self._delivery_errors, []
+            reason = errors[0].str() if errors else f"{remaining} records still queued"
+            raise AbortableKafkaError(f"delivery failed: {reason}")
+
+    def _commit_transaction(self) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self._producer.commit_transaction(30)
+                return
+            except KafkaException as exc:
+                error = translate(exc)
+                retriable = exc.args[0].retriable() and time.monotonic() < deadline
+                if isinstance(error, BrokerUnavailable) and retriable:
+                    continue
+                if isinstance(error, BrokerUnavailable):
+                    raise AbortableKafkaError(error.message) from exc
+                raise error from exc
+
+    @staticmethod
+    def _call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except KafkaException as exc:
+            error = translate(exc)
+            if isinstance(error, BrokerUnavailable):
+                # A timeout inside a transaction leaves it in an unknown state: abort it.
+                raise AbortableKafkaError(error.message) from exc
+            raise error from exc
+
+    def _forget(self, committed: dict[TP, list[int]]) -> None:
+        for tp, offsets in committed.items():
+            state = self._partitions.get(tp)
+            if state is None:
+                continue
+            for offset in offsets:
+                state.order.popleft()
+                del state.finished[offset]
+            state.oldest_finished_at = time.monotonic() if state.finished else None
+
+    def _rewind(self) -> None:
+        """Drop all progress and seek every partition back to its committed offset."""
+        tps = [TopicPartition(t, p) for t, p in self._partitions]
+        self._consumer.resume(tps)
+        self._drop(list(self._partitions))
+        for tp in self._consumer.committed(tps, timeout=30):
+            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+            self._partitions[(tp.topic, tp.partition)] = _Partition()
+
+    def _drop(self, tps: list[TP]) -> None:
+        for tp in tps:
+            state = self._partitions.pop(tp, None)
+            if state is None:
+                continue
+            for task in state.running.values():
+                task.cancel()
+            state.running.clear()
+
+    # -- rebalancing (called from inside consume()) -------------------------------------
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._partitions.setdefault((tp.topic, tp.partition), _Partition())
+        log.info("partitions_assigned", stage=self._stage.name, count=len(partitions))
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Commit what is finished while we still own it; the rest is re-read by the new owner.
+        ready = {tp: s.ready_prefix() for tp, s in self._partitions.items()}
+        if any(ready.values()):
+            try:
+                self._commit(ready, self._consumer.consumer_group_metadata())
+                self._forget(ready)
+            except AbortableKafkaError as exc:
+                log.warning("revoke_commit_aborted", reason=exc.message)
+                self._call(self._producer.abort_transaction, 30)
+        self._drop([(tp.topic, tp.partition) for tp in partitions])
+        log.info("partitions_revoked", stage=self._stage.name, count=len(partitions))
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Lost, not revoked: someone else may own them already, so commit nothing.
+        self._drop([(tp.topic, tp.partition) for tp in partitions])
+        log.warning("partitions_lost", stage=self._stage.name, count=len(partitions))
+
+    # -- shutdown -----------------------------------------------------------------------
+
+    async def _shutdown(self) -> None:
+        """Stop in this order: no new records; let in-flight ones finish (bounded);
+        commit what finished; leave the group; flush the producer."""
+        running = [t for p in self._partitions.values() for t in p.running.values()]
+        if running:
+            await asyncio.wait(running, timeout=self._options.shutdown_grace_s)
+        try:
+            await self._commit_if_due(force=True)
+        except FatalKafkaError:
+            log.error("final_commit_failed_fatal", stage=self._stage.name)
+        self._drop(list(self._partitions))
+        await asyncio.to_thread(self._consumer.close)
+        await asyncio.to_thread(self._producer.flush, 10)
+        log.info("worker_stopped", stage=self._stage.name, committed=self.committed_records)
+
+
+def decision_kind(decision: Decision) -> str:
+    """The error kind a decision carries (metrics label)."""
+    return decision.kind.value if isinstance(decision, DeadLetter) else decision.error.kind.value
+
+
+__all__ = ["StageHandler", "Worker", "WorkerOptions", "decision_kind"]

@@ -1,0 +1,153 @@
+"""structlog set-up shared by every role, with secrets redacted by a processor.
+
+One media can be followed across stages with one grep: stages bind
+``media_id``, ``event_id``, ``client_id``, ``instance_id`` and the Kafka
+coordinates (``topic``, ``partition``, ``offset``) into the context of each
+record they handle (see :func:`record_context`).
+
+Redaction does not depend on discipline. :class:`RedactSecrets`:
+
+* masks every value whose key names a secret (``token``, ``secret``,
+  ``password``, ``media_key``, ``authorization``...);
+* replaces every occurrence of a registered secret value (tenant tokens,
+  webhook secrets, S3 keys, the API token) anywhere in any string;
+* strips query strings from URLs (CDN links carry signatures, some providers
+  put tokens there).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, Iterator, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+
+REDACTED = "****"
+_SECRET_KEY = re.compile(
+    r"(token|secret|password|passwd|credential|authorization|api[_-]?key|media_?key|access_key)",
+    re.IGNORECASE,
+)
+_URL_QUERY = re.compile(r"(https?://[^\s?#\"']+)\?[^\s#\"']*")
+
+
+class RedactSecrets:
+    """structlog processor that removes secrets from every event dict."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: set[str] = set()
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Register more secret values (short ones are ignored: they would mask noise)."""
+        self._secrets.update(s for s in secrets if s and len(s) >= 6)
+
+    def __call__(self, _logger: Any, _name: str, event: MutableMapping[str, Any]) -> Any:
+        for key in list(event):
+            event[key] = self._clean(key, event[key])
+        return event
+
+    def _clean(self, key: str, value: Any) -> Any:
+        if _SECRET_KEY.search(key) and value not in (None, "", False):
+            return REDACTED
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, dict):
+            return {k: self._clean(str(k), v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._clean(key, v) for v in value]
+        if isinstance(value, BaseException):
+            return self.scrub(f"{type(value).__name__}: {value}")
+        return value
+
+    def scrub(self, text: str) -> str:
+        """Return ``text`` with registered secrets and URL query strings removed."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return _URL_QUERY.sub(r"\1?" + REDACTED, text)
+
+
+_redactor = RedactSecrets()
+
+
+def register_secrets(secrets: Iterable[str]) -> None:
+    """Make the log pipeline mask these values wherever they appear."""
+    _redactor.add(secrets)
+
+
+def scrub(text: str) -> str:
+    """Mask registered secrets and URL query strings in ``text`` (for error messages too)."""
+    return _redactor.scrub(text)
+
+
+def _scrub_exception(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Any:
+    # Runs after format_exc_info: tracebacks may quote a URL or a header value.
+    if isinstance(event.get("exception"), str):
+        event["exception"] = _redactor.scrub(event["exception"])
+    return event
+
+
+def configure(*, fmt: str = "auto", level: str = "info", stream: Any = None) -> None:
+    """Configure structlog (and stdlib logging, for librdkafka/botocore) once, at start-up.
+
+    Args:
+        fmt: ``json`` (production), ``console`` (people), or ``auto``: console
+            when the stream is a terminal.
+        level: minimum level name.
+        stream: where to write; stderr by default.
+    """
+    stream = stream or sys.stderr
+    use_console = fmt == "console" or (fmt == "auto" and stream.isatty())
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        if use_console
+        else structlog.processors.JSONRenderer()
+    )
+    numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redactor,
+            structlog.processors.format_exc_info,
+            _scrub_exception,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+    logging.basicConfig(level=max(numeric, logging.WARNING), stream=stream, force=True)
+
+
+@contextmanager
+def record_context(**values: Any) -> Iterator[None]:
+    """Bind ``values`` to every log line written inside the block (contextvars, task-safe)."""
+    tokens = structlog.contextvars.bind_contextvars(
+        **{k: v for k, v in values.items() if v is not None}
+    )
+    try:
+        yield
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
+
+
+def get_logger(name: str) -> Any:
+    """Return a structlog logger tagged with ``component=name``."""
+    return structlog.get_logger(component=name)
+
+
+__all__ = [
+    "REDACTED",
+    "RedactSecrets",
+    "configure",
+    "get_logger",
+    "record_context",
+    "register_secrets",
+    "scrub",
+]

@@ -1,0 +1,581 @@
+"""WhatsApp media encryption: key derivation, streaming decrypt+verify and encrypt.
+
+An ``.enc`` file on the WhatsApp CDN is::
+
+    ciphertext = AES-256-CBC(cipher_key, iv, PKCS#7(plaintext))
+    .enc       = ciphertext || HMAC-SHA256(mac_key, iv || ciphertext)[:10]
+
+with ``iv``, ``cipher_key`` and ``mac_key`` expanded from the message's 32-byte
+``mediaKey`` by HKDF-SHA256 (no salt, an ``info`` string per media type, 112
+bytes). The shared spec, whatsapp-media.md section 3, is the reference.
+
+Everything here is pure and streaming: no I/O, and memory bounded by the chunk
+size, so a 1 GiB video never sits in memory. :class:`MediaDecryptor` releases
+plaintext *before* the MAC is checked (the downloader streams it into an S3
+multipart upload and aborts the upload when :meth:`MediaDecryptor.finalize`
+raises); nothing it released may be trusted until ``finalize()`` returns.
+
+Failures are :class:`~mediaflow.errors.IntegrityError` with one ``kind`` per
+check, :class:`~mediaflow.errors.MediaTooLarge`, or
+:class:`~mediaflow.errors.InvalidPayload` for malformed inputs. No message
+ever contains key material.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hashlib
+import hmac
+import os
+import random
+
+from cryptography.hazmat.primitives import hashes, padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from mediaflow.errors import (
+    ErrorKind,
+    IntegrityError,
+    InvalidPayload,
+    MediaTooLarge,
+    UsageError,
+)
+from mediaflow.events import MediaType
+
+MEDIA_KEY_LENGTH = 32
+"""Bytes in a WhatsApp ``mediaKey``."""
+
+MAC_LENGTH = 10
+"""Bytes of truncated HMAC-SHA256 at the end of every ``.enc`` file."""
+
+BLOCK_SIZE = 16
+"""AES block size in bytes."""
+
+MIN_ENC_LENGTH = BLOCK_SIZE + MAC_LENGTH
+"""The smallest valid ``.enc`` file: one (all-padding) block and the MAC."""
+
+_SHA256_LENGTH = 32
+_EXPANDED_LENGTH = 112
+
+_IMAGE_INFO = b"WhatsApp Image Keys"
+_VIDEO_INFO = b"WhatsApp Video Keys"
+_AUDIO_INFO = b"WhatsApp Audio Keys"
+_DOCUMENT_INFO = b"WhatsApp Document Keys"
+
+_INFO_BY_TYPE: dict[MediaType, bytes] = {
+    MediaType.IMAGE: _IMAGE_INFO,
+    MediaType.STICKER: _IMAGE_INFO,
+    MediaType.VIDEO: _VIDEO_INFO,
+    MediaType.AUDIO: _AUDIO_INFO,
+    MediaType.DOCUMENT: _DOCUMENT_INFO,
+}
+
+# The finer kinds the detector may put in ``MediaInfo.media_variant`` (see the
+# MediaInfo schema). They never change the key, but a variant that belongs to
+# another type means the record is inconsistent, and decrypting it anyway
+# would only fail later as a confusing MAC mismatch.
+_VARIANTS_BY_TYPE: dict[MediaType, frozenset[str]] = {
+    MediaType.IMAGE: frozenset(),
+    MediaType.STICKER: frozenset({"animated"}),
+    MediaType.VIDEO: frozenset({"gif", "ptv"}),
+    MediaType.AUDIO: frozenset({"ptt"}),
+    MediaType.DOCUMENT: frozenset(),
+}
+
+
+def hkdf_info(media_type: MediaType | str, variant: str | None = None) -> bytes:
+    """Return the HKDF ``info`` string WhatsApp uses for a media type.
+
+    Args:
+        media_type: the media type (a :class:`MediaType` or its string value).
+        variant: the finer kind (``gif``/``ptv`` for video, ``ptt`` for audio,
+            ``animated`` for sticker), or ``None``. It does not change the info.
+
+    Raises:
+        InvalidPayload: the type is unknown or the variant does not belong to it.
+
+    """
+    kind = _media_type(media_type)
+    if variant is not None and variant not in _VARIANTS_BY_TYPE[kind]:
+        allowed = ", ".join(sorted(_VARIANTS_BY_TYPE[kind])) or "none"
+        raise InvalidPayload(
+            f"media variant {variant!r} is not valid for media type {kind.value!r} "
+            f"(allowed: {allowed})"
+        )
+    return _INFO_BY_TYPE[kind]
+
+
+def _media_type(media_type: MediaType | str) -> MediaType:
+    try:
+        return MediaType(media_type)
+    except ValueError:
+        known = ", ".join(t.value for t in MediaType)
+        raise InvalidPayload(
+            f"unknown media type {media_type!r}; expected one of {known}"
+        ) from None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MediaKeys:
+    """The keys HKDF expands from a ``mediaKey``. Secret: the repr shows none."""
+
+    iv: bytes = dataclasses.field(repr=False)
+    cipher_key: bytes = dataclasses.field(repr=False)
+    mac_key: bytes = dataclasses.field(repr=False)
+    ref_key: bytes = dataclasses.field(repr=False)
+
+
+def derive_media_keys(media_key: bytes, info: bytes) -> MediaKeys:
+    """Expand a 32-byte ``mediaKey`` into iv, cipher, MAC and ref keys.
+
+    HKDF-SHA256 with no salt (RFC 5869: a string of 32 zero bytes), ``info``
+    from :func:`hkdf_info`, 112 bytes split 16/32/32/32.
+
+    Args:
+        media_key: the raw (base64-decoded) ``mediaKey``.
+        info: the HKDF info string, see :func:`hkdf_info`.
+
+    Raises:
+        InvalidPayload: ``media_key`` is not 32 bytes.
+
+    """
+    _check_media_key(media_key)
+    expanded = HKDF(
+        algorithm=hashes.SHA256(), length=_EXPANDED_LENGTH, salt=None, info=info
+    ).derive(bytes(media_key))
+    return MediaKeys(
+        iv=expanded[:16],
+        cipher_key=expanded[16:48],
+        mac_key=expanded[48:80],
+        ref_key=expanded[80:112],
+    )
+
+
+def _check_media_key(media_key: bytes) -> None:
+    if not isinstance(media_key, bytes | bytearray | memoryview):
+        raise InvalidPayload(f"media key must be bytes, got {type(media_key).__name__}")
+    if len(media_key) != MEDIA_KEY_LENGTH:
+        raise InvalidPayload(f"media key must be {MEDIA_KEY_LENGTH} bytes, got {len(media_key)}")
+
+
+def decode_b64_field(value: str, field: str, expected_len: int | None = None) -> bytes:
+    """Decode a base64 payload field, standard or URL-safe, padded or not.
+
+    Args:
+        value: the base64 text. Never echoed in errors: it may be a secret.
+        field: the field's name, used in error messages (e.g. ``"mediaKey"``).
+        expected_len: the exact decoded length required, or ``None`` for any.
+
+    Raises:
+        InvalidPayload: not a string, not base64, or not ``expected_len`` bytes.
+
+    """
+    if not isinstance(value, str):
+        raise InvalidPayload(f"{field} must be a base64 string, got {type(value).__name__}")
+    text = value.strip().translate(_URLSAFE_TO_STANDARD).rstrip("=")
+    if len(text) % 4 == 1:
+        raise InvalidPayload(f"{field} is not valid base64 (impossible length)")
+    try:
+        decoded = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidPayload(f"{field} is not valid base64") from None
+    if expected_len is not None and len(decoded) != expected_len:
+        raise InvalidPayload(f"{field} must decode to {expected_len} bytes, got {len(decoded)}")
+    return decoded
+
+
+_URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
+
+
+def generate_media_key(rng: random.Random | None = None) -> bytes:
+    """Return a new 32-byte ``mediaKey``.
+
+    Args:
+        rng: a seeded generator for reproducible simulator runs; ``None`` uses
+            ``os.urandom`` (use that for anything that is not a test fixture).
+
+    """
+    if rng is None:
+        return os.urandom(MEDIA_KEY_LENGTH)
+    return rng.randbytes(MEDIA_KEY_LENGTH)
+
+
+def _check_digest(value: bytes | None, name: str) -> bytes | None:
+    if value is None:
+        return None
+    if len(value) != _SHA256_LENGTH:
+        raise InvalidPayload(f"{name} must be {_SHA256_LENGTH} bytes, got {len(value)}")
+    return bytes(value)
+
+
+class MediaDecryptor:
+    """Decrypt and verify one ``.enc`` stream fed in chunks of any size.
+
+    ``update()`` returns the plaintext that can be released so far: it always
+    holds back the last 10 bytes (maybe the MAC) and the last cipher block
+    (maybe the padding). ``finalize()`` runs the checks in whatsmeow's order
+    and returns the remaining plaintext only if all of them pass:
+
+    1. SHA-256 of the whole ``.enc`` == ``file_enc_sha256`` (``enc_sha256_mismatch``);
+    2. length sane and HMAC == trailing 10 bytes (``mac_mismatch``);
+    3. PKCS#7 padding valid (``bad_padding``);
+    4. SHA-256 of the plaintext == ``file_sha256`` (``sha256_mismatch``);
+    5. plaintext length == ``file_length`` (``length_mismatch``).
+
+    Plaintext released by ``update()`` is unauthenticated until then. Once
+    ``finalize()`` was called, or any error was raised, the object is spent.
+    """
+
+    def __init__(
+        self,
+        media_key: bytes,
+        media_type: MediaType | str,
+        variant: str | None = None,
+        *,
+        file_enc_sha256: bytes | None = None,
+        file_sha256: bytes | None = None,
+        file_length: int | None = None,
+        max_plaintext: int | None = None,
+    ) -> None:
+        """Prepare a decryptor.
+
+        Args:
+            media_key: the raw 32-byte ``mediaKey``.
+            media_type: the media type, which selects the HKDF info.
+            variant: the finer kind, see :func:`hkdf_info`.
+            file_enc_sha256: expected SHA-256 of the ``.enc`` file, if declared.
+            file_sha256: expected SHA-256 of the plaintext, if declared.
+            file_length: expected plaintext length, if declared.
+            max_plaintext: raise :class:`MediaTooLarge` as soon as more
+                plaintext than this would be released; ``None`` for no limit.
+
+        Raises:
+            InvalidPayload: a key, digest or length argument is malformed.
+            UsageError: ``max_plaintext`` is negative.
+
+        """
+        keys = derive_media_keys(media_key, hkdf_info(media_type, variant))
+        self._expected_enc_sha256 = _check_digest(file_enc_sha256, "file_enc_sha256")
+        self._expected_sha256 = _check_digest(file_sha256, "file_sha256")
+        if file_length is not None and file_length < 0:
+            raise InvalidPayload(f"file_length must not be negative, got {file_length}")
+        if max_plaintext is not None and max_plaintext < 0:
+            raise UsageError(f"max_plaintext must not be negative, got {max_plaintext}")
+        self._expected_length = file_length
+        self._max_plaintext = max_plaintext
+
+        self._decryptor = Cipher(algorithms.AES(keys.cipher_key), modes.CBC(keys.iv)).decryptor()
+        # The unpadder keeps the last full block back until finalize(), which is
+        # exactly the "hold back the padding block" rule.
+        self._unpadder = padding.PKCS7(BLOCK_SIZE * 8).unpadder()
+        self._mac = hmac.new(keys.mac_key, keys.iv, hashlib.sha256)
+        self._enc_sha256 = hashlib.sha256()
+        self._plain_sha256 = hashlib.sha256()
+        self._enc_length = 0
+        self._released = 0
+        self._tail = b""  # last <= MAC_LENGTH input bytes, not yet known to be ciphertext
+        self._spent = False
+        self._verified_sha256: str | None = None
+
+    def __repr__(self) -> str:
+        """Show progress, never keys."""
+        state = "verified" if self._verified_sha256 else "spent" if self._spent else "open"
+        return (
+            f"<MediaDecryptor {state} enc_bytes={self._enc_length} "
+            f"plaintext_bytes={self._released}>"
+        )
+
+    def update(self, chunk: bytes) -> bytes:
+        """Feed the next encrypted bytes; return the plaintext releasable so far.
+
+        Raises:
+            MediaTooLarge: the plaintext grew past ``max_plaintext``.
+            UsageError: the decryptor is already finalized or failed.
+
+        """
+        self._check_open("update")
+        if not chunk:
+            return b""
+        self._enc_sha256.update(chunk)
+        self._enc_length += len(chunk)
+        data = self._tail + chunk
+        if len(data) <= MAC_LENGTH:
+            self._tail = data
+            return b""
+        ciphertext, self._tail = data[:-MAC_LENGTH], data[-MAC_LENGTH:]
+        self._mac.update(ciphertext)
+        return self._release(self._unpadder.update(self._decryptor.update(ciphertext)))
+
+    def finalize(self) -> bytes:
+        """Verify the whole stream and return the last plaintext bytes.
+
+        Raises:
+            IntegrityError: a check failed; ``kind`` says which.
+            MediaTooLarge: the last block pushed the plaintext past ``max_plaintext``.
+            UsageError: called twice, or after an error.
+
+        """
+        self._check_open("finalize")
+        self._spent = True
+
+        if self._expected_enc_sha256 is not None and not hmac.compare_digest(
+            self._enc_sha256.digest(), self._expected_enc_sha256
+        ):
+            raise IntegrityError(
+                f"SHA-256 of the {self._enc_length}-byte encrypted file does not match "
+                "fileEncSha256: the download is corrupt, truncated, or another file",
+                kind=ErrorKind.ENC_SHA256_MISMATCH,
+            )
+
+        if self._enc_length < MIN_ENC_LENGTH:
+            raise IntegrityError(
+                f"encrypted file is truncated: {self._enc_length} bytes, the minimum "
+                f"is {MIN_ENC_LENGTH} (one {BLOCK_SIZE}-byte block and the "
+                f"{MAC_LENGTH}-byte MAC)",
+                kind=ErrorKind.MAC_MISMATCH,
+            )
+        ciphertext_length = self._enc_length - MAC_LENGTH
+        if ciphertext_length % BLOCK_SIZE:
+            raise IntegrityError(
+                f"encrypted file is truncated or corrupt: its ciphertext is "
+                f"{ciphertext_length} bytes, not a multiple of the "
+                f"{BLOCK_SIZE}-byte AES block",
+                kind=ErrorKind.MAC_MISMATCH,
+            )
+        if not hmac.compare_digest(self._mac.digest()[:MAC_LENGTH], self._tail):
+            raise IntegrityError(
+                "MAC of the encrypted file does not match: the file is corrupt, or the "
+                "mediaKey or media type does not belong to it",
+                kind=ErrorKind.MAC_MISMATCH,
+            )
+
+        try:
+            rest = self._unpadder.update(self._decryptor.finalize()) + self._unpadder.finalize()
+        except ValueError as exc:
+            raise IntegrityError(
+                "decrypted media has invalid PKCS#7 padding although its MAC is valid",
+                kind=ErrorKind.BAD_PADDING,
+            ) from exc
+        rest = self._release(rest)
+
+        digest = self._plain_sha256.digest()
+        if self._expected_sha256 is not None and not hmac.compare_digest(
+            digest, self._expected_sha256
+        ):
+            raise IntegrityError(
+                f"SHA-256 of the {self._released}-byte decrypted media does not match fileSha256",
+                kind=ErrorKind.SHA256_MISMATCH,
+            )
+        if self._expected_length is not None and self._released != self._expected_length:
+            raise IntegrityError(
+                f"decrypted media is {self._released} bytes but fileLength declares "
+                f"{self._expected_length}",
+                kind=ErrorKind.LENGTH_MISMATCH,
+            )
+        self._verified_sha256 = digest.hex()
+        return rest
+
+    @property
+    def plaintext_sha256(self) -> str:
+        """Hex SHA-256 of the verified plaintext (after :meth:`finalize` succeeds)."""
+        if self._verified_sha256 is None:
+            raise UsageError("plaintext_sha256 is only known after finalize() succeeds")
+        return self._verified_sha256
+
+    @property
+    def plaintext_length(self) -> int:
+        """Bytes of verified plaintext (after a successful :meth:`finalize`)."""
+        if self._verified_sha256 is None:
+            raise UsageError("plaintext_length is only known after finalize() succeeds")
+        return self._released
+
+    def _release(self, plaintext: bytes) -> bytes:
+        if not plaintext:
+            return b""
+        released = self._released + len(plaintext)
+        if self._max_plaintext is not None and released > self._max_plaintext:
+            self._spent = True
+            raise MediaTooLarge(
+                f"decrypted media exceeds the limit of {self._max_plaintext} bytes "
+                f"(reached {released}); download stopped"
+            )
+        self._released = released
+        self._plain_sha256.update(plaintext)
+        return plaintext
+
+    def _check_open(self, method: str) -> None:
+        if self._spent:
+            raise UsageError(
+                f"MediaDecryptor.{method}() called after finalize() or a failure; "
+                "use a new decryptor"
+            )
+
+
+class MediaEncryptor:
+    """Build an ``.enc`` stream from plaintext chunks, as a WhatsApp client would.
+
+    Concatenating every ``update()`` output and the ``finalize()`` output gives
+    the ``.enc`` file. After ``finalize()``, ``file_sha256``,
+    ``file_enc_sha256`` (raw digests) and ``file_length`` describe it as a
+    WAProto message would.
+    """
+
+    def __init__(
+        self, media_key: bytes, media_type: MediaType | str, variant: str | None = None
+    ) -> None:
+        """Prepare an encryptor.
+
+        Args:
+            media_key: the raw 32-byte ``mediaKey``.
+            media_type: the media type, which selects the HKDF info.
+            variant: the finer kind, see :func:`hkdf_info`.
+
+        Raises:
+            InvalidPayload: the key, type or variant is malformed.
+
+        """
+        keys = derive_media_keys(media_key, hkdf_info(media_type, variant))
+        self._encryptor = Cipher(algorithms.AES(keys.cipher_key), modes.CBC(keys.iv)).encryptor()
+        self._padder = padding.PKCS7(BLOCK_SIZE * 8).padder()
+        self._mac = hmac.new(keys.mac_key, keys.iv, hashlib.sha256)
+        self._enc_sha256 = hashlib.sha256()
+        self._plain_sha256 = hashlib.sha256()
+        self._length = 0
+        self._result: tuple[bytes, bytes] | None = None
+        self._spent = False
+
+    def __repr__(self) -> str:
+        """Show progress, never keys."""
+        state = "spent" if self._spent else "open"
+        return f"<MediaEncryptor {state} plaintext_bytes={self._length}>"
+
+    def update(self, plaintext: bytes) -> bytes:
+        """Feed plaintext; return the ``.enc`` bytes produced so far.
+
+        Raises:
+            UsageError: called after :meth:`finalize`.
+
+        """
+        self._check_open("update")
+        self._plain_sha256.update(plaintext)
+        self._length += len(plaintext)
+        return self._emit(self._encryptor.update(self._padder.update(plaintext)))
+
+    def finalize(self) -> bytes:
+        """Return the last cipher block(s) followed by the 10-byte MAC.
+
+        Raises:
+            UsageError: called twice.
+
+        """
+        self._check_open("finalize")
+        self._spent = True
+        last = self._encryptor.update(self._padder.finalize()) + self._encryptor.finalize()
+        self._mac.update(last)
+        out = last + self._mac.digest()[:MAC_LENGTH]
+        self._enc_sha256.update(out)
+        self._result = (self._plain_sha256.digest(), self._enc_sha256.digest())
+        return out
+
+    @property
+    def file_sha256(self) -> bytes:
+        """Raw SHA-256 of the plaintext (after :meth:`finalize`)."""
+        return self._finished("file_sha256")[0]
+
+    @property
+    def file_enc_sha256(self) -> bytes:
+        """Raw SHA-256 of the whole ``.enc`` output (after :meth:`finalize`)."""
+        return self._finished("file_enc_sha256")[1]
+
+    @property
+    def file_length(self) -> int:
+        """Plaintext length in bytes (after :meth:`finalize`)."""
+        self._finished("file_length")
+        return self._length
+
+    def _emit(self, ciphertext: bytes) -> bytes:
+        self._mac.update(ciphertext)
+        self._enc_sha256.update(ciphertext)
+        return ciphertext
+
+    def _finished(self, name: str) -> tuple[bytes, bytes]:
+        if self._result is None:
+            raise UsageError(f"{name} is only known after finalize()")
+        return self._result
+
+    def _check_open(self, method: str) -> None:
+        if self._spent:
+            raise UsageError(f"MediaEncryptor.{method}() called after finalize()")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EncryptedMedia:
+    """A whole ``.enc`` file and the WAProto fields that describe it."""
+
+    enc: bytes = dataclasses.field(repr=False)
+    media_key: bytes = dataclasses.field(repr=False)
+    file_sha256: bytes
+    file_enc_sha256: bytes
+    file_length: int
+
+    def b64(self) -> dict[str, str]:
+        """Return the WAProto JSON strings describing this media.
+
+        Keys: ``mediaKey``, ``fileSha256``, ``fileEncSha256``, ``fileLength``.
+        Hashes and key are standard padded base64; ``fileLength`` is a decimal
+        string, as W-API sends it. ``mediaKey`` is a secret: do not log the dict.
+        """
+        return {
+            "mediaKey": base64.b64encode(self.media_key).decode("ascii"),
+            "fileSha256": base64.b64encode(self.file_sha256).decode("ascii"),
+            "fileEncSha256": base64.b64encode(self.file_enc_sha256).decode("ascii"),
+            "fileLength": str(self.file_length),
+        }
+
+
+def encrypt_media(
+    plaintext: bytes,
+    media_key: bytes,
+    media_type: MediaType | str,
+    variant: str | None = None,
+) -> EncryptedMedia:
+    """Encrypt a whole media in memory (for tests and small fixtures).
+
+    Args:
+        plaintext: the media bytes.
+        media_key: the raw 32-byte ``mediaKey``.
+        media_type: the media type, which selects the HKDF info.
+        variant: the finer kind, see :func:`hkdf_info`.
+
+    Raises:
+        InvalidPayload: the key, type or variant is malformed.
+
+    """
+    encryptor = MediaEncryptor(media_key, media_type, variant)
+    enc = encryptor.update(plaintext) + encryptor.finalize()
+    return EncryptedMedia(
+        enc=enc,
+        media_key=bytes(media_key),
+        file_sha256=encryptor.file_sha256,
+        file_enc_sha256=encryptor.file_enc_sha256,
+        file_length=encryptor.file_length,
+    )
+
+
+__all__ = [
+    "BLOCK_SIZE",
+    "EncryptedMedia",
+    "MAC_LENGTH",
+    "MEDIA_KEY_LENGTH",
+    "MIN_ENC_LENGTH",
+    "MediaDecryptor",
+    "MediaEncryptor",
+    "MediaKeys",
+    "decode_b64_field",
+    "derive_media_keys",
+    "encrypt_media",
+    "generate_media_key",
+    "hkdf_info",
+]

@@ -1,0 +1,1 @@
+"""Processors, in data-flow order: ``detector`` -> ``downloader`` -> ``projection``."""

@@ -1,0 +1,1 @@
+"""Producers: the front door. Provider webhooks in, durable Kafka records out."""

@@ -1,0 +1,1 @@
+"""Where things are kept: media objects in S3 (:mod:`storage.s3`), projection state in SQL."""

@@ -1,0 +1,97 @@
+"""S3-compatible object storage client: AWS, MinIO, R2, Spaces, Wasabi, S3Proxy.
+
+boto3 is the only S3 client. Its errors are translated here into the
+mediaflow error tree: anything that means "the storage is not there right
+now" becomes :class:`StorageUnavailable` (the downloader waits for it; it is
+never the media's fault), a missing bucket becomes a :class:`ConfigError`
+that says which command creates it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from mediaflow.config import S3Settings
+from mediaflow.errors import ConfigError, MediaflowError, StorageUnavailable
+
+_UNAVAILABLE_CODES = {"500", "502", "503", "504", "SlowDown", "ServiceUnavailable", "InternalError"}
+
+
+def s3_client(settings: S3Settings) -> Any:
+    """Return a boto3 S3 client configured for the settings' endpoint.
+
+    Checksums are sent only when the operation requires them: several
+    S3-compatible servers reject the CRC32 headers boto3 adds by default.
+    """
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.endpoint_url,
+        region_name=settings.region,
+        aws_access_key_id=settings.access_key.reveal(),
+        aws_secret_access_key=settings.secret_key.reveal(),
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": settings.addressing_style},
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
+            max_pool_connections=32,
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
+
+
+def translate(exc: Exception, *, bucket: str) -> MediaflowError:
+    """Map a botocore error to the error tree (call as ``raise translate(e) from e``)."""
+    if isinstance(exc, EndpointConnectionError | ConnectionClosedError | ReadTimeoutError):
+        return StorageUnavailable(f"S3 server unreachable: {type(exc).__name__}")
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+        if code == "NoSuchBucket":
+            return ConfigError(f"bucket {bucket!r} does not exist; run `mediaflow storage init`")
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"):
+            return ConfigError(
+                f"S3 refused our credentials for bucket {bucket!r} ({code}); "
+                "check MEDIAFLOW_S3_ACCESS_KEY / MEDIAFLOW_S3_SECRET_KEY"
+            )
+        if code in _UNAVAILABLE_CODES or status.startswith("5"):
+            return StorageUnavailable(f"S3 server error {code or status}")
+        return MediaflowError(f"S3 error {code or status}")
+    if isinstance(exc, BotoCoreError):
+        return StorageUnavailable(f"S3 client error: {type(exc).__name__}")
+    return MediaflowError(f"unexpected S3 failure: {type(exc).__name__}")
+
+
+def ensure_bucket(client: Any, settings: S3Settings) -> bool:
+    """Create the bucket, private, if it does not exist. Return whether it was created."""
+    try:
+        client.head_bucket(Bucket=settings.bucket)
+        return False
+    except ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code")) not in ("404", "NoSuchBucket", "NotFound"):
+            raise translate(exc, bucket=settings.bucket) from exc
+    except BotoCoreError as exc:
+        raise translate(exc, bucket=settings.bucket) from exc
+    try:
+        kwargs: dict[str, Any] = {"Bucket": settings.bucket}
+        if settings.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": settings.region}
+        client.create_bucket(**kwargs)
+    except (ClientError, BotoCoreError) as exc:
+        raise translate(exc, bucket=settings.bucket) from exc
+    return True
+
+
+__all__ = ["ensure_bucket", "s3_client", "translate"]
