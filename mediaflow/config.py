@@ -143,6 +143,7 @@ class Settings:
 
         Raises:
             ConfigError: a value does not parse; the message names the variable.
+
         """
         env = dict(os.environ if environ is None else environ)
         values: dict[str, Any] = {}
@@ -226,9 +227,7 @@ def _build(values: dict[str, Any], kafka_props: dict[str, str]) -> Settings:
 def _coerce(cls: type, attr: str, raw: Any, name: str) -> Any:
     default = next(f for f in dataclasses.fields(cls) if f.name == attr)
     sample = (
-        default.default
-        if default.default is not dataclasses.MISSING
-        else default.default_factory()  # type: ignore[misc]
+        default.default if default.default is not dataclasses.MISSING else default.default_factory()  # type: ignore[misc]
     )
     variable = f"{PREFIX}{name.upper()}"
     try:

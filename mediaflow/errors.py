@@ -79,6 +79,7 @@ class TransientError(MediaflowError):
 
     Attributes:
         retry_after: seconds the other side asked us to wait (HTTP ``Retry-After``), if any.
+
     """
 
     kind = ErrorKind.CONNECTION

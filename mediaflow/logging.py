@@ -46,6 +46,7 @@ class RedactSecrets:
         self._secrets.update(s for s in secrets if s and len(s) >= 6)
 
     def __call__(self, _logger: Any, _name: str, event: MutableMapping[str, Any]) -> Any:
+        """Redact one event dict in place (structlog processor protocol)."""
         for key in list(event):
             event[key] = self._clean(key, event[key])
         return event
@@ -99,6 +100,7 @@ def configure(*, fmt: str = "auto", level: str = "info", stream: Any = None) -> 
             when the stream is a terminal.
         level: minimum level name.
         stream: where to write; stderr by default.
+
     """
     stream = stream or sys.stderr
     use_console = fmt == "console" or (fmt == "auto" and stream.isatty())

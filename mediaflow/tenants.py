@@ -43,9 +43,7 @@ class Tenant:
     def accepts(self, presented: str | None) -> bool:
         """Whether ``presented`` is this tenant's webhook secret (constant time)."""
         expected = self.webhook_secret.reveal()
-        return bool(expected) and hmac.compare_digest(
-            (presented or "").encode(), expected.encode()
-        )
+        return bool(expected) and hmac.compare_digest((presented or "").encode(), expected.encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +59,7 @@ class TenantRegistry:
     def secrets(self) -> list[str]:
         """Every secret value, for the log redactor."""
         return [
-            s.reveal()
-            for t in self.tenants.values()
-            for s in (t.webhook_secret, t.wapi_token)
-            if s
+            s.reveal() for t in self.tenants.values() for s in (t.webhook_secret, t.wapi_token) if s
         ]
 
     @classmethod
@@ -74,6 +69,7 @@ class TenantRegistry:
         Raises:
             ConfigError: the file is missing or malformed, or a secret reference
                 points at an unset variable or a missing file.
+
         """
         env = os.environ if environ is None else environ
         try:
@@ -91,7 +87,9 @@ class TenantRegistry:
         return cls(tenants)
 
 
-def _tenant(instance_id: str, entry: Mapping[str, object], env: Mapping[str, str], path: Path) -> Tenant:
+def _tenant(
+    instance_id: str, entry: Mapping[str, object], env: Mapping[str, str], path: Path
+) -> Tenant:
     if "client_id" not in entry:
         raise ConfigError(f"tenant {instance_id!r} in {path} has no client_id")
     order = entry.get("fetch_order")
@@ -99,7 +97,9 @@ def _tenant(instance_id: str, entry: Mapping[str, object], env: Mapping[str, str
         order = tuple(str(o) for o in order)  # type: ignore[union-attr]
         unknown = set(order) - set(FETCH_PATHS)
         if unknown:
-            raise ConfigError(f"tenant {instance_id!r}: unknown fetch_order entries {sorted(unknown)}")
+            raise ConfigError(
+                f"tenant {instance_id!r}: unknown fetch_order entries {sorted(unknown)}"
+            )
     return Tenant(
         instance_id=instance_id,
         client_id=str(entry["client_id"]),
@@ -110,18 +110,24 @@ def _tenant(instance_id: str, entry: Mapping[str, object], env: Mapping[str, str
     )
 
 
-def _secret(instance_id: str, name: str, entry: Mapping[str, object], env: Mapping[str, str]) -> Secret:
+def _secret(
+    instance_id: str, name: str, entry: Mapping[str, object], env: Mapping[str, str]
+) -> Secret:
     if f"{name}_env" in entry:
         variable = str(entry[f"{name}_env"])
         if variable not in env:
-            raise ConfigError(f"tenant {instance_id!r}: {name}_env names {variable}, which is not set")
+            raise ConfigError(
+                f"tenant {instance_id!r}: {name}_env names {variable}, which is not set"
+            )
         return Secret(env[variable])
     if f"{name}_file" in entry:
         file = Path(str(entry[f"{name}_file"]))
         try:
             return Secret(file.read_text().strip())
         except OSError as exc:
-            raise ConfigError(f"tenant {instance_id!r}: cannot read {name}_file {file}: {exc.strerror}") from exc
+            raise ConfigError(
+                f"tenant {instance_id!r}: cannot read {name}_file {file}: {exc.strerror}"
+            ) from exc
     if name in entry:
         raise ConfigError(
             f"tenant {instance_id!r}: put {name} in an environment variable ({name}_env) "

@@ -53,7 +53,7 @@ def s3_client(settings: S3Settings) -> Any:
 
 
 def translate(exc: Exception, *, bucket: str) -> MediaflowError:
-    """Map a botocore error to the error tree (call as ``raise translate(e) from e``)."""
+    """Map a botocore error to the mediaflow error tree, keeping it as the cause."""
     if isinstance(exc, EndpointConnectionError | ConnectionClosedError | ReadTimeoutError):
         return StorageUnavailable(f"S3 server unreachable: {type(exc).__name__}")
     if isinstance(exc, ClientError):
@@ -80,7 +80,11 @@ def ensure_bucket(client: Any, settings: S3Settings) -> bool:
         client.head_bucket(Bucket=settings.bucket)
         return False
     except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code")) not in ("404", "NoSuchBucket", "NotFound"):
+        if str(exc.response.get("Error", {}).get("Code")) not in (
+            "404",
+            "NoSuchBucket",
+            "NotFound",
+        ):
             raise translate(exc, bucket=settings.bucket) from exc
     except BotoCoreError as exc:
         raise translate(exc, bucket=settings.bucket) from exc

@@ -37,8 +37,11 @@ def stack() -> None:
     settings = Settings.from_env(_stack_env())
     try:
         AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers}).list_topics(timeout=10)
-    except Exception as exc:  # noqa: BLE001 - any failure means the same thing here
-        pytest.fail(f"Kafka is not reachable at {settings.kafka.bootstrap_servers} ({exc}); run `make stack-up`")
+    except Exception as exc:
+        pytest.fail(
+            f"Kafka is not reachable at {settings.kafka.bootstrap_servers} ({exc}); "
+            "run `make stack-up`"
+        )
     try:
         boto3.client(
             "s3",
@@ -48,8 +51,10 @@ def stack() -> None:
             region_name=settings.s3.region,
             config=Config(connect_timeout=3, retries={"max_attempts": 1}),
         ).list_buckets()
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"S3 is not reachable at {settings.s3.endpoint_url} ({exc}); run `make stack-up`")
+    except Exception as exc:
+        pytest.fail(
+            f"S3 is not reachable at {settings.s3.endpoint_url} ({exc}); run `make stack-up`"
+        )
 
 
 def write_topics_file(path: Path, retry_delays: tuple[int, ...]) -> Path:
@@ -59,7 +64,7 @@ def write_topics_file(path: Path, retry_delays: tuple[int, ...]) -> Path:
     tail = text.split('name = "mediaflow.dlq"', 1)[1]
     tiers = "".join(
         f'[[topic]]\nname = "media.download-retry.t{i}"\nrole = "retry"\ndelay_s = {d}\n'
-        "partitions = 3\nretention_ms = 604800000\ncleanup_policy = \"delete\"\n\n"
+        'partitions = 3\nretention_ms = 604800000\ncleanup_policy = "delete"\n\n'
         for i, d in enumerate(retry_delays, 1)
     )
     path.write_text(head + tiers + '[[topic]]\nname = "mediaflow.dlq"' + tail)
@@ -76,14 +81,21 @@ def make_settings(stack: None, tmp_path: Path) -> Iterator[Callable[..., Setting
 
     created: list[Settings] = []
 
-    def factory(*, retry_delays: tuple[int, ...] = TEST_RETRY_DELAYS, create: bool = True, **overrides: object) -> Settings:
+    def factory(
+        *,
+        retry_delays: tuple[int, ...] = TEST_RETRY_DELAYS,
+        create: bool = True,
+        **overrides: object,
+    ) -> Settings:
         unique = uuid.uuid4().hex[:10]
         env = _stack_env()
         env.update(
             {
                 "MEDIAFLOW_TOPIC_PREFIX": f"t{unique}.",
                 "MEDIAFLOW_S3_BUCKET": f"t-{unique}",
-                "MEDIAFLOW_TOPICS_FILE": str(write_topics_file(tmp_path / f"topics-{unique}.toml", retry_delays)),
+                "MEDIAFLOW_TOPICS_FILE": str(
+                    write_topics_file(tmp_path / f"topics-{unique}.toml", retry_delays)
+                ),
                 "MEDIAFLOW_PROJECTION_DB_URL": f"sqlite:///{tmp_path / f'projection-{unique}.db'}",
                 "MEDIAFLOW_ALLOW_PRIVATE_ADDRESSES": "true",
                 "MEDIAFLOW_BATCH_MAX_INTERVAL_S": "0.2",

@@ -24,9 +24,9 @@ def register(subparsers: Any) -> None:
     topics_sub.add_parser("apply", help="create or update topics; print changes").set_defaults(
         handler=topics_apply
     )
-    topics_sub.add_parser("check", help="exit 1 and list drift if the cluster differs").set_defaults(
-        handler=topics_check
-    )
+    topics_sub.add_parser(
+        "check", help="exit 1 and list drift if the cluster differs"
+    ).set_defaults(handler=topics_check)
 
     storage = subparsers.add_parser("storage", help="object storage set-up")
     storage_sub = storage.add_subparsers(dest="action", required=True)

@@ -36,7 +36,9 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     serve.set_defaults(handler=run_role)
 
-    run = subparsers.add_parser("run", help="run a pipeline role (or all of them) in the foreground")
+    run = subparsers.add_parser(
+        "run", help="run a pipeline role (or all of them) in the foreground"
+    )
     run.add_argument("role", choices=[*ROLES, "all"])
     run.add_argument("--workers", type=int, default=1, help="processes (webhooks only)")
     run.add_argument(

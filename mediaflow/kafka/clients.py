@@ -60,6 +60,7 @@ def producer(settings: KafkaSettings, **overrides: Any) -> Producer:
         settings: where the cluster is.
         overrides: librdkafka properties that win over the defaults
             (``transactional.id``, ``linger.ms``...).
+
     """
     config = _base(settings)
     config.update(

@@ -55,6 +55,7 @@ class RetryPolicy:
         jitter: up to this fraction is added to each delay, so retries of a
             burst of failures do not all land at once.
         never_retry: transient kinds that are dead-lettered at once anyway.
+
     """
 
     tiers: tuple[RetryTier, ...] = ()
@@ -80,13 +81,16 @@ class RetryPolicy:
             error: why it failed; its branch of the error tree decides.
             now: the current time (injected: the policy reads no clock).
             rng: source of jitter; ``random`` module default when omitted.
+
         """
         if isinstance(error, PermanentError) or not isinstance(error, TransientError):
             return DeadLetter(error.kind, error.message, attempt, error)
         if error.kind in self.never_retry:
             return DeadLetter(error.kind, error.message, attempt, error)
         if attempt > len(self.tiers):
-            message = f"gave up after {attempt} attempts; last error ({error.kind}): {error.message}"
+            message = (
+                f"gave up after {attempt} attempts; last error ({error.kind}): {error.message}"
+            )
             return DeadLetter(ErrorKind.RETRIES_EXHAUSTED, message, attempt, error)
         tier = self.tiers[attempt - 1]
         delay = max(tier.delay_s, error.retry_after or 0.0)

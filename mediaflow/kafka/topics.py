@@ -101,6 +101,7 @@ def load_layout(settings: KafkaSettings) -> TopicLayout:
 
     Raises:
         ConfigError: the file is missing, not TOML, or a topic lacks a field.
+
     """
     path = Path(settings.topics_file)
     try:
@@ -149,6 +150,7 @@ def check(admin: AdminClient, specs: Sequence[TopicSpec], timeout: float = 15) -
 
     Raises:
         BrokerUnavailable: the cluster did not answer in time.
+
     """
     metadata = _metadata(admin, timeout)
     drift: list[Drift] = []
@@ -178,23 +180,30 @@ def apply(admin: AdminClient, specs: Sequence[TopicSpec], timeout: float = 30) -
     Raises:
         BrokerUnavailable: the cluster did not answer in time.
         ConfigError: a change Kafka cannot make (fewer partitions, other replication).
+
     """
     changes: list[str] = []
     metadata = _metadata(admin, timeout)
     missing = [s for s in specs if s.name not in metadata.topics]
     if missing:
         new = [
-            NewTopic(s.name, s.partitions, s.replication_factor, config=s.configs()) for s in missing
+            NewTopic(s.name, s.partitions, s.replication_factor, config=s.configs())
+            for s in missing
         ]
-        _wait(admin.create_topics(new, operation_timeout=timeout), timeout, tolerate="TOPIC_ALREADY_EXISTS")
+        _wait(
+            admin.create_topics(new, operation_timeout=timeout),
+            timeout,
+            tolerate="TOPIC_ALREADY_EXISTS",
+        )
         changes += [f"created {s.name} ({s.partitions} partitions)" for s in missing]
     for drift in check(admin, [s for s in specs if s not in missing], timeout):
         spec = next(s for s in specs if s.name == drift.topic)
         if drift.what == "partitions":
             if int(drift.actual) > spec.partitions:
                 raise ConfigError(
-                    f"{spec.name} has {drift.actual} partitions, the file declares {spec.partitions}; "
-                    "Kafka cannot remove partitions: raise the number in deploy/topics.toml"
+                    f"{spec.name} has {drift.actual} partitions, the file declares "
+                    f"{spec.partitions}; Kafka cannot remove partitions: "
+                    "raise the number in deploy/topics.toml"
                 )
             _wait(admin.create_partitions([NewPartitions(spec.name, spec.partitions)]), timeout)
             changes.append(f"{spec.name}: partitions {drift.actual} -> {spec.partitions}")
@@ -205,7 +214,9 @@ def apply(admin: AdminClient, specs: Sequence[TopicSpec], timeout: float = 30) -
                 ConfigResource.Type.TOPIC,
                 spec.name,
                 incremental_configs=[
-                    ConfigEntry(drift.what, drift.declared, incremental_operation=AlterConfigOpType.SET)
+                    ConfigEntry(
+                        drift.what, drift.declared, incremental_operation=AlterConfigOpType.SET
+                    )
                 ],
             )
             _wait(admin.incremental_alter_configs([resource]), timeout)
@@ -217,7 +228,9 @@ def _metadata(admin: AdminClient, timeout: float):  # type: ignore[no-untyped-de
     try:
         return admin.list_topics(timeout=timeout)
     except KafkaException as exc:
-        raise BrokerUnavailable(f"Kafka did not answer a metadata request: {exc.args[0].str()}") from exc
+        raise BrokerUnavailable(
+            f"Kafka did not answer a metadata request: {exc.args[0].str()}"
+        ) from exc
 
 
 def _describe_configs(
@@ -227,9 +240,7 @@ def _describe_configs(
         return []
     resources = [ConfigResource(ConfigResource.Type.TOPIC, s.name) for s in specs]
     futures = admin.describe_configs(resources, request_timeout=timeout)
-    return [
-        {k: str(v.value) for k, v in futures[r].result(timeout).items()} for r in resources
-    ]
+    return [{k: str(v.value) for k, v in futures[r].result(timeout).items()} for r in resources]
 
 
 def _wait(futures: dict, timeout: float, tolerate: str | None = None) -> None:  # type: ignore[type-arg]

@@ -96,6 +96,7 @@ class WorkerOptions:
         max_queued_per_partition: pause a partition when this many records wait.
         transactional: exactly-once commits; ``False`` only for benchmarks.
         shutdown_grace_s: how long ``stop()`` lets in-flight records finish.
+
     """
 
     concurrency: int = 1
@@ -138,6 +139,7 @@ class Worker:
         router: builds retry and dead-letter records.
         options: tuning.
         clock: wall clock for due times and headers (injected for tests).
+
     """
 
     def __init__(
@@ -176,9 +178,13 @@ class Worker:
 
         Raises:
             FatalKafkaError: the producer was fenced or librdkafka hit a fatal error.
+
         """
         self._consumer.subscribe(
-            self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+            self._topics,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
         )
         if self._options.transactional:
             await asyncio.to_thread(self._call, self._producer.init_transactions, 60)
@@ -192,7 +198,9 @@ class Worker:
                 self._update_pauses()
                 if fetched or started or committed:
                     last_activity = time.monotonic()
-                if idle_exit_s is not None and self._drained(time.monotonic() - last_activity, idle_exit_s):
+                if idle_exit_s is not None and self._drained(
+                    time.monotonic() - last_activity, idle_exit_s
+                ):
                     break
                 if not fetched:
                     await self._wait_for_progress()
@@ -203,7 +211,9 @@ class Worker:
 
     def _fetch(self) -> int:
         queued = sum(len(p.queued) for p in self._partitions.values())
-        room = max(0, self._options.max_queued_per_partition * max(1, len(self._partitions)) - queued)
+        room = max(
+            0, self._options.max_queued_per_partition * max(1, len(self._partitions)) - queued
+        )
         if room == 0:
             return 0
         messages: list[Message] = self._consumer.consume(num_messages=min(room, 1000), timeout=0)
@@ -282,7 +292,9 @@ class Worker:
         routed = self._router.route(record, decision, now, media_id)
         return [routed, *self._stage.failure_records(record, decision, now)]
 
-    def _finished(self, state: _Partition, offset: int, task: asyncio.Task[list[OutRecord]]) -> None:
+    def _finished(
+        self, state: _Partition, offset: int, task: asyncio.Task[list[OutRecord]]
+    ) -> None:
         if state.running.pop(offset, None) is None or task.cancelled():
             return  # dropped by a rebalance or an abort: the record will be read again
         state.finished[offset] = task.result()
@@ -368,7 +380,11 @@ class Worker:
         while True:
             try:
                 self._producer.produce(
-                    out.topic, value=out.value, key=out.key, headers=out.headers, on_delivery=self._on_delivery
+                    out.topic,
+                    value=out.value,
+                    key=out.key,
+                    headers=out.headers,
+                    on_delivery=self._on_delivery,
                 )
                 RECORDS_OUT.labels(self._stage.name, out.topic).inc()
                 return
@@ -471,8 +487,11 @@ class Worker:
     # -- shutdown -----------------------------------------------------------------------
 
     async def _shutdown(self) -> None:
-        """Stop in this order: no new records; let in-flight ones finish (bounded);
-        commit what finished; leave the group; flush the producer."""
+        """Stop cleanly, in this order.
+
+        No new records; let in-flight ones finish (bounded by the grace period);
+        commit what finished; leave the group; flush the producer.
+        """
         running = [t for p in self._partitions.values() for t in p.running.values()]
         if running:
             await asyncio.wait(running, timeout=self._options.shutdown_grace_s)

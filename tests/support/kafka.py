@@ -14,7 +14,9 @@ from mediaflow.config import Settings
 def produce(
     settings: Settings,
     topic: str,
-    records: Iterable[tuple[bytes | str | None, bytes | None] | tuple[bytes | str | None, bytes | None, list]],
+    records: Iterable[
+        tuple[bytes | str | None, bytes | None] | tuple[bytes | str | None, bytes | None, list]
+    ],
 ) -> int:
     """Produce ``(key, value[, headers])`` records and wait until all are acknowledged."""
     producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "acks": "all"})
@@ -72,9 +74,7 @@ def read_all(
     return out
 
 
-def wait_for(
-    settings: Settings, topic: str, count: int, *, timeout: float = 60.0
-) -> list[Message]:
+def wait_for(settings: Settings, topic: str, count: int, *, timeout: float = 60.0) -> list[Message]:
     """Read ``topic`` repeatedly until it holds at least ``count`` records; return them."""
     deadline = time.monotonic() + timeout
     records: list[Message] = []

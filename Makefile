@@ -1,0 +1,86 @@
+# mediaflow: `make run` runs the pipeline, `make test` runs the test suite.
+# Both install what they need (virtualenv, jars) and start what they need
+# (Kafka, S3Proxy, PostgreSQL for the tests) on a fresh machine.
+
+SHELL := /bin/bash
+PYTHON_BIN ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MEDIAFLOW := $(VENV)/bin/mediaflow
+PYTEST_ARGS ?=
+
+# Demo tenants and secrets for the local stack only (never production values).
+-include deploy/local.env
+export
+
+.PHONY: help venv run setup test test-unit lint stack-up stack-down stack-status stack-clean \
+        pg-up pg-down topics storage demo bench chaos clean
+
+help:
+	@echo "make run        start the local stack and every pipeline role (Ctrl-C stops)"
+	@echo "make test       start the stack and PostgreSQL, run the whole test suite"
+	@echo "make test-unit  unit tests only (no services needed)"
+	@echo "make lint       ruff"
+	@echo "make demo       simulated providers -> whole pipeline -> summary (exit 0 = nothing lost)"
+	@echo "make bench      benchmarks side by side with their baselines -> bench/results/"
+	@echo "make chaos      the long zero-loss chaos run"
+	@echo "make stack-up | stack-down | stack-status | stack-clean | pg-up | pg-down"
+
+# The virtualenv is rebuilt when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+stack-up: venv
+	PYTHON=$(abspath $(PY)) deploy/stack.sh up
+
+stack-down:
+	deploy/stack.sh down
+
+stack-status:
+	deploy/stack.sh status
+
+stack-clean:
+	deploy/stack.sh clean
+
+pg-up:
+	deploy/postgres.sh up
+
+pg-down:
+	deploy/postgres.sh down
+
+topics: stack-up
+	$(MEDIAFLOW) topics apply
+
+storage: stack-up
+	$(MEDIAFLOW) storage init
+
+setup: topics storage
+
+run: setup
+	$(MEDIAFLOW) run all
+
+test: venv stack-up pg-up
+	MEDIAFLOW_TEST_PG_URL="$$(deploy/postgres.sh url)" $(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-unit: venv
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+demo: setup
+	$(PY) -m simulator.demo
+
+bench: setup
+	$(PY) -m bench
+
+chaos: setup
+	$(PY) -m tests.chaos.run --webhooks 5000
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,97 @@
+from pathlib import Path
+
+import pytest
+
+from mediaflow.config import Secret, Settings, masked
+from mediaflow.errors import ConfigError
+
+
+def test_defaults_point_at_the_local_stack():
+    settings = Settings.from_env({})
+    assert settings.kafka.bootstrap_servers == "127.0.0.1:9092"
+    assert settings.s3.endpoint_url == "http://127.0.0.1:9000"
+    assert settings.downloader.allow_private_addresses is False
+
+
+def test_environment_variables_override_defaults_with_types():
+    settings = Settings.from_env(
+        {
+            "MEDIAFLOW_KAFKA_BOOTSTRAP_SERVERS": "broker:9093",
+            "MEDIAFLOW_DOWNLOAD_CONCURRENCY": "32",
+            "MEDIAFLOW_ALLOW_PRIVATE_ADDRESSES": "yes",
+            "MEDIAFLOW_ALLOWED_HOSTS": "a.example, *.b.example",
+            "MEDIAFLOW_WEBHOOK_PORT": "9999",
+        }
+    )
+    assert settings.kafka.bootstrap_servers == "broker:9093"
+    assert settings.downloader.concurrency == 32
+    assert settings.downloader.allow_private_addresses is True
+    assert settings.downloader.allowed_hosts == ("a.example", "*.b.example")
+    assert settings.webhook_port == 9999
+
+
+def test_librdkafka_properties_pass_through_by_prefix():
+    settings = Settings.from_env(
+        {
+            "MEDIAFLOW_KAFKA_PROP_SECURITY_PROTOCOL": "SASL_SSL",
+            "MEDIAFLOW_KAFKA_PROP_SASL_PASSWORD": "hunter2-secret",
+        }
+    )
+    assert settings.kafka.properties == {
+        "security.protocol": "SASL_SSL",
+        "sasl.password": "hunter2-secret",
+    }
+
+
+def test_config_file_is_read_and_environment_wins(tmp_path: Path):
+    config = tmp_path / "mediaflow.toml"
+    config.write_text(
+        's3_bucket = "from-file"\nwebhook_port = 7000\n'
+        '[kafka_properties]\n"security.protocol" = "SSL"\n'
+    )
+    settings = Settings.from_env(
+        {"MEDIAFLOW_CONFIG_FILE": str(config), "MEDIAFLOW_WEBHOOK_PORT": "7001"}
+    )
+    assert settings.s3.bucket == "from-file"
+    assert settings.webhook_port == 7001
+    assert settings.kafka.properties["security.protocol"] == "SSL"
+
+
+def test_a_bad_value_names_the_variable():
+    with pytest.raises(ConfigError, match="MEDIAFLOW_DOWNLOAD_CONCURRENCY"):
+        Settings.from_env({"MEDIAFLOW_DOWNLOAD_CONCURRENCY": "many"})
+
+
+def test_a_missing_config_file_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        Settings.from_env({"MEDIAFLOW_CONFIG_FILE": str(tmp_path / "nope.toml")})
+
+
+def test_masked_configuration_shows_no_secret():
+    settings = Settings.from_env(
+        {
+            "MEDIAFLOW_S3_SECRET_KEY": "s3-secret-value",
+            "MEDIAFLOW_S3_ACCESS_KEY": "s3-access-value",
+            "MEDIAFLOW_API_TOKEN": "api-token-value",
+            "MEDIAFLOW_KAFKA_PROP_SASL_PASSWORD": "sasl-password-value",
+            "MEDIAFLOW_PROJECTION_DB_URL": "postgresql://user:db-password@host/db",
+        }
+    )
+    rendered = repr(masked(settings))
+    for secret in (
+        "s3-secret-value",
+        "s3-access-value",
+        "api-token-value",
+        "sasl-password-value",
+        "db-password",
+    ):
+        assert secret not in rendered
+    assert masked(settings)["s3"]["bucket"] == "mediaflow-media"
+
+
+def test_secret_never_shows_in_repr_or_str():
+    secret = Secret("very-secret")
+    assert "very-secret" not in repr(secret)
+    assert "very-secret" not in str(secret)
+    assert "very-secret" not in repr(Settings.from_env({"MEDIAFLOW_API_TOKEN": "very-secret"}))
+    assert secret.reveal() == "very-secret"
