@@ -1,0 +1,28 @@
+"""The webhook receiver: authenticate, validate, put the event durably on Kafka, answer.
+
+Run it with ``mediaflow serve webhooks [--workers N]`` (:func:`server.main`);
+embed it with :func:`build_app` and a :class:`Receiver`.
+"""
+
+from producers.webhook.app import Receiver, build_app
+from producers.webhook.auth import TenantSource, authenticate, presented_token
+from producers.webhook.envelope import OutgoingRecord, build_record, record_key, traceparent
+from producers.webhook.producer import AsyncProducer
+from producers.webhook.server import main, serve
+from producers.webhook.validation import Rejected
+
+__all__ = [
+    "AsyncProducer",
+    "OutgoingRecord",
+    "Receiver",
+    "Rejected",
+    "TenantSource",
+    "authenticate",
+    "build_app",
+    "build_record",
+    "main",
+    "presented_token",
+    "record_key",
+    "serve",
+    "traceparent",
+]

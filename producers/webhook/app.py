@@ -1,0 +1,210 @@
+"""The aiohttp application: webhook routes, health, readiness, metrics, error JSON.
+
+One request, in order: declared size (413 before reading) -> content type
+(415) -> body read with a running size limit (413) -> JSON (400 with the
+position) -> routing fields (422 naming the field) -> tenant secret (401) ->
+envelope -> Kafka, awaited until the broker acknowledges -> 200. A broker that
+cannot take the record gives 503 with ``Retry-After`` so the provider retries;
+no request is answered 200 before its record is on Kafka.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from mediaflow.codec import AvroCodec
+from mediaflow.errors import TransientError
+from mediaflow.events import Provider, WebhookReceived
+from mediaflow.logging import get_logger
+from producers.webhook import metrics
+from producers.webhook.auth import TenantSource, authenticate, presented_token
+from producers.webhook.envelope import build_record
+from producers.webhook.producer import AsyncProducer
+from producers.webhook.validation import (
+    Rejected,
+    check_content_type,
+    check_declared_length,
+    envelope_fields,
+    parse_json,
+    too_large,
+)
+
+log = get_logger("mediaflow.webhook")
+
+RETRY_AFTER_S = 5
+"""Seconds a provider is asked to wait after a 503."""
+
+_PROVIDER_KEY = web.RequestKey("provider", Provider)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Receiver:
+    """What the routes need: tenants, the producer, the codec and where to write."""
+
+    tenants: TenantSource
+    producer: AsyncProducer
+    codec: AvroCodec
+    topic: str
+    max_body_bytes: int
+
+    async def accept(self, request: web.Request, provider: Provider) -> web.Response:
+        """Validate, authenticate and durably record one webhook.
+
+        Raises:
+            Rejected: the request is refused (4xx).
+            TransientError: Kafka cannot take it now (503).
+
+        """
+        received_at = datetime.now(UTC)
+        check_declared_length(request.content_length, self.max_body_bytes)
+        check_content_type(request.content_type)
+        body = await read_limited(request, self.max_body_bytes)
+        fields = envelope_fields(provider, parse_json(body))
+        tenant = authenticate(
+            self.tenants.registry,
+            provider,
+            fields.instance_id,
+            presented_token(provider, request.query, request.headers),
+        )
+        record = build_record(
+            provider=provider,
+            tenant=tenant,
+            fields=fields,
+            body=body,
+            request_headers=request.headers.items(),
+            received_at=received_at,
+            fingerprint=self.codec.fingerprint_of(WebhookReceived),
+        )
+        started = time.perf_counter()
+        await self.producer.send(
+            self.topic, record.key, self.codec.encode(record.event), record.headers
+        )
+        metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
+        metrics.REQUEST_BYTES.labels(provider.value).inc(len(body))
+        log.debug(
+            "webhook_accepted",
+            provider=provider.value,
+            instance_id=fields.instance_id,
+            event_id=record.event.event_id,
+            event_type=fields.event_type,
+        )
+        return web.json_response({"status": "accepted", "event_id": record.event.event_id})
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    """Read the body, stopping as soon as it grows past ``limit`` (chunked uploads too).
+
+    Raises:
+        Rejected: 413 once more than ``limit`` bytes arrived.
+
+    """
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def error_response(status: int, error: str, detail: str) -> web.Response:
+    """Build the JSON answer every refusal carries: ``{"error": ..., "detail": ...}``."""
+    response = web.json_response({"error": error, "detail": detail}, status=status)
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every outcome into JSON; count webhook answers; never leak internals.
+
+    A client can cause 4xx only: :class:`Rejected` and aiohttp's own HTTP errors
+    (404, 405, malformed requests). Anything else is our bug: logged with its
+    traceback, answered 500 without details.
+    """
+    metrics.IN_FLIGHT.inc()
+    try:
+        response = await _answer(request, handler)
+    finally:
+        metrics.IN_FLIGHT.dec()
+    provider = request.get(_PROVIDER_KEY)
+    if provider is not None:
+        metrics.REQUESTS.labels(provider.value, str(response.status)).inc()
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except Rejected as exc:
+        log.info("webhook_rejected", path=request.path, status=exc.status, error=exc.error)
+        return error_response(exc.status, exc.error, exc.message)
+    except TransientError as exc:
+        log.warning("webhook_not_recorded", path=request.path, reason=exc.message)
+        return error_response(503, "unavailable", "the event could not be recorded; retry later")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, _slug(exc.reason), exc.text or exc.reason)
+    except Exception:
+        log.exception("webhook_internal_error", path=request.path)
+        return error_response(500, "internal_error", "internal error; it has been logged")
+
+
+def _slug(reason: str) -> str:
+    return reason.lower().replace(" ", "_")
+
+
+def build_app(receiver: Receiver) -> web.Application:
+    """Return the application with every route of the receiver.
+
+    Args:
+        receiver: the collaborators the webhook routes use.
+
+    """
+    app = web.Application(middlewares=[errors_middleware], client_max_size=receiver.max_body_bytes)
+    for provider in Provider:
+        app.router.add_post(f"/webhooks/{provider.value}", _webhook_route(receiver, provider))
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def readyz(_request: web.Request) -> web.Response:
+        if await receiver.producer.ready():
+            return web.json_response({"status": "ready"})
+        return error_response(503, "not_ready", "the Kafka broker is not reachable")
+
+    async def metrics_route(_request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_route)
+    return app
+
+
+def _webhook_route(receiver: Receiver, provider: Provider) -> Handler:
+    async def route(request: web.Request) -> web.Response:
+        request[_PROVIDER_KEY] = provider
+        return await receiver.accept(request, provider)
+
+    return route
+
+
+__all__ = [
+    "RETRY_AFTER_S",
+    "Receiver",
+    "build_app",
+    "error_response",
+    "errors_middleware",
+    "read_limited",
+]

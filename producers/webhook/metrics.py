@@ -1,0 +1,20 @@
+"""Prometheus metrics of the webhook receiver (labels: provider and status only)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUESTS = Counter(
+    "mediaflow_webhook_requests_total", "Webhook requests by answer", ["provider", "status"]
+)
+REQUEST_BYTES = Counter(
+    "mediaflow_webhook_request_bytes_total", "Webhook body bytes accepted", ["provider"]
+)
+IN_FLIGHT = Gauge("mediaflow_webhook_in_flight", "Webhook requests being handled")
+PRODUCE_SECONDS = Histogram(
+    "mediaflow_webhook_produce_seconds",
+    "Time from produce to the broker's acknowledgement",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+__all__ = ["IN_FLIGHT", "PRODUCE_SECONDS", "REQUESTS", "REQUEST_BYTES"]

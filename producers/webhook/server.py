@@ -1,0 +1,159 @@
+"""``mediaflow serve webhooks [--workers N]``: run the receiver until SIGTERM.
+
+N worker processes listen on one port (``SO_REUSEPORT``: the kernel spreads
+connections across them), so ingestion uses every core; more hosts behind a
+load balancer scale the same way. Each worker has its own producer.
+
+Signals (each worker): SIGTERM / SIGINT stop it gracefully; SIGHUP reloads the
+tenant registry in place. The parent of N workers forwards all three.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import signal
+import time
+from types import FrameType
+
+from aiohttp import web
+
+from mediaflow.codec import AvroCodec
+from mediaflow.config import Settings
+from mediaflow.kafka.topics import load_layout
+from mediaflow.logging import get_logger
+from mediaflow.tenants import TenantRegistry
+from producers.webhook.app import Receiver, build_app
+from producers.webhook.auth import TenantSource
+from producers.webhook.producer import AsyncProducer
+
+log = get_logger("mediaflow.webhook")
+
+DRAIN_MARGIN_S = 5.0
+"""Extra time in-flight requests get past the delivery timeout during shutdown."""
+
+
+def main(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the webhook receiver in the foreground; return the exit code.
+
+    Args:
+        args: parsed CLI arguments (``workers``: processes sharing the port).
+        settings: the effective settings.
+
+    Raises:
+        ConfigError: the tenant registry or the topics file is missing or invalid.
+
+    """
+    workers = max(1, int(getattr(args, "workers", 1) or 1))
+    if workers == 1:
+        return asyncio.run(serve(settings))
+    return _supervise(settings, workers)
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
+    """Serve until ``stop`` is set or SIGTERM/SIGINT arrives, then shut down cleanly.
+
+    Shutdown order:
+
+    1. stop listening, so no new request is accepted;
+    2. let in-flight requests finish: each is waiting for its delivery report,
+       which comes within the delivery timeout (aiohttp cancels stragglers after
+       the delivery timeout plus a margin);
+    3. flush the producer, so nothing queued is lost;
+    4. return 0.
+
+    Args:
+        settings: the effective settings.
+        stop: an event that ends the server (tests); signals set it too.
+
+    """
+    stop = stop or asyncio.Event()
+    tenants = TenantSource(settings.tenants_file)
+    topic = load_layout(settings.kafka).webhooks
+    producer = AsyncProducer(settings.kafka, delivery_timeout_s=settings.webhook_delivery_timeout_s)
+    receiver = Receiver(
+        tenants=tenants,
+        producer=producer,
+        codec=AvroCodec(),
+        topic=topic,
+        max_body_bytes=settings.webhook_max_body_bytes,
+    )
+    # access_log=None: aiohttp's access log prints the query string, where the token may be.
+    runner = web.AppRunner(
+        build_app(receiver),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=settings.webhook_delivery_timeout_s + DRAIN_MARGIN_S,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port, reuse_port=True)
+    await site.start()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, tenants.reload)
+    log.info(
+        "webhooks_listening",
+        host=settings.webhook_host,
+        port=settings.webhook_port,
+        topic=topic,
+        tenants=len(tenants.registry.tenants),
+    )
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(signum)
+        log.info("webhooks_stopping")
+        await runner.cleanup()
+        undelivered = await producer.close()
+    log.info("webhooks_stopped", undelivered=undelivered)
+    return 0
+
+
+def _worker(settings: Settings) -> None:
+    raise SystemExit(asyncio.run(serve(settings)))
+
+
+def _supervise(settings: Settings, workers: int) -> int:
+    """Fork ``workers`` receivers on one port; forward signals; restart a crashed one."""
+    # Fail fast, once, on a bad configuration instead of restarting workers forever.
+    TenantRegistry.load(settings.tenants_file)
+    load_layout(settings.kafka)
+    # fork, not spawn: each worker gets these exact settings and the logging set-up.
+    context = multiprocessing.get_context("fork")
+    stopping = False
+
+    def start() -> multiprocessing.process.BaseProcess:
+        process = context.Process(target=_worker, args=(settings,), name="webhooks-worker")
+        process.start()
+        return process
+
+    children = [start() for _ in range(workers)]
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = stopping or signum != signal.SIGHUP
+        for child in children:
+            if child.pid is not None and child.is_alive():
+                os.kill(child.pid, signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    while not stopping:
+        time.sleep(0.2)
+        for index, child in enumerate(children):
+            if child.exitcode is not None and not stopping:
+                log.error("webhooks_worker_exited", pid=child.pid, code=child.exitcode)
+                time.sleep(1)
+                children[index] = start()
+    codes = []
+    for child in children:
+        child.join()
+        codes.append(child.exitcode)
+    return 0 if all(code == 0 for code in codes) else 1
+
+
+__all__ = ["DRAIN_MARGIN_S", "main", "serve"]

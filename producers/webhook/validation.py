@@ -1,0 +1,148 @@
+"""Pure checks of a webhook request: size, content type, JSON, required fields.
+
+Each check raises :class:`Rejected` carrying the HTTP status and a message that
+tells the sender what is wrong. Nothing here does I/O, so every rule is
+unit-tested without a server.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mediaflow.errors import ErrorKind, InvalidPayload, MediaflowError
+from mediaflow.events import Provider
+from mediaflow.providers import EnvelopeFields, read_envelope
+
+JSON_TYPES = ("application/json",)
+"""Content types accepted besides any ``application/*+json``."""
+
+
+class Rejected(MediaflowError):
+    """A request the receiver refuses; the client must change it before retrying.
+
+    Attributes:
+        status: the HTTP status to answer with.
+        error: a short stable word for the JSON ``error`` field.
+
+    """
+
+    kind = ErrorKind.INVALID_PAYLOAD
+
+    def __init__(self, status: int, error: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+
+
+def too_large(limit: int) -> Rejected:
+    """Return the rejection for a body over ``limit`` bytes (413)."""
+    return Rejected(413, "payload_too_large", f"the body exceeds the limit of {limit} bytes")
+
+
+def check_declared_length(content_length: int | None, limit: int) -> None:
+    """Refuse a body whose declared ``Content-Length`` is over ``limit``, before reading it.
+
+    Args:
+        content_length: the header's value, ``None`` when absent (chunked).
+        limit: the largest accepted body, in bytes.
+
+    Raises:
+        Rejected: 413 when the declared length is over the limit.
+
+    """
+    if content_length is not None and content_length > limit:
+        raise too_large(limit)
+
+
+def check_content_type(content_type: str) -> None:
+    """Accept ``application/json`` (any parameters) and ``application/*+json``.
+
+    Args:
+        content_type: the media type without parameters, as aiohttp parses it.
+
+    Raises:
+        Rejected: 415 for anything else, naming what was sent.
+
+    """
+    media_type = content_type.strip().lower()
+    if media_type in JSON_TYPES or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        return
+    shown = media_type or "none"
+    raise Rejected(
+        415, "unsupported_media_type", f"content type {shown!r} is not JSON; send application/json"
+    )
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse a JSON body (UTF-8, -16 or -32, as RFC 8259 allows).
+
+    Args:
+        body: the raw request body.
+
+    Raises:
+        Rejected: 400 when it is not JSON, with the line, column and offset of the
+            first error, or when it is not decodable text or nested too deeply.
+
+    """
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise Rejected(
+            400,
+            "invalid_json",
+            f"{exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})",
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise Rejected(
+            400, "invalid_json", f"the body is not UTF-8 text (bad byte at offset {exc.start})"
+        ) from exc
+    except RecursionError as exc:
+        raise Rejected(400, "invalid_json", "the JSON is nested too deeply") from exc
+
+
+def envelope_fields(provider: Provider, payload: Any) -> EnvelopeFields:
+    """Read the routing fields the envelope needs from a parsed body.
+
+    Args:
+        provider: the endpoint the request came to.
+        payload: the parsed JSON.
+
+    Raises:
+        Rejected: 422 when the body is not an object or a required field is missing;
+            the detail names the field as the provider spells it.
+
+    """
+    if not isinstance(payload, dict):
+        raise Rejected(
+            422, "invalid_payload", f"the body is a JSON {_json_type(payload)}, not an object"
+        )
+    try:
+        return read_envelope(provider, payload)
+    except InvalidPayload as exc:
+        raise Rejected(422, exc.kind.value, exc.message) from exc
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
+
+
+__all__ = [
+    "JSON_TYPES",
+    "Rejected",
+    "check_content_type",
+    "check_declared_length",
+    "envelope_fields",
+    "parse_json",
+    "too_large",
+]
