@@ -1,0 +1,168 @@
+"""What the fake W-API and CDN do wrong, and when.
+
+:class:`Faults` is deliberately mutable: a test changes ``error_rate`` or adds
+an expired media while a run is in progress, and the next request sees it.
+Every random choice comes from one seeded generator, so a run with the same
+seed and the same request order makes the same choices.
+
+``decide(target, media_id)`` is the pure-ish policy (it only consumes the RNG
+and scripts); the servers turn the :class:`Decision` into an HTTP answer.
+Precedence: a script step for that media, then expiry, then the random
+faults (hang, then error), then success.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import threading
+from collections import deque
+from collections.abc import Iterable
+from enum import StrEnum
+
+Step = int | str
+"""One scripted answer: an HTTP status (200 = behave), ``"hang"`` or ``"error"``
+(W-API only: HTTP 200 with ``{"error": true}``)."""
+
+TARGETS = ("wapi", "cdn", "files")
+"""Endpoints faults can apply to: W-API download-media, the CDN, W-API's file links."""
+
+
+class Outcome(StrEnum):
+    """What a fake endpoint does with one request."""
+
+    OK = "ok"
+    ERROR = "error"
+    HANG = "hang"
+    EXPIRED = "expired"
+    PROVIDER_ERROR = "provider_error"
+    CORRUPT = "corrupt"
+    TRUNCATE = "truncate"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer chosen for one request.
+
+    ``status`` is the HTTP status for ``ERROR`` and ``EXPIRED``; ``retry_after``
+    the ``Retry-After`` seconds for a 429 (or ``None``); ``delay_s`` the latency
+    to add before answering.
+    """
+
+    outcome: Outcome
+    status: int = 200
+    retry_after: int | None = None
+    delay_s: float = 0.0
+
+
+@dataclasses.dataclass
+class Faults:
+    """Fault settings shared by the fake servers; change them at any time.
+
+    Attributes:
+        error_rate: probability that a request gets an HTTP error.
+        status_mix: error status -> weight (500/502/503/429 by default).
+        retry_after_s: ``Retry-After`` seconds sent with a 429.
+        latency_s: fixed latency added to every answer.
+        jitter_s: extra uniform random latency in ``[0, jitter_s]``.
+        hang_rate: probability that a request is held open and never answered
+            (until ``hang_s`` passes or the client gives up).
+        hang_s: the longest a hanging request is held.
+        expired: media (CDN ids) that have expired: the CDN answers
+            ``expired_status``, W-API answers an error body.
+        expired_status: 403, 404 or 410.
+        corrupt: media whose ``.enc`` is served with one byte flipped.
+        truncate: media whose ``.enc`` stream stops halfway (connection closed).
+        targets: which endpoints the random faults apply to.
+        wapi_error_status: HTTP status of W-API ``{"error": true}`` answers.
+        seed: seeds the generator behind every random choice.
+
+    """
+
+    error_rate: float = 0.0
+    status_mix: dict[int, float] = dataclasses.field(
+        default_factory=lambda: {500: 0.4, 502: 0.2, 503: 0.2, 429: 0.2}
+    )
+    retry_after_s: int = 1
+    latency_s: float = 0.0
+    jitter_s: float = 0.0
+    hang_rate: float = 0.0
+    hang_s: float = 300.0
+    expired: set[str] = dataclasses.field(default_factory=set)
+    expired_status: int = 410
+    corrupt: set[str] = dataclasses.field(default_factory=set)
+    truncate: set[str] = dataclasses.field(default_factory=set)
+    targets: frozenset[str] = frozenset({"wapi", "cdn"})
+    wapi_error_status: int = 200
+    seed: int = 0
+    _rng: random.Random = dataclasses.field(init=False, repr=False)
+    _scripts: dict[tuple[str, str], deque[Step]] = dataclasses.field(
+        init=False, repr=False, default_factory=dict
+    )
+    _lock: threading.Lock = dataclasses.field(
+        init=False, repr=False, default_factory=threading.Lock
+    )
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def script(self, target: str, media_id: str, steps: Iterable[Step]) -> None:
+        """Answer the next requests for ``media_id`` on ``target`` with ``steps``, in order.
+
+        ``faults.script("wapi", media.cdn_id, [500, 200])``: the first W-API call
+        for that media fails with 500, the second succeeds; after the script
+        runs out the usual rules apply again.
+
+        Raises:
+            ValueError: unknown target.
+
+        """
+        if target not in TARGETS:
+            raise ValueError(f"unknown target {target!r}; expected one of {TARGETS}")
+        with self._lock:
+            self._scripts.setdefault((target, media_id), deque()).extend(steps)
+
+    def decide(self, target: str, media_id: str | None) -> Decision:
+        """Choose the answer for one request to ``target`` about ``media_id``."""
+        with self._lock:
+            delay = self.latency_s + (self._rng.uniform(0, self.jitter_s) if self.jitter_s else 0.0)
+            script = self._scripts.get((target, media_id or ""))
+            if script:
+                return self._scripted(script.popleft(), delay)
+            if media_id in self.expired:
+                if target == "wapi":
+                    return Decision(Outcome.PROVIDER_ERROR, self.wapi_error_status, delay_s=delay)
+                return Decision(Outcome.EXPIRED, self.expired_status, delay_s=delay)
+            if target == "cdn" and media_id in self.corrupt:
+                return Decision(Outcome.CORRUPT, delay_s=delay)
+            if target == "cdn" and media_id in self.truncate:
+                return Decision(Outcome.TRUNCATE, delay_s=delay)
+            if target in self.targets:
+                if self.hang_rate and self._rng.random() < self.hang_rate:
+                    return Decision(Outcome.HANG, delay_s=delay)
+                if self.error_rate and self._rng.random() < self.error_rate:
+                    return self._error(self._pick_status(), delay)
+            return Decision(Outcome.OK, delay_s=delay)
+
+    def _scripted(self, step: Step, delay: float) -> Decision:
+        if step == "hang":
+            return Decision(Outcome.HANG, delay_s=delay)
+        if step == "error":
+            return Decision(Outcome.PROVIDER_ERROR, self.wapi_error_status, delay_s=delay)
+        status = int(step)
+        if status == 200:
+            return Decision(Outcome.OK, delay_s=delay)
+        if status in (403, 404, 410):
+            return Decision(Outcome.EXPIRED, status, delay_s=delay)
+        return self._error(status, delay)
+
+    def _error(self, status: int, delay: float) -> Decision:
+        retry_after = self.retry_after_s if status == 429 else None
+        return Decision(Outcome.ERROR, status, retry_after=retry_after, delay_s=delay)
+
+    def _pick_status(self) -> int:
+        statuses = list(self.status_mix)
+        return self._rng.choices(statuses, weights=[self.status_mix[s] for s in statuses])[0]
+
+
+__all__ = ["TARGETS", "Decision", "Faults", "Outcome", "Step"]

@@ -1,0 +1,74 @@
+"""Fault decisions: scripts first, then expiry, then seeded random faults."""
+
+from __future__ import annotations
+
+from simulator.faults import Faults, Outcome
+
+
+def test_script_answers_in_order_then_falls_back_to_normal_behaviour():
+    faults = Faults()
+    faults.script("wapi", "m1", [500, 200])
+
+    assert [faults.decide("wapi", "m1").status for _ in range(3)] == [500, 200, 200]
+
+
+def test_script_applies_only_to_its_target_and_media():
+    faults = Faults()
+    faults.script("wapi", "m1", [503])
+
+    assert faults.decide("cdn", "m1").outcome is Outcome.OK
+    assert faults.decide("wapi", "m2").outcome is Outcome.OK
+
+
+def test_scripted_429_carries_retry_after():
+    faults = Faults(retry_after_s=7)
+    faults.script("cdn", "m1", [429])
+
+    decision = faults.decide("cdn", "m1")
+    assert (decision.status, decision.retry_after) == (429, 7)
+
+
+def test_expired_media_is_gone_on_the_cdn_and_a_provider_error_on_wapi():
+    faults = Faults(expired={"m1"}, expired_status=403)
+
+    assert (faults.decide("cdn", "m1").outcome, faults.decide("cdn", "m1").status) == (
+        Outcome.EXPIRED,
+        403,
+    )
+    assert faults.decide("wapi", "m1").outcome is Outcome.PROVIDER_ERROR
+
+
+def test_error_rate_uses_only_statuses_of_the_mix():
+    faults = Faults(error_rate=1.0, status_mix={502: 1.0, 429: 1.0}, seed=1)
+
+    statuses = {faults.decide("wapi", "m").status for _ in range(50)}
+    assert statuses == {502, 429}
+
+
+def test_same_seed_makes_the_same_choices():
+    def run() -> list[int]:
+        faults = Faults(error_rate=0.5, seed=11)
+        return [faults.decide("cdn", "m").status for _ in range(40)]
+
+    assert run() == run()
+
+
+def test_changing_faults_mid_run_affects_the_next_request():
+    faults = Faults()
+    assert faults.decide("cdn", "m").outcome is Outcome.OK
+
+    faults.error_rate = 1.0
+    assert faults.decide("cdn", "m").outcome is Outcome.ERROR
+
+
+def test_random_faults_skip_targets_not_listed():
+    faults = Faults(error_rate=1.0, targets=frozenset({"cdn"}))
+
+    assert faults.decide("wapi", "m").outcome is Outcome.OK
+
+
+def test_latency_is_fixed_plus_bounded_jitter():
+    faults = Faults(latency_s=0.2, jitter_s=0.1)
+
+    delays = [faults.decide("cdn", "m").delay_s for _ in range(20)]
+    assert all(0.2 <= d <= 0.3 for d in delays)
