@@ -13,11 +13,11 @@ from collections.abc import Sequence
 
 from mediaflow import __version__
 from mediaflow import logging as mflog
-from mediaflow.cli import _admin, _roles
+from mediaflow.cli import _admin, _ops, _roles
 from mediaflow.config import Settings
 from mediaflow.errors import MediaflowError, UsageError
 
-COMMAND_MODULES = [_admin, _roles]
+COMMAND_MODULES = [_admin, _roles, _ops]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,300 @@
+"""Operator commands: ``dlq``, ``replay``, ``reprocess``, ``status``, ``diagnose``, ``reconcile``.
+
+Argument parsing and printing only; the work is in :mod:`mediaflow.ops`.
+Every command prints a table by default and one JSON document with ``--json``,
+and exits non-zero when it failed or found something wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from mediaflow.codec import AvroCodec
+from mediaflow.config import Settings
+from mediaflow.errors import UsageError
+from mediaflow.kafka.clients import admin_client
+from mediaflow.kafka.topics import load_layout
+from mediaflow.ops import dlq, replay
+from mediaflow.ops._output import Progress, table, to_json
+
+LIST_COLUMNS = (
+    "id",
+    "failed_at",
+    "stage",
+    "kind",
+    "client",
+    "instance",
+    "type",
+    "media_id",
+    "message",
+)
+STATS_COLUMNS = ("kind", "stage", "count", "redriven", "first", "last", "example", "message")
+
+
+def register(subparsers: Any) -> None:
+    """Add the operator commands to the CLI."""
+    _register_dlq(subparsers)
+    _register_replay(subparsers)
+
+
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _time(text: str) -> Any:
+    try:
+        return dlq.parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither ISO-8601 nor epoch ms") from exc
+
+
+def _register_dlq(subparsers: Any) -> None:
+    parser = subparsers.add_parser("dlq", help="inspect, summarise and redrive dead letters")
+    sub = parser.add_subparsers(dest="action", required=True)
+    filters = argparse.ArgumentParser(add_help=False)
+    group = filters.add_argument_group("selection")
+    group.add_argument(
+        "--id",
+        action="append",
+        default=[],
+        metavar="P:O",
+        help="dead letter at partition:offset of the DLQ topic (repeatable)",
+    )
+    group.add_argument("--client", help="client id")
+    group.add_argument("--instance", help="provider instance id")
+    group.add_argument("--stage", help="stage that gave up (detector, downloader...)")
+    group.add_argument("--kind", help="error kind (expired, mac_mismatch, undecodable...)")
+    group.add_argument("--type", dest="media_type", help="media type (image, audio...)")
+    group.add_argument("--since", type=_time, help="dead-lettered at or after (ISO or epoch ms)")
+    group.add_argument("--until", type=_time, help="dead-lettered before (ISO or epoch ms)")
+    _json_flag(filters)
+
+    listing = sub.add_parser("list", parents=[filters], help="list dead letters, decoded")
+    listing.set_defaults(handler=dlq_list)
+    show = sub.add_parser("show", parents=[filters], help="every detail of dead letters")
+    show.add_argument("ids", nargs="*", metavar="P:O", help="partition:offset (same as --id)")
+    show.set_defaults(handler=dlq_show)
+    sub.add_parser("stats", parents=[filters], help="counts by error kind and stage").set_defaults(
+        handler=dlq_stats
+    )
+    redrive = sub.add_parser(
+        "redrive", parents=[filters], help="send dead letters back for another try"
+    )
+    redrive.add_argument("--all", action="store_true", help="select every dead letter (no filter)")
+    redrive.add_argument(
+        "--to-original",
+        action="store_true",
+        help="republish to the original topic instead of the first retry tier",
+    )
+    redrive.add_argument("--dry-run", action="store_true", help="show what would be sent")
+    redrive.add_argument(
+        "--rate", type=float, default=None, metavar="N", help="at most N records per second"
+    )
+    redrive.add_argument("--operator", default=None, help="who runs this (default: $USER)")
+    redrive.add_argument(
+        "--force",
+        action="store_true",
+        help="also redrive records that already came back after a redrive",
+    )
+    redrive.set_defaults(handler=dlq_redrive)
+
+
+def _selection(args: argparse.Namespace) -> dlq.DlqFilter:
+    ids = set(args.id) | set(getattr(args, "ids", []) or [])
+    return dlq.DlqFilter(
+        ids=frozenset(ids),
+        client=args.client,
+        instance=args.instance,
+        stage=args.stage,
+        kind=args.kind,
+        media_type=args.media_type,
+        since=args.since,
+        until=args.until,
+    )
+
+
+def _read(settings: Settings, args: argparse.Namespace) -> list[dlq.DeadLetterView]:
+    layout = load_layout(settings.kafka)
+    views = dlq.read_dead_letters(
+        settings, layout, AvroCodec(), progress=Progress("scanned dead letters")
+    )
+    selected = _selection(args)
+    return [v for v in views if selected.matches(v)]
+
+
+def dlq_list(args: argparse.Namespace, settings: Settings) -> int:
+    """List dead letters; those that came back after a redrive in a section of their own."""
+    views = _read(settings, args)
+    fresh = [v.summary() for v in views if not v.redriven_before]
+    looped = [v.summary() for v in views if v.redriven_before]
+    if args.json:
+        print(to_json({"dead_letters": fresh, "redriven_and_failed_again": looped}))
+        return 0
+    print(table(fresh, LIST_COLUMNS) if fresh else "no dead letters match")
+    if looped:
+        print(f"\nredriven before and failed again ({len(looped)}; redrive needs --force):")
+        print(table(looped, LIST_COLUMNS))
+    return 0
+
+
+def dlq_show(args: argparse.Namespace, settings: Settings) -> int:
+    """Print every field of the selected dead letters; exit 1 when none match."""
+    views = _read(settings, args)
+    details = [v.detail() for v in views]
+    if args.json:
+        print(to_json(details))
+    for detail in [] if args.json else details:
+        print(f"── dead letter {detail['id']} ──")
+        for key, value in detail.items():
+            print(f"  {key:18} {to_json(value) if isinstance(value, dict) else value}")
+    return 0 if details else 1
+
+
+def dlq_stats(args: argparse.Namespace, settings: Settings) -> int:
+    """Print counts by error kind and stage."""
+    rows = dlq.stats(_read(settings, args))
+    text = table(rows, STATS_COLUMNS) if rows else "no dead letters"
+    print(to_json(rows) if args.json else text)
+    return 0
+
+
+def dlq_redrive(args: argparse.Namespace, settings: Settings) -> int:
+    """Redrive the selection; exit 1 when something selected could not be sent."""
+    selected = _selection(args)
+    if selected == dlq.DlqFilter() and not args.all:
+        raise UsageError("select dead letters with a filter (see --help), or pass --all")
+    layout = load_layout(settings.kafka)
+    views = _read(settings, args)
+    operator = args.operator or os.environ.get("USER") or "unknown"
+    plan = dlq.plan_redrive(
+        views, layout, operator=operator, to_original=args.to_original, force=args.force
+    )
+    rows = [{**i.view.summary(), "to": i.topic} for i in plan.items]
+    sent = 0
+    if not args.dry_run:
+        sent = dlq.execute_redrive(
+            settings,
+            layout,
+            AvroCodec(),
+            plan,
+            rate=args.rate,
+            progress=Progress("redriven", total=len(plan.items)),
+        )
+    refused = [v.summary() for v in plan.refused]
+    if args.json:
+        print(
+            to_json(
+                {
+                    "redrive_id": plan.redrive_id,
+                    "operator": operator,
+                    "dry_run": args.dry_run,
+                    "sent": sent,
+                    "records": rows,
+                    "refused": refused,
+                }
+            )
+        )
+    else:
+        print(table(rows, ("id", "kind", "media_id", "to")) if rows else "nothing to redrive")
+        if refused:
+            print(
+                f"\nnot redriven ({len(refused)}): came back after an earlier redrive "
+                "(use --force) or name no original topic"
+            )
+            print(table(refused, ("id", "kind", "media_id", "message")))
+        verb = "would send" if args.dry_run else "sent"
+        print(f"\nredrive {plan.redrive_id} by {operator}: {verb} {len(rows)} record(s)")
+    return 1 if refused and not plan.items else 0
+
+
+def _register_replay(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "replay", help="move a consumer group's offsets so a stage reprocesses records"
+    )
+    parser.add_argument("--group", required=True, help="consumer group id")
+    parser.add_argument(
+        "--topic", required=True, help="topic (full name, or logical name without the prefix)"
+    )
+    parser.add_argument("--partition", type=int, default=None, help="only this partition")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--from-timestamp",
+        type=_time,
+        metavar="TIME",
+        help="first record at or after TIME (ISO-8601 or epoch ms)",
+    )
+    where.add_argument("--from-offset", type=int, metavar="N", help="offset N in each partition")
+    where.add_argument("--to-earliest", action="store_true", help="the oldest retained record")
+    parser.add_argument("--force", action="store_true", help="even if the group has active members")
+    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    _json_flag(parser)
+    parser.set_defaults(handler=replay_command)
+
+
+def confirm(question: str, *, assume_yes: bool, stdin: Any = None) -> bool:
+    """Ask ``question`` on stdin; without a terminal, only ``--yes`` says yes.
+
+    Raises:
+        UsageError: no terminal to ask and no ``--yes``.
+    """
+    if assume_yes:
+        return True
+    stdin = stdin or sys.stdin
+    if not stdin.isatty():
+        raise UsageError("not a terminal: pass --yes to confirm (or --dry-run to look first)")
+    print(f"{question} [y/N] ", end="", flush=True)
+    return stdin.readline().strip().lower() in ("y", "yes")
+
+
+def _topic_name(settings: Settings, name: str) -> str:
+    prefix = settings.kafka.topic_prefix
+    return name if not prefix or name.startswith(prefix) else settings.kafka.topic(name)
+
+
+def replay_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the replay plan, confirm, and move the offsets."""
+    target = replay.ReplayTarget(
+        from_timestamp=args.from_timestamp,
+        from_offset=args.from_offset,
+        to_earliest=args.to_earliest,
+    )
+    topic = _topic_name(settings, args.topic)
+    admin = admin_client(settings.kafka)
+    members = replay.active_members(admin, args.group)
+    plans = replay.compute_plan(settings.kafka, admin, args.group, topic, target, args.partition)
+    rows = [p.row() for p in plans]
+    total = sum(p.to_reprocess for p in plans)
+    if not args.json:
+        print(f"replay plan for group {args.group} on {topic}:")
+        print(table(rows, ("partition", "current", "new", "low", "high", "to_reprocess")))
+        print(f"{total} record(s) to reprocess")
+    if members and not args.force:
+        print(
+            f"group {args.group} has {len(members)} active member(s): {', '.join(members)}; "
+            "stop them first (or --force)",
+            file=sys.stderr,
+        )
+        return 1
+    moved = 0
+    if not args.dry_run and confirm(f"move offsets of {args.group}?", assume_yes=args.yes):
+        moved = replay.apply_plan(admin, args.group, plans)
+        if not args.json:
+            print(f"moved {moved} partition(s)")
+    if args.json:
+        print(
+            to_json(
+                {
+                    "group": args.group,
+                    "topic": topic,
+                    "dry_run": args.dry_run,
+                    "partitions": rows,
+                    "to_reprocess": total,
+                    "moved": moved,
+                }
+            )
+        )
+    return 0

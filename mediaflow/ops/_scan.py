@@ -1,0 +1,116 @@
+"""Read a whole topic from its beginning without joining or disturbing any consumer group.
+
+Operator tools use ``assign()`` with a throwaway group id and never commit, so
+the stages' committed offsets are untouched. A scan stops when every
+partition reported end-of-partition (control records of transactions make
+"offset == high watermark - 1" an unreliable end test).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from mediaflow.config import KafkaSettings
+from mediaflow.errors import BrokerUnavailable, ConfigError
+from mediaflow.kafka.clients import consumer as build_consumer
+
+
+def throwaway_consumer(settings: KafkaSettings, **overrides: Any) -> Consumer:
+    """A consumer that never commits, under a unique group id nobody else uses."""
+    return build_consumer(
+        settings,
+        f"mediaflow-ops-{uuid.uuid4().hex[:12]}",
+        **{"enable.partition.eof": True, "statistics.interval.ms": 0, **overrides},
+    )
+
+
+def partitions_of(consumer: Consumer, topic: str, timeout: float = 10) -> list[int]:
+    """The partition numbers of ``topic``.
+
+    Raises:
+        ConfigError: the topic does not exist.
+        BrokerUnavailable: the broker did not answer.
+    """
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout)
+    except KafkaException as exc:
+        raise BrokerUnavailable(f"Kafka did not answer a metadata request: {exc}") from exc
+    info = metadata.topics.get(topic)
+    if info is None or info.error is not None or not info.partitions:
+        raise ConfigError(f"topic {topic!r} does not exist; run `mediaflow topics apply`")
+    return sorted(info.partitions)
+
+
+def watermarks(
+    consumer: Consumer, topic: str, partition: int, timeout: float = 10
+) -> tuple[int, int]:
+    """``(low, high)`` offsets of one partition.
+
+    Raises:
+        BrokerUnavailable: the broker did not answer.
+    """
+    try:
+        tp = TopicPartition(topic, partition)
+        low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
+    except KafkaException as exc:
+        raise BrokerUnavailable(f"cannot read watermarks of {topic}[{partition}]: {exc}") from exc
+    return int(low), int(high)
+
+
+def scan(
+    settings: KafkaSettings,
+    topic: str,
+    *,
+    timeout: float = 60.0,
+    on_total: Callable[[int], None] | None = None,
+    start_at: Callable[[int, int], int] | None = None,
+) -> Iterator[Message]:
+    """Yield every committed record of ``topic`` present when the scan starts.
+
+    Args:
+        settings: where the cluster is.
+        topic: the topic to read.
+        timeout: give up (stop yielding) after this many seconds.
+        on_total: called once with the number of offsets to read (for progress).
+        start_at: ``(low, high) -> offset`` to start a partition elsewhere than
+            at its low watermark (e.g. only the newest few records).
+
+    Raises:
+        ConfigError: the topic does not exist.
+        BrokerUnavailable: the broker did not answer.
+    """
+    consumer = throwaway_consumer(settings)
+    try:
+        assignment, total = [], 0
+        for partition in partitions_of(consumer, topic):
+            low, high = watermarks(consumer, topic, partition)
+            start = start_at(low, high) if start_at else low
+            if high > start:
+                assignment.append(TopicPartition(topic, partition, start))
+                total += high - start
+        if on_total:
+            on_total(total)
+        if not assignment:
+            return
+        consumer.assign(assignment)
+        remaining = {tp.partition for tp in assignment}
+        deadline = time.monotonic() + timeout
+        while remaining and time.monotonic() < deadline:
+            for message in consumer.consume(num_messages=500, timeout=0.5):
+                error = message.error()
+                if error is None:
+                    yield message
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    remaining.discard(message.partition())
+                elif error.fatal():
+                    raise BrokerUnavailable(f"reading {topic}: {error.str()}")
+    finally:
+        consumer.close()
+
+
+__all__ = ["partitions_of", "scan", "throwaway_consumer", "watermarks"]
