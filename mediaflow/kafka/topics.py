@@ -8,6 +8,7 @@ up as drift that ``check`` reports and a person resolves.
 
 from __future__ import annotations
 
+import time
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -196,6 +197,7 @@ def apply(admin: AdminClient, specs: Sequence[TopicSpec], timeout: float = 30) -
             tolerate="TOPIC_ALREADY_EXISTS",
         )
         changes += [f"created {s.name} ({s.partitions} partitions)" for s in missing]
+        _wait_until_visible(admin, [s.name for s in missing], timeout)
     for drift in check(admin, [s for s in specs if s not in missing], timeout):
         spec = next(s for s in specs if s.name == drift.topic)
         if drift.what == "partitions":
@@ -231,6 +233,18 @@ def _metadata(admin: AdminClient, timeout: float):  # type: ignore[no-untyped-de
         raise BrokerUnavailable(
             f"Kafka did not answer a metadata request: {exc.args[0].str()}"
         ) from exc
+
+
+def _wait_until_visible(admin: AdminClient, names: Sequence[str], timeout: float) -> None:
+    # CreateTopics returns once the controller has the topic; brokers learn of it a
+    # moment later, and a producer or check run right now would see it missing.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        topics = _metadata(admin, timeout).topics
+        if all(name in topics and not topics[name].error for name in names):
+            return
+        time.sleep(0.1)
+    raise BrokerUnavailable(f"created topics not visible after {timeout} s: {', '.join(names)}")
 
 
 def _describe_configs(
