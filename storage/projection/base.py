@@ -1,0 +1,159 @@
+"""What every projection store offers, whatever the database behind it.
+
+A store holds one row per media (:class:`processors.projection.apply.MediaRow`)
+and, in the same database, the next offset to apply per partition of the
+media event log. :meth:`ProjectionStore.apply_batch` changes both in one
+transaction: that is the whole exactly-once argument of the projection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mediaflow.errors import MediaflowError
+from mediaflow.events import MediaEvent
+from processors.projection.apply import MediaRow
+
+
+class StoreReplaced(MediaflowError):
+    """The store was rebuilt and swapped in under a running consumer: re-read its offsets."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One record of the media event log; ``event`` is ``None`` when it could not be decoded."""
+
+    topic: str
+    partition: int
+    offset: int
+    event: MediaEvent | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaQuery:
+    """Filters and keyset position of a media listing (newest first).
+
+    ``after`` is the ``(created_at, media_id)`` of the last row of the previous page.
+    """
+
+    client_id: str | None = None
+    instance_id: str | None = None
+    status: str | None = None
+    media_type: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+    limit: int = 50
+    after: tuple[int, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing; ``next_after`` is ``None`` on the last page."""
+
+    rows: list[MediaRow]
+    next_after: tuple[int, str] | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stats:
+    """Counts over the whole store."""
+
+    total: int
+    by_status: dict[str, int] = field(default_factory=dict)
+    by_media_type: dict[str, int] = field(default_factory=dict)
+    by_client: dict[str, int] = field(default_factory=dict)
+    oldest_in_flight_at: int | None = None
+    dead_letters: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DailyCount:
+    """Media first seen on ``day`` for one client and instance, now in ``status``."""
+
+    client_id: str | None
+    instance_id: str | None
+    day: str
+    status: str
+    count: int
+
+
+class ProjectionStore(Protocol):
+    """The projection's database (SQLite or PostgreSQL)."""
+
+    def generation(self) -> str:
+        """An id that changes when a rebuilt store is swapped in."""
+        ...
+
+    def apply_batch(self, records: Sequence[LogRecord], *, generation: str | None = None) -> int:
+        """Apply records not applied yet and advance the stored offsets, in one transaction.
+
+        Records below the stored offset of their partition are skipped, so a
+        batch re-read after a crash, or by a second copy after a rebalance, is
+        never applied twice. Returns how many records were applied.
+
+        Raises:
+            StoreReplaced: ``generation`` is given and no longer the store's.
+        """
+        ...
+
+    def offsets(self, topic: str) -> dict[int, int]:
+        """Next offset to apply per partition of ``topic`` (partitions never applied are absent)."""
+        ...
+
+    def save_offsets(self, topic: str, positions: Mapping[int, int]) -> None:
+        """Raise the stored offsets to at least ``positions`` (never lowers them)."""
+        ...
+
+    def get(self, media_id: str) -> MediaRow | None:
+        """The row of one media, or ``None``."""
+        ...
+
+    def list(self, query: MediaQuery) -> Page:
+        """One page of rows matching ``query``, newest ``created_at`` first."""
+        ...
+
+    def rows(self) -> Iterator[MediaRow]:
+        """Every row, ordered by ``media_id`` (comparisons, changelog)."""
+        ...
+
+    def stats(self) -> Stats:
+        """Counts by status, media type and client; oldest in-flight media; dead letters."""
+        ...
+
+    def daily_counts(
+        self, *, client_id: str | None = None, since_day: str | None = None
+    ) -> list[DailyCount]:
+        """Counts per client, instance, day (of ``created_at``, UTC) and status."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+class Rebuild(Protocol):
+    """A fresh store being filled, to be swapped in atomically for the live one."""
+
+    store: ProjectionStore
+
+    def swap(self) -> None:
+        """Replace the live store's contents with this one's, atomically; closes ``store``."""
+        ...
+
+    def discard(self) -> None:
+        """Throw the rebuilt store away."""
+        ...
+
+
+__all__ = [
+    "DailyCount",
+    "LogRecord",
+    "MediaQuery",
+    "Page",
+    "ProjectionStore",
+    "Rebuild",
+    "Stats",
+    "StoreReplaced",
+]

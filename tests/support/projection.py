@@ -1,0 +1,150 @@
+"""Media events and projection stores for the projection's tests."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from mediaflow.config import REPO_ROOT
+from mediaflow.events import (
+    MediaDeadLettered,
+    MediaDetected,
+    MediaDismissed,
+    MediaDownloadFailed,
+    MediaInfo,
+    MediaRedriven,
+    MediaStored,
+    MediaType,
+)
+
+T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    """A moment ``seconds`` after T0."""
+    return T0 + timedelta(seconds=seconds)
+
+
+def info(
+    client: str = "c1", instance: str = "i1", media_type: MediaType = MediaType.IMAGE
+) -> MediaInfo:
+    return MediaInfo(
+        provider="wapi",
+        client_id=client,
+        instance_id=instance,
+        message_id=f"msg-{uuid.uuid4().hex[:8]}",
+        chat_id="5511999999999@c.us",
+        sender_id="5511888888888",
+        media_type=media_type,
+        mimetype="image/jpeg",
+    )
+
+
+def detected(media_id: str, t: float = 0, **kw: object) -> MediaDetected:
+    return MediaDetected(
+        event_id=str(uuid.uuid4()),
+        media_id=media_id,
+        occurred_at=at(t),
+        stage="detector",
+        source_event_id=str(uuid.uuid4()),
+        info=info(**kw),  # type: ignore[arg-type]
+    )
+
+
+def failed(
+    media_id: str, t: float, attempt: int = 1, retryable: bool = True
+) -> MediaDownloadFailed:
+    return MediaDownloadFailed(
+        event_id=str(uuid.uuid4()),
+        media_id=media_id,
+        occurred_at=at(t),
+        stage="downloader",
+        attempt=attempt,
+        error_kind="timeout",
+        error_message=f"attempt {attempt} timed out",
+        retryable=retryable,
+        next_due_at=at(t + 10) if retryable else None,
+    )
+
+
+def stored(media_id: str, t: float, attempt: int = 1) -> MediaStored:
+    return MediaStored(
+        event_id=str(uuid.uuid4()),
+        media_id=media_id,
+        occurred_at=at(t),
+        stage="downloader",
+        bucket="media",
+        key=f"cliente_c1/instance_i1/image/2026/11/28/{media_id}.jpg",
+        size=1234,
+        sha256="ab" * 32,
+        content_type="image/jpeg",
+        fetch_path="direct",
+        duration_ms=12,
+        attempt=attempt,
+    )
+
+
+def dead_lettered(media_id: str, t: float, attempt: int = 5) -> MediaDeadLettered:
+    return MediaDeadLettered(
+        event_id=str(uuid.uuid4()),
+        media_id=media_id,
+        occurred_at=at(t),
+        stage="downloader",
+        error_kind="retries_exhausted",
+        error_message="gave up after 5 attempts",
+        attempt=attempt,
+    )
+
+
+def redriven(media_id: str, t: float) -> MediaRedriven:
+    return MediaRedriven(
+        event_id=str(uuid.uuid4()),
+        media_id=media_id,
+        occurred_at=at(t),
+        stage="operator",
+        redrive_id=str(uuid.uuid4()),
+        operator="ana",
+        target_topic="media.download-requested",
+    )
+
+
+def dismissed(media_id: str, t: float) -> MediaDismissed:
+    return MediaDismissed(
+        event_id=str(uuid.uuid4()),
+        media_id=media_id,
+        occurred_at=at(t),
+        stage="operator",
+        operator="ana",
+        reason="sender asked",
+    )
+
+
+def postgres_url() -> str:
+    """The local PostgreSQL's URL; fails (never skips) when it is down."""
+    script = REPO_ROOT / "deploy" / "postgres.sh"
+    result = subprocess.run([str(script), "url"], capture_output=True, text=True, check=False)
+    url = result.stdout.strip() or "postgresql://postgres@127.0.0.1:55432/mediaflow"
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {url} ({exc}); run `deploy/postgres.sh up`")
+    return url
+
+
+def store_url(backend: str, tmp_path: Path) -> tuple[str, str | None]:
+    """A fresh store URL: a temp SQLite file, or a new PostgreSQL schema (returned to drop)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / f'projection-{uuid.uuid4().hex[:8]}.db'}", None
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    return f"{postgres_url()}?schema={schema}", schema
+
+
+def drop_schema(schema: str) -> None:
+    with psycopg.connect(postgres_url(), autocommit=True) as conn:
+        for name in (schema, f"{schema}__rebuild", f"{schema}__old"):
+            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
