@@ -5,63 +5,30 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import avro.io
 import avro.schema
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.events import WebhookReceived
 from mediaflow.kafka.headers import to_dict
 from mediaflow.kafka.topics import load_layout
-from producers.webhook import AsyncProducer, Receiver, TenantSource, build_app
 from tests.support.kafka import read_all
+from tests.support.webhook import (
+    EVOLUTION_SECRET,
+    WAPI_INSTANCE,
+    WAPI_SECRET,
+    receiver_client,
+    write_tenants,
+)
 
 pytestmark = pytest.mark.integration
 
 PAYLOADS = REPO_ROOT / "tests" / "fixtures" / "payloads"
 SCHEMA = REPO_ROOT / "schemas" / "io.mediaflow.WebhookReceived.avsc"
-WAPI = "3B6XIW-ZTS923-GEAY6V"
-SECRET = "wapi-secret-for-ingest-tests"
-
-
-def write_tenants(directory: Path) -> Path:
-    secret_file = directory / "wapi.secret"
-    secret_file.write_text(SECRET)
-    evo_file = directory / "evo.secret"
-    evo_file.write_text("evolution-secret-ingest")
-    path = directory / "tenants.toml"
-    path.write_text(
-        f'[tenants."{WAPI}"]\nclient_id = "2"\nprovider = "wapi"\n'
-        f'webhook_secret_file = "{secret_file}"\n'
-        '[tenants."loja-centro"]\nclient_id = "3"\nprovider = "evolution"\n'
-        f'webhook_secret_file = "{evo_file}"\n'
-    )
-    return path
-
-
-@asynccontextmanager
-async def receiver_client(settings: Settings, tenants: Path) -> AsyncIterator[TestClient]:
-    producer = AsyncProducer(settings.kafka, delivery_timeout_s=settings.webhook_delivery_timeout_s)
-    receiver = Receiver(
-        tenants=TenantSource(tenants),
-        producer=producer,
-        codec=AvroCodec(),
-        topic=load_layout(settings.kafka).webhooks,
-        max_body_bytes=settings.webhook_max_body_bytes,
-    )
-    try:
-        async with TestClient(TestServer(build_app(receiver))) as client:
-            yield client
-    finally:
-        await producer.close()
-
-
 def wapi_bodies() -> list[bytes]:
     """Every W-API fixture that has an instance id, as the provider would send it."""
     bodies = []
@@ -91,7 +58,7 @@ async def test_concurrent_wapi_posts_are_all_on_the_topic_byte_for_byte(
             response = await client.post(
                 "/webhooks/wapi",
                 data=body,
-                params={"token": SECRET},
+                params={"token": WAPI_SECRET},
                 headers={"Content-Type": "application/json", "User-Agent": "W-API/1.0"},
             )
             return response.status, await response.json()
@@ -107,10 +74,10 @@ async def test_concurrent_wapi_posts_are_all_on_the_topic_byte_for_byte(
         payload = json.loads(value["body"])
         assert value["provider"] == "wapi"
         assert value["client_id"] == "2"
-        assert value["instance_id"] == WAPI
+        assert value["instance_id"] == WAPI_INSTANCE
         assert value["event_type"] == payload["event"]
         assert value["message_id"] == payload.get("messageId")
-        assert record.key() == f"{WAPI}|{payload['chat']['id']}".encode()
+        assert record.key() == f"{WAPI_INSTANCE}|{payload['chat']['id']}".encode()
 
 
 async def test_record_headers_carry_event_id_fingerprint_and_traceparent(
@@ -121,7 +88,7 @@ async def test_record_headers_carry_event_id_fingerprint_and_traceparent(
         response = await client.post(
             "/webhooks/wapi",
             data=body,
-            headers={"Content-Type": "application/json", "X-Webhook-Token": SECRET},
+            headers={"Content-Type": "application/json", "X-Webhook-Token": WAPI_SECRET},
         )
         assert response.status == 200
     [record] = read_all(settings, load_layout(settings.kafka).webhooks)
@@ -138,7 +105,7 @@ async def test_an_incoming_traceparent_is_kept(settings: Settings, tmp_path: Pat
     body = (PAYLOADS / "wapi_text.json").read_bytes()
     async with receiver_client(settings, write_tenants(tmp_path)) as client:
         response = await client.post(
-            f"/webhooks/wapi?token={SECRET}",
+            f"/webhooks/wapi?token={WAPI_SECRET}",
             data=body,
             headers={"Content-Type": "application/json", "traceparent": trace},
         )
@@ -157,7 +124,7 @@ async def test_envelope_keeps_allowed_request_headers_and_no_credentials(
             data=body,
             headers={
                 "Content-Type": "application/json",
-                "X-Webhook-Token": SECRET,
+                "X-Webhook-Token": WAPI_SECRET,
                 "Authorization": "Bearer something",
                 "X-Request-Id": "req-42",
                 "X-Forwarded-For": "203.0.113.7",
@@ -170,8 +137,8 @@ async def test_envelope_keeps_allowed_request_headers_and_no_credentials(
     assert value["headers"]["x-forwarded-for"] == "203.0.113.7"
     assert "authorization" not in value["headers"]
     assert "x-webhook-token" not in value["headers"]
-    assert SECRET.encode() not in record.value()
-    assert all(SECRET.encode() not in v for _, v in record.headers())
+    assert WAPI_SECRET.encode() not in record.value()
+    assert all(WAPI_SECRET.encode() not in v for _, v in record.headers())
 
 
 async def test_evolution_webhook_authenticated_by_apikey_lands_with_its_provider(
@@ -182,7 +149,7 @@ async def test_evolution_webhook_authenticated_by_apikey_lands_with_its_provider
         response = await client.post(
             "/webhooks/evolution",
             data=body,
-            headers={"Content-Type": "application/json", "apikey": "evolution-secret-ingest"},
+            headers={"Content-Type": "application/json", "apikey": EVOLUTION_SECRET},
         )
         assert response.status == 200
     [record] = read_all(settings, load_layout(settings.kafka).webhooks)

@@ -1,0 +1,83 @@
+"""Health, readiness, metrics, an unreachable broker, and secrets kept out of logs."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import structlog
+
+from mediaflow import logging as mflog
+from mediaflow.config import REPO_ROOT, Settings
+from tests.support.webhook import WAPI_SECRET, receiver_client, write_tenants
+
+pytestmark = pytest.mark.integration
+
+IMAGE = (REPO_ROOT / "tests" / "fixtures" / "payloads" / "wapi_image.json").read_bytes()
+JSON = {"Content-Type": "application/json"}
+
+
+async def test_unreachable_broker_gives_503_with_retry_after_and_not_ready(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = make_settings(
+        create=False, kafka_bootstrap_servers="127.0.0.1:1", webhook_delivery_timeout_s=1
+    )
+    async with receiver_client(settings, write_tenants(tmp_path)) as client:
+        response = await client.post(
+            "/webhooks/wapi", data=IMAGE, headers=JSON, params={"token": WAPI_SECRET}
+        )
+        ready = await client.get("/readyz")
+        assert response.status == 503
+        assert int(response.headers["Retry-After"]) > 0
+        assert (await response.json())["error"] == "unavailable"
+        assert ready.status == 503
+
+
+async def test_ready_and_alive_with_a_reachable_broker(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = make_settings(create=False)
+    async with receiver_client(settings, write_tenants(tmp_path)) as client:
+        assert (await client.get("/healthz")).status == 200
+        assert (await client.get("/readyz")).status == 200
+
+
+async def test_metrics_count_requests_by_status_and_produce_latency(
+    settings: Settings, tmp_path: Path
+) -> None:
+    async with receiver_client(settings, write_tenants(tmp_path)) as client:
+        await client.post("/webhooks/wapi", data=IMAGE, headers=JSON, params={"token": WAPI_SECRET})
+        await client.post("/webhooks/wapi", data=IMAGE, headers=JSON, params={"token": "wrong"})
+        text = await (await client.get("/metrics")).text()
+    assert 'mediaflow_webhook_requests_total{provider="wapi",status="200"}' in text
+    assert 'mediaflow_webhook_requests_total{provider="wapi",status="401"}' in text
+    assert "mediaflow_webhook_produce_seconds_bucket" in text
+    assert "mediaflow_webhook_in_flight" in text
+    assert 'mediaflow_webhook_request_bytes_total{provider="wapi"}' in text
+    assert WAPI_SECRET not in text
+
+
+async def test_a_webhook_secret_never_appears_in_the_logs(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stream = io.StringIO()
+    mflog.configure(fmt="json", level="debug", stream=stream)
+    try:
+        async with receiver_client(settings, write_tenants(tmp_path)) as client:
+            for params, headers in [
+                ({"token": WAPI_SECRET}, JSON),
+                ({}, {**JSON, "X-Webhook-Token": WAPI_SECRET}),
+                ({"token": WAPI_SECRET + "x"}, JSON),
+            ]:
+                await client.post("/webhooks/wapi", data=IMAGE, headers=headers, params=params)
+            await client.post(
+                f"/webhooks/wapi?token={WAPI_SECRET}", data=b"{bad", headers=JSON
+            )
+    finally:
+        structlog.reset_defaults()
+    logged = stream.getvalue() + "".join(capsys.readouterr())
+    assert "webhook_accepted" in logged and "webhook_rejected" in logged
+    assert WAPI_SECRET not in logged

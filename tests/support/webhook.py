@@ -1,0 +1,53 @@
+"""A webhook receiver on a test server, with a tenants file of its own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from mediaflow.codec import AvroCodec
+from mediaflow.config import Settings
+from mediaflow.kafka.topics import load_layout
+from producers.webhook import AsyncProducer, Receiver, TenantSource, build_app
+
+WAPI_INSTANCE = "3B6XIW-ZTS923-GEAY6V"
+WAPI_SECRET = "wapi-secret-for-webhook-tests"
+EVOLUTION_INSTANCE = "loja-centro"
+EVOLUTION_SECRET = "evolution-secret-for-webhook-tests"
+
+
+def write_tenants(directory: Path) -> Path:
+    """Write a registry with one W-API and one Evolution tenant; secrets in files."""
+    wapi = directory / "wapi.secret"
+    wapi.write_text(WAPI_SECRET)
+    evolution = directory / "evolution.secret"
+    evolution.write_text(EVOLUTION_SECRET)
+    path = directory / "tenants.toml"
+    path.write_text(
+        f'[tenants."{WAPI_INSTANCE}"]\nclient_id = "2"\nprovider = "wapi"\n'
+        f'webhook_secret_file = "{wapi}"\n'
+        f'[tenants."{EVOLUTION_INSTANCE}"]\nclient_id = "3"\nprovider = "evolution"\n'
+        f'webhook_secret_file = "{evolution}"\n'
+    )
+    return path
+
+
+@asynccontextmanager
+async def receiver_client(settings: Settings, tenants: Path) -> AsyncIterator[TestClient]:
+    """Serve the receiver built from ``settings`` and yield a client for it."""
+    producer = AsyncProducer(settings.kafka, delivery_timeout_s=settings.webhook_delivery_timeout_s)
+    receiver = Receiver(
+        tenants=TenantSource(tenants),
+        producer=producer,
+        codec=AvroCodec(),
+        topic=load_layout(settings.kafka).webhooks,
+        max_body_bytes=settings.webhook_max_body_bytes,
+    )
+    try:
+        async with TestClient(TestServer(build_app(receiver))) as client:
+            yield client
+    finally:
+        await producer.close(timeout_s=1)
