@@ -1,0 +1,159 @@
+"""Where a media lands in the bucket, and the metadata stored with it. Pure.
+
+Key layout (the seed system's, made collision-proof by the hash)::
+
+    cliente_{client}/instance_{instance}/{media_type}/{yyyy}/{mm}/{dd}/{message_id}-{sha12}.{ext}
+
+Every segment comes from a provider payload, so every segment is sanitized:
+no ``/``, no ``..``, no NUL, control or bidi characters, bounded length. The
+date is the message's own timestamp (UTC), else the time it was detected, so a
+retry a day later still lands in the same folder.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+
+from mediaflow.events import MediaInfo
+
+MAX_SEGMENT = 80
+MAX_METADATA_VALUE = 256
+MAX_EXTENSION = 10
+
+EXTENSIONS: dict[str, str] = {
+    "image/jpeg": "jpg",
+    "image/jpg": "jpg",
+    "image/png": "png",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "image/heic": "heic",
+    "video/mp4": "mp4",
+    "video/3gpp": "3gp",
+    "video/quicktime": "mov",
+    "video/webm": "webm",
+    "audio/ogg": "ogg",
+    "audio/mpeg": "mp3",
+    "audio/mp4": "m4a",
+    "audio/aac": "aac",
+    "audio/amr": "amr",
+    "audio/wav": "wav",
+    "application/pdf": "pdf",
+    "application/zip": "zip",
+    "application/msword": "doc",
+    "application/vnd.ms-excel": "xls",
+    "application/vnd.ms-powerpoint": "ppt",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "pptx",
+    "text/plain": "txt",
+    "text/csv": "csv",
+}
+"""Extension by mimetype (parameters such as ``; codecs=opus`` stripped first)."""
+
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_EXTENSION = re.compile(r"^[a-z0-9]{1,10}$")
+_MIMETYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+
+
+def segment(value: str | None, *, fallback: str = "unknown", limit: int = MAX_SEGMENT) -> str:
+    """Make one key segment safe: ASCII letters, digits, ``.``, ``_``, ``-``; bounded.
+
+    Slashes, ``..``, NUL, control and bidi characters all disappear (any run of
+    other characters becomes one ``_``); accents are folded to ASCII first.
+
+    Args:
+        value: the raw text from the payload.
+        fallback: used when nothing safe is left.
+        limit: maximum length.
+    """
+    folded = unicodedata.normalize("NFKD", value or "").encode("ascii", "ignore").decode()
+    cleaned = _UNSAFE.sub("_", folded)
+    cleaned = re.sub(r"\.{2,}", "_", cleaned).strip("._")[:limit].strip("._")
+    return cleaned or fallback
+
+
+def bare_mimetype(mimetype: str | None) -> str | None:
+    """Return ``type/subtype`` lowercased without parameters, or ``None`` if not a mimetype."""
+    if not mimetype:
+        return None
+    bare = mimetype.split(";", 1)[0].strip().lower()
+    return bare if _MIMETYPE.match(bare) else None
+
+
+def content_type(mimetype: str | None) -> str:
+    """The Content-Type to store: the declared mimetype without parameters, or octet-stream."""
+    return bare_mimetype(mimetype) or DEFAULT_CONTENT_TYPE
+
+
+def extension(mimetype: str | None, file_name: str | None) -> str:
+    """Pick the file extension: from the mimetype, else the file name, else ``bin``."""
+    bare = bare_mimetype(mimetype)
+    if bare in EXTENSIONS:
+        return EXTENSIONS[bare]
+    base = re.split(r"[/\\]", file_name or "")[-1]
+    if "." in base:
+        candidate = segment(base.rsplit(".", 1)[1], fallback="").lower()
+        if _EXTENSION.match(candidate):
+            return candidate
+    return "bin"
+
+
+def key_prefix(info: MediaInfo, detected_at: datetime) -> str:
+    """Everything of the key up to and including ``{message_id}-``: fixed before download.
+
+    Args:
+        info: the media.
+        detected_at: when the media was detected; used when the message has no timestamp.
+    """
+    moment = info.message_timestamp or detected_at
+    day = moment.astimezone(UTC) if moment.tzinfo else moment
+    return (
+        f"cliente_{segment(info.client_id)}/instance_{segment(info.instance_id)}/"
+        f"{segment(info.media_type.value)}/{day:%Y/%m/%d}/{segment(info.message_id)}-"
+    )
+
+
+def object_key(info: MediaInfo, detected_at: datetime, sha256_hex: str) -> str:
+    """The full object key of a media whose plaintext SHA-256 is ``sha256_hex``."""
+    ext = extension(info.mimetype, info.file_name)
+    return f"{key_prefix(info, detected_at)}{sha256_hex[:12].lower()}.{ext}"
+
+
+def metadata_value(value: str | None) -> str:
+    """Make a metadata value ASCII-safe and bounded (S3 sends metadata as HTTP headers)."""
+    folded = unicodedata.normalize("NFKD", value or "").encode("ascii", "ignore").decode()
+    printable = "".join(c if 0x20 <= ord(c) < 0x7F else "_" for c in folded)
+    return printable.strip()[:MAX_METADATA_VALUE]
+
+
+def object_metadata(
+    info: MediaInfo, *, media_id: str, sha256_hex: str | None, fetch_path: str
+) -> dict[str, str]:
+    """User metadata stored with the object (no secrets, no links)."""
+    values = {
+        "media-id": media_id,
+        "message-id": info.message_id,
+        "mimetype": info.mimetype,
+        "file-name": info.file_name,
+        "fetch-path": fetch_path,
+        "sha256": sha256_hex,
+    }
+    return {k: metadata_value(v) for k, v in values.items() if v}
+
+
+__all__ = [
+    "DEFAULT_CONTENT_TYPE",
+    "EXTENSIONS",
+    "bare_mimetype",
+    "content_type",
+    "extension",
+    "key_prefix",
+    "metadata_value",
+    "object_key",
+    "object_metadata",
+    "segment",
+]

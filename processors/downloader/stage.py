@@ -1,0 +1,388 @@
+"""The downloader stage: one download request in, one verified object in S3 out.
+
+For each :class:`MediaDownloadRequested` (from the request topic or a retry tier):
+
+1. if the bucket already holds an object for this media id (with the declared
+   SHA-256 when there is one), emit ``MediaStored`` with fetch path
+   ``existing`` and download nothing: a redelivered request never makes a
+   second object;
+2. otherwise try the fetch paths in order (tenant's, else the settings'); a
+   transient failure of one path falls through to the next within the same
+   attempt (W-API down -> the CDN, when the media has a key);
+3. stream the body through decrypt/verify into an upload; on any error the
+   upload is aborted;
+4. emit ``MediaStored`` on the media events topic; the worker commits it with
+   the input offset in one transaction.
+
+S3 being down is never the media's fault: :meth:`DownloaderStage.handle`
+waits with capped exponential backoff and runs the attempt again until the
+storage answers (or the worker stops and cancels it), so it never reaches the
+retry tiers or the dead-letter topic. Every other failure is raised and routed
+by the worker's RetryPolicy; :meth:`DownloaderStage.failure_records` adds the
+matching ``MediaDownloadFailed`` / ``MediaDeadLettered`` event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiohttp
+
+from mediaflow.codec import AvroCodec
+from mediaflow.config import DownloaderSettings, Settings
+from mediaflow.errors import MediaflowError, ProviderUnavailable, StorageUnavailable
+from mediaflow.events import (
+    MediaDeadLettered,
+    MediaDownloadFailed,
+    MediaDownloadRequested,
+    MediaStored,
+    Stage,
+    new_event_id,
+    utcnow,
+)
+from mediaflow.kafka import clients
+from mediaflow.kafka.records import InRecord, OutRecord
+from mediaflow.kafka.retry import DeadLetter, Decision, RetryLater, RetryPolicy
+from mediaflow.kafka.routing import FailureRouter
+from mediaflow.kafka.topics import load_layout
+from mediaflow.kafka.worker import Worker, WorkerOptions, decision_kind
+from mediaflow.logging import get_logger, record_context, register_secrets
+from mediaflow.metrics import DOWNLOAD_BYTES, DOWNLOAD_SECONDS, DOWNLOADS
+from mediaflow.tenants import Tenant, TenantRegistry
+from mediaflow.whatsapp import MediaDecryptor, decode_b64_field
+from processors.downloader import keys
+from processors.downloader.fetchers import Fetcher, fetch_paths
+from processors.downloader.safety import UrlPolicy, guarded_connector_kwargs
+from processors.downloader.streaming import size_limit, transfer
+from storage.objects import STAGING_PREFIX, MediaStore, StoredObject
+from storage.s3 import s3_client
+
+log = get_logger("mediaflow.downloader")
+
+GROUP_ID = "mediaflow-downloader"
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Capped exponential backoff for waiting on the storage."""
+
+    initial_s: float = 0.5
+    max_s: float = 30.0
+
+    def delay(self, waits: int) -> float:
+        """Seconds to wait before try number ``waits + 1``."""
+        return min(self.max_s, self.initial_s * 2 ** max(0, waits))
+
+
+class DownloaderStage:
+    """The downloader's :class:`~mediaflow.kafka.worker.StageHandler`.
+
+    Args:
+        codec: Avro codec for requests and events.
+        fetcher: opens media bodies.
+        store: the bucket.
+        tenants: tokens and fetch orders per instance.
+        settings: limits and the default fetch order.
+        media_events_topic: where events go.
+        backoff: how long to wait between storage tries.
+        clock: wall clock (UTC).
+    """
+
+    name = Stage.DOWNLOADER.value
+
+    def __init__(
+        self,
+        *,
+        codec: AvroCodec,
+        fetcher: Fetcher,
+        store: MediaStore,
+        tenants: TenantRegistry,
+        settings: DownloaderSettings,
+        media_events_topic: str,
+        backoff: Backoff = Backoff(),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._codec = codec
+        self._fetcher = fetcher
+        self._store = store
+        self._tenants = tenants
+        self._settings = settings
+        self._topic = media_events_topic
+        self._backoff = backoff
+        self._clock = clock
+
+    # -- StageHandler -------------------------------------------------------------------
+
+    async def handle(self, record: InRecord) -> Sequence[OutRecord]:
+        """Store the requested media; return its ``MediaStored`` event.
+
+        Raises:
+            UndecodableRecord: the value is not a download request.
+            MediaflowError: any failure but the storage's (routed by the worker).
+        """
+        request = self._codec.decode(record.value, MediaDownloadRequested)
+        info = request.info
+        with record_context(
+            media_id=request.media_id, client_id=info.client_id, instance_id=info.instance_id
+        ):
+            started = time.monotonic()
+            stored, path = await self._until_storage_answers(request)
+            seconds = time.monotonic() - started
+            DOWNLOADS.labels(
+                "stored" if path != "existing" else "existing",
+                "",
+                info.media_type.value,
+                info.client_id,
+                info.instance_id,
+            ).inc()
+            if path != "existing":
+                DOWNLOAD_BYTES.labels(info.media_type.value).inc(stored.size)
+            DOWNLOAD_SECONDS.labels(info.media_type.value, path).observe(seconds)
+            log.info("media_stored", key=stored.key, size=stored.size, fetch_path=path)
+            event = MediaStored(
+                event_id=new_event_id(),
+                media_id=request.media_id,
+                occurred_at=self._clock(),
+                stage=self.name,
+                traceparent=request.traceparent,
+                bucket=stored.bucket,
+                key=stored.key,
+                size=stored.size,
+                sha256=stored.sha256,
+                content_type=stored.content_type,
+                fetch_path=path,
+                duration_ms=int(seconds * 1000),
+                attempt=record.attempt,
+            )
+            return [self._event(event)]
+
+    def media_id_of(self, record: InRecord) -> str | None:
+        """The media id of a request, or ``None`` when it does not decode."""
+        request = self._decode_quietly(record)
+        return request.media_id if request else None
+
+    def failure_records(
+        self, record: InRecord, decision: Decision, now: datetime
+    ) -> Sequence[OutRecord]:
+        """``MediaDownloadFailed`` for a retry, ``MediaDeadLettered`` for a dead letter."""
+        request = self._decode_quietly(record)
+        if request is None:
+            return []
+        info = request.info
+        outcome = "dead_lettered" if isinstance(decision, DeadLetter) else "retry"
+        kind = decision_kind(decision)
+        DOWNLOADS.labels(
+            outcome, kind, info.media_type.value, info.client_id, info.instance_id
+        ).inc()
+        common = {
+            "event_id": new_event_id(),
+            "media_id": request.media_id,
+            "occurred_at": now,
+            "stage": self.name,
+            "traceparent": request.traceparent,
+        }
+        if isinstance(decision, RetryLater):
+            failed = MediaDownloadFailed(
+                **common,
+                attempt=record.attempt,
+                error_kind=decision.error.kind.value,
+                error_message=decision.error.message[:1000],
+                retryable=True,
+                next_due_at=decision.due_at,
+            )
+            return [self._event(failed)]
+        dead = MediaDeadLettered(
+            **common,
+            error_kind=decision.kind.value,
+            error_message=decision.message[:1000],
+            attempt=decision.attempt,
+        )
+        return [self._event(dead)]
+
+    # -- one attempt --------------------------------------------------------------------
+
+    async def _until_storage_answers(
+        self, request: MediaDownloadRequested
+    ) -> tuple[StoredObject, str]:
+        waits = 0
+        while True:
+            try:
+                await self._store.sweep()
+                return await self._attempt(request)
+            except StorageUnavailable as exc:
+                delay = self._backoff.delay(waits)
+                waits += 1
+                log.warning(
+                    "storage_unavailable_waiting", delay_s=delay, waits=waits, reason=exc.message
+                )
+                await asyncio.sleep(delay)
+
+    async def _attempt(self, request: MediaDownloadRequested) -> tuple[StoredObject, str]:
+        info = request.info
+        detected_at = request.occurred_at
+        declared = _declared_sha256(request)
+        prefix = keys.key_prefix(info, detected_at)
+        existing = await self._store.find_existing(
+            prefix, request.media_id, declared.hex() if declared else None
+        )
+        if existing is not None:
+            return existing, "existing"
+        tenant = self._tenants.get(info.instance_id)
+        paths = fetch_paths(request, tenant, self._settings.fetch_order)
+        last: MediaflowError | None = None
+        for path in paths:
+            try:
+                return await self._fetch_and_store(path, request, tenant, declared), path
+            except ProviderUnavailable as exc:
+                log.warning("fetch_path_failed", fetch_path=path, error_kind=exc.kind.value)
+                last = exc
+        assert last is not None
+        raise last
+
+    async def _fetch_and_store(
+        self,
+        path: str,
+        request: MediaDownloadRequested,
+        tenant: Tenant | None,
+        declared: bytes | None,
+    ) -> StoredObject:
+        info = request.info
+        limit = size_limit(
+            info.declared_length, self._settings.length_margin, self._settings.max_media_bytes
+        )
+        content_type = keys.content_type(info.mimetype)
+        if declared is not None:
+            upload_key = keys.object_key(info, request.occurred_at, declared.hex())
+        else:
+            upload_key = f"{STAGING_PREFIX}{keys.segment(request.media_id)}"
+        async with self._fetcher.open(path, request, tenant) as source:
+            decryptor = self._decryptor(request, limit) if source.encrypted else None
+            upload = self._store.upload(
+                upload_key,
+                content_type,
+                keys.object_metadata(
+                    info,
+                    media_id=request.media_id,
+                    sha256_hex=declared.hex() if declared else None,
+                    fetch_path=path,
+                ),
+            )
+            try:
+                result = await transfer(
+                    source.chunks,
+                    upload,
+                    limit=limit,
+                    decryptor=decryptor,
+                    expected_sha256=declared,
+                    expected_length=info.declared_length,
+                )
+                metadata = keys.object_metadata(
+                    info, media_id=request.media_id, sha256_hex=result.sha256, fetch_path=path
+                )
+                return await upload.complete(
+                    keys.object_key(info, request.occurred_at, result.sha256), metadata
+                )
+            except BaseException:
+                await upload.abort()
+                raise
+
+    def _decryptor(self, request: MediaDownloadRequested, limit: int) -> MediaDecryptor:
+        source, info = request.source, request.info
+        return MediaDecryptor(
+            decode_b64_field(source.media_key or "", "mediaKey", 32),
+            info.media_type,
+            info.media_variant,
+            file_enc_sha256=(
+                decode_b64_field(source.file_enc_sha256, "fileEncSha256", 32)
+                if source.file_enc_sha256
+                else None
+            ),
+            file_sha256=_declared_sha256(request),
+            file_length=info.declared_length,
+            max_plaintext=limit,
+        )
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _event(self, event: MediaStored | MediaDownloadFailed | MediaDeadLettered) -> OutRecord:
+        headers = [("traceparent", event.traceparent.encode())] if event.traceparent else []
+        return OutRecord(self._topic, self._codec.encode(event), event.media_id, headers)
+
+    def _decode_quietly(self, record: InRecord) -> MediaDownloadRequested | None:
+        try:
+            return self._codec.decode(record.value, MediaDownloadRequested)
+        except MediaflowError:
+            return None
+
+
+def _declared_sha256(request: MediaDownloadRequested) -> bytes | None:
+    value = request.info.file_sha256
+    return decode_b64_field(value, "fileSha256", 32) if value else None
+
+
+# -- entry point ----------------------------------------------------------------------------
+
+
+def main(args: argparse.Namespace, settings: Settings) -> int:
+    """``mediaflow run downloader [--idle-exit S]``: run until SIGTERM/SIGINT (or idle)."""
+    asyncio.run(run(settings, idle_exit_s=getattr(args, "idle_exit", None), handle_signals=True))
+    return 0
+
+
+async def run(
+    settings: Settings, *, idle_exit_s: float | None = None, handle_signals: bool = False
+) -> None:
+    """Build the downloader's collaborators and run the worker loop.
+
+    Shutdown order (SIGTERM/SIGINT only call ``worker.stop()``): the worker
+    stops fetching, lets in-flight downloads finish (bounded), commits them,
+    cancels the rest (their uploads are aborted), then the HTTP session closes.
+
+    Raises:
+        ConfigError: tenants file or topics file invalid.
+        FatalKafkaError: this copy was fenced by a newer one.
+    """
+    layout = load_layout(settings.kafka)
+    tenants = TenantRegistry.load(settings.tenants_file)
+    register_secrets(tenants.secrets())
+    policy = UrlPolicy.from_settings(settings.downloader)
+    connector = aiohttp.TCPConnector(limit=0, **guarded_connector_kwargs(policy))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        stage = DownloaderStage(
+            codec=AvroCodec(),
+            fetcher=Fetcher(session, policy, settings.downloader),
+            store=MediaStore(s3_client(settings.s3), settings.s3),
+            tenants=tenants,
+            settings=settings.downloader,
+            media_events_topic=layout.media_events,
+        )
+        tiers = layout.retry_tiers
+        worker = Worker(
+            consumer=clients.consumer(settings.kafka, GROUP_ID),
+            producer=clients.transactional_producer(
+                settings.kafka, f"{GROUP_ID}-{settings.instance_name}"
+            ),
+            stage=stage,
+            topics=[layout.download_requests, *(t.topic for t in tiers)],
+            policy=RetryPolicy(tiers=tiers),
+            router=FailureRouter(stage.name, GROUP_ID, layout.dead_letters),
+            options=WorkerOptions(
+                concurrency=settings.downloader.concurrency,
+                batch_max_records=settings.batch_max_records,
+                batch_max_interval_s=settings.batch_max_interval_s,
+            ),
+        )
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, worker.stop)
+        await worker.run(idle_exit_s=idle_exit_s)
+
+
+__all__ = ["GROUP_ID", "Backoff", "DownloaderStage", "main", "run"]

@@ -1,0 +1,303 @@
+"""Media objects in the bucket: find what is already stored, stream new objects in.
+
+:class:`MediaStore` wraps a boto3 client (blocking calls run in a thread with
+:func:`asyncio.to_thread`). An :class:`Upload` takes plaintext chunks and never
+holds more than a few parts in memory:
+
+* below ``multipart_threshold`` the bytes are buffered and sent with one PUT;
+* above it, a multipart upload is created (any stale one left by a crashed
+  copy at the same key is aborted first) and parts of ``part_size`` are sent,
+  at most :data:`PARTS_IN_FLIGHT` at a time;
+* on *any* failure or cancellation the multipart upload is aborted, so no
+  orphan parts stay behind. When the abort itself fails (S3 is down), the
+  upload is remembered and aborted later by :meth:`MediaStore.sweep`.
+
+When the final key is not known up front (the SHA-256 of the content is only
+known at the end), the upload goes to a staging key and is server-side copied
+to the final key with its metadata, then the staging object is deleted.
+
+Every botocore error is translated by :func:`storage.s3.translate`
+(``StorageUnavailable`` when the server is down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mediaflow.config import S3Settings
+from mediaflow.errors import MediaflowError, UsageError
+from mediaflow.logging import get_logger
+from storage.s3 import translate
+
+log = get_logger("mediaflow.storage")
+
+PARTS_IN_FLIGHT = 2
+"""Parts of one upload sent concurrently: overlaps the network with the download."""
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+"""S3's minimum size of every part but the last."""
+
+STAGING_PREFIX = "_staging/"
+"""Where uploads whose final key is not yet known are written."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """An object in the bucket."""
+
+    bucket: str
+    key: str
+    size: int
+    sha256: str
+    content_type: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+class MediaStore:
+    """Media objects of one bucket.
+
+    Args:
+        client: a boto3 S3 client (see :func:`storage.s3.s3_client`).
+        settings: bucket name, multipart threshold and part size.
+    """
+
+    def __init__(self, client: Any, settings: S3Settings) -> None:
+        if settings.part_size < MIN_PART_SIZE:
+            raise UsageError(f"MEDIAFLOW_S3_PART_SIZE must be at least {MIN_PART_SIZE} bytes")
+        self._client = client
+        self.settings = settings
+        self.bucket = settings.bucket
+        self._pending_aborts: list[tuple[str, str]] = []
+
+    async def call(self, method: str, **kwargs: Any) -> Any:
+        """Run one boto3 call in a thread, translating its errors.
+
+        Raises:
+            StorageUnavailable: the server is down or answers 5xx.
+            ConfigError: missing bucket or refused credentials.
+            MediaflowError: any other S3 error.
+        """
+        function: Callable[..., Any] = getattr(self._client, method)
+        try:
+            return await asyncio.to_thread(function, Bucket=self.bucket, **kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, bucket=self.bucket) from exc
+
+    async def find_existing(
+        self, prefix: str, media_id: str, sha256_hex: str | None = None
+    ) -> StoredObject | None:
+        """Return the object already stored for ``media_id`` under ``prefix``, if any.
+
+        Keys are deterministic up to the hash (``.../{message_id}-``), so one
+        listing finds every candidate; the metadata says which media each is.
+
+        Args:
+            prefix: the key up to the hash.
+            media_id: the media's id (metadata ``media-id``).
+            sha256_hex: when known, the object must also carry this hash.
+        """
+        listing = await self.call("list_objects_v2", Prefix=prefix, MaxKeys=100)
+        for entry in listing.get("Contents", []):
+            head = await self.head(entry["Key"])
+            if head is None or head.metadata.get("media-id") != media_id:
+                continue
+            if sha256_hex is None or head.sha256 == sha256_hex:
+                return head
+        return None
+
+    async def head(self, key: str) -> StoredObject | None:
+        """Describe one object, or ``None`` if it does not exist."""
+        try:
+            response = await asyncio.to_thread(
+                self._client.head_object, Bucket=self.bucket, Key=key
+            )
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise translate(exc, bucket=self.bucket) from exc
+        except BotoCoreError as exc:
+            raise translate(exc, bucket=self.bucket) from exc
+        metadata = dict(response.get("Metadata", {}))
+        return StoredObject(
+            bucket=self.bucket,
+            key=key,
+            size=int(response.get("ContentLength", 0)),
+            sha256=metadata.get("sha256", ""),
+            content_type=str(response.get("ContentType", "")),
+            metadata=metadata,
+        )
+
+    def upload(self, key: str, content_type: str, metadata: Mapping[str, str]) -> Upload:
+        """Start streaming an object to ``key`` (a final key or a staging key)."""
+        return Upload(self, key, content_type, dict(metadata))
+
+    async def sweep(self) -> None:
+        """Abort multipart uploads whose abort failed earlier (best effort, keeps failures)."""
+        pending, self._pending_aborts = self._pending_aborts, []
+        for key, upload_id in pending:
+            await self.abort_quietly(key, upload_id)
+
+    async def abort_stale(self, key: str) -> None:
+        """Abort every open multipart upload at exactly ``key`` (left by a crashed copy)."""
+        listing = await self.call("list_multipart_uploads", Prefix=key)
+        for upload in listing.get("Uploads", []):
+            if upload.get("Key") == key:
+                log.info("stale_multipart_aborted", key=key)
+                await self.call("abort_multipart_upload", Key=key, UploadId=upload["UploadId"])
+
+    async def abort_quietly(self, key: str, upload_id: str) -> None:
+        """Abort one multipart upload; remember it for :meth:`sweep` if S3 cannot be reached."""
+        try:
+            await self.call("abort_multipart_upload", Key=key, UploadId=upload_id)
+        except MediaflowError as exc:
+            log.warning("multipart_abort_deferred", key=key, reason=exc.message)
+            self._pending_aborts.append((key, upload_id))
+
+
+class Upload:
+    """One object being streamed into the bucket. Use once: write..., then complete or abort."""
+
+    def __init__(
+        self, store: MediaStore, key: str, content_type: str, metadata: dict[str, str]
+    ) -> None:
+        self._store = store
+        self.key = key
+        self._content_type = content_type
+        self._metadata = metadata
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+        self._next_part = 1
+        self.size = 0
+
+    async def write(self, data: bytes) -> None:
+        """Add bytes; sends a part whenever a full one is buffered (awaiting = backpressure).
+
+        Raises:
+            StorageUnavailable: S3 is down.
+        """
+        if not data:
+            return
+        self._buffer += data
+        self.size += len(data)
+        threshold = max(self._store.settings.multipart_threshold, self._store.settings.part_size)
+        if self._upload_id is None and len(self._buffer) < threshold:
+            return
+        part_size = self._store.settings.part_size
+        while len(self._buffer) >= part_size:
+            await self._send_part(bytes(self._buffer[:part_size]))
+            del self._buffer[:part_size]
+
+    async def complete(
+        self, final_key: str | None = None, metadata: Mapping[str, str] | None = None
+    ) -> StoredObject:
+        """Finish the object; when ``final_key`` differs from :attr:`key`, move it there.
+
+        Args:
+            final_key: where the object must end up (``None``: where it was written).
+            metadata: replaces the metadata given at the start (e.g. with the sha256).
+
+        Raises:
+            StorageUnavailable: S3 is down (the caller aborts).
+        """
+        final_key = final_key or self.key
+        meta = dict(metadata) if metadata is not None else self._metadata
+        if self._upload_id is None:
+            # Small object: everything is in memory, so write it straight to its final key.
+            await self._store.call(
+                "put_object",
+                Key=final_key,
+                Body=bytes(self._buffer),
+                ContentType=self._content_type,
+                Metadata=meta,
+            )
+            self._buffer = bytearray()
+            return self._stored(final_key, meta)
+        if self._buffer:
+            await self._send_part(bytes(self._buffer))
+            self._buffer = bytearray()
+        await self._drain()
+        parts = sorted(self._parts, key=lambda p: p["PartNumber"])
+        await self._store.call(
+            "complete_multipart_upload",
+            Key=self.key,
+            UploadId=self._upload_id,
+            MultipartUpload={"Parts": parts},
+        )
+        self._upload_id = None
+        if final_key != self.key:
+            await self._store.call(
+                "copy_object",
+                Key=final_key,
+                CopySource={"Bucket": self._store.bucket, "Key": self.key},
+                MetadataDirective="REPLACE",
+                ContentType=self._content_type,
+                Metadata=meta,
+            )
+            await self._store.call("delete_object", Key=self.key)
+        return self._stored(final_key, meta)
+
+    async def abort(self) -> None:
+        """Drop everything sent so far. Never raises; safe to call twice and under cancellation."""
+        for task in self._sending:
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.gather(*self._sending, return_exceptions=True)
+        self._sending.clear()
+        self._buffer = bytearray()
+        upload_id, self._upload_id = self._upload_id, None
+        if upload_id is not None:
+            # Shielded: a cancelled attempt must still remove its parts.
+            await asyncio.shield(self._store.abort_quietly(self.key, upload_id))
+
+    def _stored(self, key: str, meta: Mapping[str, str]) -> StoredObject:
+        return StoredObject(
+            bucket=self._store.bucket,
+            key=key,
+            size=self.size,
+            sha256=meta.get("sha256", ""),
+            content_type=self._content_type,
+            metadata=dict(meta),
+        )
+
+    async def _send_part(self, body: bytes) -> None:
+        if self._upload_id is None:
+            await self._store.abort_stale(self.key)
+            created = await self._store.call(
+                "create_multipart_upload",
+                Key=self.key,
+                ContentType=self._content_type,
+                Metadata=self._metadata,
+            )
+            self._upload_id = created["UploadId"]
+        while len(self._sending) >= PARTS_IN_FLIGHT:
+            done, _ = await asyncio.wait(self._sending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                self._sending.discard(task)
+                task.result()  # raise the first part failure here
+        number, self._next_part = self._next_part, self._next_part + 1
+        task = asyncio.create_task(self._put_part(number, body))
+        self._sending.add(task)
+
+    async def _put_part(self, number: int, body: bytes) -> None:
+        response = await self._store.call(
+            "upload_part", Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=body
+        )
+        self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+
+    async def _drain(self) -> None:
+        sending, self._sending = self._sending, set()
+        results = await asyncio.gather(*sending, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+
+__all__ = ["PARTS_IN_FLIGHT", "STAGING_PREFIX", "MediaStore", "StoredObject", "Upload"]

@@ -1,0 +1,78 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+from mediaflow.events import MediaInfo, MediaType
+from processors.downloader import keys
+
+DETECTED = datetime(2025, 3, 4, 12, 0, tzinfo=UTC)
+SHA = "ab" * 32
+
+
+def info(**overrides: object) -> MediaInfo:
+    values: dict[str, object] = {
+        "provider": "wapi",
+        "client_id": "2",
+        "instance_id": "3B6XIW-ZTS923-GEAY6V",
+        "message_id": "3EB0C767D26A1B2C4F8E",
+        "chat_id": "5511",
+        "media_type": MediaType.IMAGE,
+        "mimetype": "image/jpeg",
+    }
+    values.update(overrides)
+    return MediaInfo(**values)  # type: ignore[arg-type]
+
+
+def test_key_follows_the_layout_with_the_message_date_and_hash() -> None:
+    moment = datetime(2024, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-3)))
+    key = keys.object_key(info(message_timestamp=moment), DETECTED, SHA)
+    assert key == (
+        "cliente_2/instance_3B6XIW-ZTS923-GEAY6V/image/2025/01/01/"
+        "3EB0C767D26A1B2C4F8E-abababababab.jpg"
+    )
+
+
+def test_key_uses_detection_time_when_the_message_has_no_timestamp() -> None:
+    assert "/2025/03/04/" in keys.object_key(info(), DETECTED, SHA)
+
+
+def test_hostile_segments_cannot_escape_their_folder() -> None:
+    key = keys.object_key(info(client_id="../../etc", message_id="a/b\x00\u202ec"), DETECTED, SHA)
+    assert ".." not in key and "\x00" not in key and "\u202e" not in key
+    assert key.count("/") == 6
+
+
+def test_overlong_segments_are_capped() -> None:
+    key = keys.object_key(info(message_id="x" * 5000), DETECTED, SHA)
+    assert len(key) < 300
+
+
+def test_audio_extension_ignores_codec_parameters() -> None:
+    assert keys.extension("audio/ogg; codecs=opus", None) == "ogg"
+
+
+def test_office_documents_get_their_extension() -> None:
+    mime = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    assert keys.extension(mime, None) == "docx"
+
+
+def test_unknown_mimetype_falls_back_to_the_sanitized_file_name() -> None:
+    assert keys.extension("application/x-weird", "Relatório Final.ODT") == "odt"
+
+
+def test_no_usable_extension_gives_bin() -> None:
+    assert keys.extension(None, "../../passwd") == "bin"
+
+
+def test_content_type_strips_parameters_and_rejects_garbage() -> None:
+    assert keys.content_type("audio/ogg; codecs=opus") == "audio/ogg"
+    assert keys.content_type("text/html\r\nX-Evil: 1") == "application/octet-stream"
+
+
+def test_metadata_values_are_ascii_and_bounded() -> None:
+    meta = keys.object_metadata(
+        info(file_name="Orçamento\n" + "é" * 1000 + ".pdf"),
+        media_id="m1",
+        sha256_hex=SHA,
+        fetch_path="direct",
+    )
+    assert all(v.isascii() and "\n" not in v and len(v) <= 256 for v in meta.values())
+    assert meta["media-id"] == "m1" and meta["sha256"] == SHA
