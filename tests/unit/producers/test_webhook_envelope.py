@@ -1,0 +1,63 @@
+from datetime import UTC, datetime
+
+from mediaflow.config import Secret
+from mediaflow.events import Provider
+from mediaflow.providers import EnvelopeFields
+from mediaflow.tenants import Tenant
+from producers.webhook.envelope import build_record, record_key, select_headers, traceparent
+
+TENANT = Tenant("I1", "2", "wapi", Secret("s3cret-value"), Secret(""))
+FIELDS = EnvelopeFields(
+    instance_id="I1", event_type="webhookReceived", message_id="M1", chat_id="C1"
+)
+VALID = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_a_valid_traceparent_is_kept() -> None:
+    assert traceparent(VALID) == VALID
+
+
+def test_a_missing_or_invalid_traceparent_is_replaced_by_a_new_one() -> None:
+    for incoming in (None, "", "garbage", "00-" + "0" * 32 + "-00f067aa0ba902b7-01"):
+        generated = traceparent(incoming)
+        assert generated != incoming
+        assert traceparent(generated) == generated
+
+
+def test_only_allow_listed_headers_are_kept() -> None:
+    kept = select_headers(
+        [
+            ("User-Agent", "W-API"),
+            ("Authorization", "Bearer x"),
+            ("X-Webhook-Token", "t"),
+            ("apikey", "k"),
+            ("Cookie", "c"),
+            ("X-Request-Id", "r"),
+        ]
+    )
+    assert kept == {"user-agent": "W-API", "x-request-id": "r"}
+
+
+def test_the_key_is_instance_and_chat() -> None:
+    assert record_key(FIELDS) == b"I1|C1"
+
+
+def test_an_event_without_chat_keys_on_the_instance() -> None:
+    assert record_key(EnvelopeFields(instance_id="I1", event_type="webhookStatus")) == b"I1|"
+
+
+def test_record_carries_tenant_client_body_and_matching_headers() -> None:
+    record = build_record(
+        provider=Provider.WAPI,
+        tenant=TENANT,
+        fields=FIELDS,
+        body=b'{"raw": true}',
+        request_headers=[("traceparent", VALID)],
+        received_at=datetime(2025, 1, 1, tzinfo=UTC),
+        fingerprint=b"\x01" * 8,
+    )
+    headers = dict(record.headers)
+    assert (record.event.client_id, record.event.body) == ("2", b'{"raw": true}')
+    assert headers["mediaflow.event-id"] == record.event.event_id.encode()
+    assert headers["mediaflow.schema-fingerprint"] == b"01" * 8
+    assert headers["traceparent"] == VALID.encode()

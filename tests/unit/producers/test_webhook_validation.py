@@ -1,0 +1,80 @@
+import pytest
+
+from mediaflow.events import Provider
+from producers.webhook.validation import (
+    Rejected,
+    check_content_type,
+    check_declared_length,
+    envelope_fields,
+    parse_json,
+)
+
+
+def test_declared_length_over_the_limit_is_413() -> None:
+    with pytest.raises(Rejected) as caught:
+        check_declared_length(1025, 1024)
+    assert caught.value.status == 413
+
+
+def test_declared_length_at_the_limit_or_absent_passes() -> None:
+    check_declared_length(1024, 1024)
+    check_declared_length(None, 1024)
+
+
+@pytest.mark.parametrize(
+    "media_type", ["application/json", "APPLICATION/JSON", "application/cloudevents+json"]
+)
+def test_json_content_types_pass(media_type: str) -> None:
+    check_content_type(media_type)
+
+
+@pytest.mark.parametrize("media_type", ["text/plain", "", "application/x-www-form-urlencoded"])
+def test_other_content_types_are_415(media_type: str) -> None:
+    with pytest.raises(Rejected) as caught:
+        check_content_type(media_type)
+    assert caught.value.status == 415
+
+
+def test_invalid_json_names_line_column_and_offset() -> None:
+    with pytest.raises(Rejected) as caught:
+        parse_json(b'{\n  "a": 1,\n}')
+    assert caught.value.status == 400
+    assert "line 3 column 1 (char 12)" in caught.value.message
+
+
+def test_deeply_nested_json_is_400_not_a_crash() -> None:
+    with pytest.raises(Rejected) as caught:
+        parse_json(b"[" * 200_000)
+    assert caught.value.status == 400
+
+
+def test_undecodable_bytes_are_400() -> None:
+    with pytest.raises(Rejected) as caught:
+        parse_json(b'{"a": "\xff"}')
+    assert caught.value.status == 400
+
+
+def test_a_json_array_is_422() -> None:
+    with pytest.raises(Rejected) as caught:
+        envelope_fields(Provider.WAPI, [1])
+    assert (caught.value.status, caught.value.message) == (
+        422,
+        "the body is a JSON array, not an object",
+    )
+
+
+@pytest.mark.parametrize(
+    ("provider", "field"),
+    [
+        (Provider.WAPI, "instanceId"),
+        (Provider.EVOLUTION, "instance"),
+        (Provider.ZAPI, "instanceId"),
+    ],
+)
+def test_a_missing_instance_is_422_naming_the_providers_field(
+    provider: Provider, field: str
+) -> None:
+    with pytest.raises(Rejected) as caught:
+        envelope_fields(provider, {"event": "x", "type": "x"})
+    assert caught.value.status == 422
+    assert f"'{field}'" in caught.value.message
