@@ -2,29 +2,39 @@
 
 Everything is seeded and offline: :class:`MediaLibrary` makes encrypted media,
 :func:`running_simulator` / :class:`SimulatorThread` serve them over loopback
-HTTP with the faults a :class:`Faults` describes.
+HTTP with the faults a :class:`Faults` describes; :class:`WebhookFactory` and
+:func:`send_webhooks` play the provider posting webhooks.
 """
 
 from simulator.calls import Call, CallLog
 from simulator.cdn import cdn_app
 from simulator.faults import Decision, Faults, Outcome
 from simulator.media import HOSTILE_FILE_NAMES, MediaLibrary, SampleMedia
+from simulator.sender import Delivery, SendSummary, expected_media, send_webhooks
 from simulator.servers import Simulator, SimulatorThread, running_simulator
 from simulator.wapi import DOWNLOAD_PATH, wapi_app
+from simulator.webhooks import DEMO_INSTANCES, Webhook, WebhookFactory
 
 __all__ = [
+    "DEMO_INSTANCES",
     "DOWNLOAD_PATH",
     "HOSTILE_FILE_NAMES",
     "Call",
     "CallLog",
     "Decision",
+    "Delivery",
     "Faults",
     "MediaLibrary",
     "Outcome",
     "SampleMedia",
+    "SendSummary",
     "Simulator",
     "SimulatorThread",
+    "Webhook",
+    "WebhookFactory",
     "cdn_app",
+    "expected_media",
     "running_simulator",
+    "send_webhooks",
     "wapi_app",
 ]
