@@ -1,0 +1,113 @@
+"""A redrive round trip on the real broker: dead letter -> redrive -> first tier -> loop marker."""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from mediaflow.cli import build_parser
+from mediaflow.codec import AvroCodec
+from mediaflow.errors import ErrorKind, MediaExpired
+from mediaflow.events import (
+    MediaDownloadRequested,
+    MediaInfo,
+    MediaRedriven,
+    MediaSource,
+    MediaType,
+)
+from mediaflow.kafka import headers as h
+from mediaflow.kafka.records import InRecord
+from mediaflow.kafka.retry import DeadLetter
+from mediaflow.kafka.routing import FailureRouter
+from tests.support.kafka import produce, read_all
+
+pytestmark = pytest.mark.integration
+CODEC = AvroCodec()
+NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+
+
+def request(media_id: str) -> bytes:
+    info = MediaInfo(
+        provider="wapi",
+        client_id="2",
+        instance_id="inst-1",
+        message_id=media_id,
+        chat_id="chat",
+        media_type=MediaType.AUDIO,
+    )
+    return CODEC.encode(
+        MediaDownloadRequested(
+            event_id="e",
+            media_id=media_id,
+            occurred_at=NOW,
+            stage="detector",
+            source_event_id="w",
+            info=info,
+            source=MediaSource(direct_path="/d"),
+        )
+    )
+
+
+def dead_letter_like_the_router(settings, layout, media_id: str, headers=()):
+    """Write a dead letter exactly as a stage's FailureRouter does."""
+    record = InRecord(
+        topic=layout.download_requests,
+        partition=2,
+        offset=7,
+        key=media_id.encode(),
+        value=request(media_id),
+        headers=list(headers),
+        timestamp=NOW,
+    )
+    router = FailureRouter("downloader", "mediaflow-downloader", layout.dead_letters)
+    out = router.route(
+        record, DeadLetter(ErrorKind.EXPIRED, "410", 1, MediaExpired("410")), NOW, media_id
+    )
+    produce(settings, out.topic, [(out.key, out.value, out.headers)])
+
+
+def run(settings, *argv):
+    args = build_parser().parse_args(list(argv))
+    return args.handler(args, settings)
+
+
+def test_redrive_lands_on_the_first_tier_with_provenance_and_a_redriven_event(
+    settings, layout, capsys
+):
+    dead_letter_like_the_router(settings, layout, "m-1")
+    assert run(settings, "dlq", "redrive", "--kind", "expired", "--operator", "ana", "--json") == 0
+    (sent,) = read_all(settings, layout.retry_tiers[0].topic)
+    headers = h.to_dict(sent.headers())
+    assert sent.key() == b"m-1" and sent.value() == request("m-1")
+    assert headers[h.REDRIVE_OPERATOR] == "ana" and headers[h.ATTEMPT] == "1"
+    assert headers[h.REDRIVE_ORIGINAL_TOPIC] == layout.download_requests
+    assert (headers[h.REDRIVE_ORIGINAL_PARTITION], headers[h.REDRIVE_ORIGINAL_OFFSET]) == ("2", "7")
+    events = [CODEC.decode(m.value()) for m in read_all(settings, layout.media_events)]
+    assert [type(e) for e in events] == [MediaRedriven]
+    assert events[0].redrive_id == headers[h.REDRIVE_ID] and events[0].media_id == "m-1"
+
+
+def test_dry_run_sends_nothing(settings, layout):
+    dead_letter_like_the_router(settings, layout, "m-1")
+    assert run(settings, "dlq", "redrive", "--all", "--dry-run") == 0
+    assert read_all(settings, layout.retry_tiers[0].topic, timeout=3) == []
+
+
+def test_a_redriven_record_that_fails_again_is_listed_apart_and_not_redriven_twice(
+    settings, layout, capsys
+):
+    dead_letter_like_the_router(settings, layout, "m-1")
+    run(settings, "dlq", "redrive", "--all")
+    (again,) = read_all(settings, layout.retry_tiers[0].topic)
+    # the downloader fails it again: the router keeps the redrive headers
+    dead_letter_like_the_router(settings, layout, "m-1", headers=again.headers())
+    capsys.readouterr()
+    run(settings, "dlq", "list")
+    listing = capsys.readouterr().out
+    assert "redriven before and failed again (1" in listing
+    run(settings, "dlq", "list", "--json")
+    (looped,) = json.loads(capsys.readouterr().out)["redriven_and_failed_again"]
+    assert run(settings, "dlq", "redrive", "--id", looped["id"]) == 1
+    assert len(read_all(settings, layout.retry_tiers[0].topic)) == 1
+    assert run(settings, "dlq", "redrive", "--id", looped["id"], "--force") == 0
+    assert len(read_all(settings, layout.retry_tiers[0].topic)) == 2
