@@ -1,0 +1,97 @@
+"""``mediaflow serve webhooks --workers 2``: one port, SIGHUP reloads tenants, SIGTERM exits 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mediaflow.config import REPO_ROOT, Settings
+from mediaflow.kafka.topics import load_layout
+from tests.support.kafka import wait_for
+from tests.support.webhook import WAPI_INSTANCE, WAPI_SECRET, write_tenants
+
+pytestmark = pytest.mark.integration
+
+IMAGE = (REPO_ROOT / "tests" / "fixtures" / "payloads" / "wapi_image.json").read_bytes()
+NEW_INSTANCE = "NEW123-ADDED-BYHUP1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def post(port: int, body: bytes, token: str) -> int:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/webhooks/wapi?token={token}",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_workers_share_a_port_reload_tenants_on_sighup_and_exit_0_on_sigterm(
+    settings: Settings, tmp_path: Path
+) -> None:
+    tenants = write_tenants(tmp_path)
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MEDIAFLOW_")},
+        "MEDIAFLOW_TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "MEDIAFLOW_TOPICS_FILE": str(settings.kafka.topics_file),
+        "MEDIAFLOW_TENANTS_FILE": str(tenants),
+        "MEDIAFLOW_WEBHOOK_PORT": str(port),
+        "MEDIAFLOW_LOG_FORMAT": "json",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mediaflow", "serve", "webhooks", "--workers", "2"],
+        env=env,
+        cwd=REPO_ROOT,
+    )
+    try:
+        assert until(lambda: post(port, IMAGE, WAPI_SECRET) == 200)
+        new_body = IMAGE.replace(WAPI_INSTANCE.encode(), NEW_INSTANCE.encode())
+        assert post(port, new_body, "new-secret") == 401
+
+        secret = tmp_path / "new.secret"
+        secret.write_text("new-secret")
+        with tenants.open("a") as handle:
+            handle.write(
+                f'[tenants."{NEW_INSTANCE}"]\nclient_id = "9"\nprovider = "wapi"\n'
+                f'webhook_secret_file = "{secret}"\n'
+            )
+        server.send_signal(signal.SIGHUP)
+        # Both workers reloaded: several requests in a row all succeed.
+        assert until(lambda: all(post(port, new_body, "new-secret") == 200 for _ in range(4)))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(timeout=60)
+    assert code == 0
+    # Every request answered 200 is on the topic: one before the reload, four after.
+    assert len(wait_for(settings, load_layout(settings.kafka).webhooks, 5, timeout=20)) == 5
