@@ -13,11 +13,12 @@ from collections.abc import Sequence
 
 from mediaflow import __version__
 from mediaflow import logging as mflog
-from mediaflow.cli import _admin, _ops, _roles
+from mediaflow.cli import _admin, _ops, _roles, _simulate
 from mediaflow.config import Settings
 from mediaflow.errors import MediaflowError, UsageError
+from processors.projection import cli as _projection
 
-COMMAND_MODULES = [_admin, _roles, _ops]
+COMMAND_MODULES = [_admin, _roles, _ops, _projection, _simulate]
 
 
 def build_parser() -> argparse.ArgumentParser:

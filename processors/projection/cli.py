@@ -1,0 +1,25 @@
+"""``mediaflow projection ...``: maintenance of the read side (imports its code only when run)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mediaflow.config import Settings
+
+
+def register(subparsers: Any) -> None:
+    """Add ``projection rebuild`` to the CLI."""
+    projection = subparsers.add_parser("projection", help="the media state projection")
+    actions = projection.add_subparsers(dest="action", required=True)
+    actions.add_parser(
+        "rebuild",
+        help="replay the whole media event log into a fresh store and swap it in atomically",
+    ).set_defaults(handler=rebuild)
+
+
+def rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    """Run :func:`processors.projection.rebuild.main`."""
+    from processors.projection.rebuild import main
+
+    return main(args, settings)
