@@ -1,0 +1,228 @@
+"""``mediaflow status``: lag, throughput, dead letters, in-flight age, reachability.
+
+A :class:`Sample` is one look at the cluster (committed offsets of every
+consumer group reading our topics, high watermarks). Two samples an interval
+apart give throughput (offsets committed per second); ``--watch`` keeps
+sampling and compares each sample with the previous one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
+from confluent_kafka.admin import AdminClient
+
+from mediaflow.codec import AvroCodec
+from mediaflow.config import Settings
+from mediaflow.errors import BrokerUnavailable, MediaflowError
+from mediaflow.kafka.topics import TopicLayout
+from mediaflow.ops._scan import partitions_of, scan, throwaway_consumer, watermarks
+from mediaflow.ops.dlq import DeadLetterView, view_of
+
+TIMEOUT_S = 10
+NEWEST_PER_PARTITION = 5
+
+TP = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """Committed offsets per (group, topic, partition) and high watermarks at ``at`` (monotonic)."""
+
+    at: float
+    committed: dict[tuple[str, str, int], int]
+    high: dict[TP, int]
+
+
+def lag_rows(current: Sample, previous: Sample | None = None) -> list[dict[str, Any]]:
+    """One row per group and partition: committed, high watermark, lag, records/s (pure).
+
+    Throughput is ``None`` without a previous sample.
+    """
+    rows = []
+    elapsed = current.at - previous.at if previous else 0.0
+    for (group, topic, partition), committed in sorted(current.committed.items()):
+        high = current.high.get((topic, partition), committed)
+        rate = None
+        if previous and elapsed > 0:
+            before = previous.committed.get((group, topic, partition))
+            rate = None if before is None else max(0, committed - before) / elapsed
+        rows.append(
+            {
+                "group": group,
+                "topic": topic,
+                "partition": partition,
+                "committed": committed,
+                "high": high,
+                "lag": max(0, high - committed),
+                "rate": rate,
+            }
+        )
+    return rows
+
+
+def take_sample(admin: AdminClient, consumer: Any, layout: TopicLayout) -> Sample:
+    """Look at every consumer group with committed offsets on one of ``layout``'s topics.
+
+    Raises:
+        BrokerUnavailable: Kafka did not answer.
+    """
+    topics = {s.name for s in layout.specs}
+    committed: dict[tuple[str, str, int], int] = {}
+    for group in _groups(admin):
+        for tp in _offsets(admin, group):
+            if tp.topic in topics and tp.offset >= 0:
+                committed[(group, tp.topic, tp.partition)] = tp.offset
+    high = {}
+    for topic in sorted({t for _, t, _ in committed}):
+        for partition in partitions_of(consumer, topic):
+            high[(topic, partition)] = watermarks(consumer, topic, partition)[1]
+    return Sample(time.monotonic(), committed, high)
+
+
+def _groups(admin: AdminClient) -> list[str]:
+    try:
+        listed = admin.list_consumer_groups(request_timeout=TIMEOUT_S).result(TIMEOUT_S)
+    except KafkaException as exc:
+        raise BrokerUnavailable(f"cannot list consumer groups: {exc}") from exc
+    # Operator tools' own throwaway groups never commit; skip them anyway.
+    return sorted(g.group_id for g in listed.valid if not g.group_id.startswith("mediaflow-ops-"))
+
+
+def _offsets(admin: AdminClient, group: str) -> list[Any]:
+    try:
+        future = admin.list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(group)], request_timeout=TIMEOUT_S
+        )[group]
+        return list(future.result(TIMEOUT_S).topic_partitions or [])
+    except KafkaException:
+        return []  # the group vanished between listing and asking: nothing to show
+
+
+@dataclass
+class Health:
+    """Everything but the lag table."""
+
+    broker: str = "ok"
+    s3: str = "ok"
+    dead_letters: int = 0
+    newest_error: dict[str, Any] | None = None
+    projection: dict[str, Any] = field(default_factory=dict)
+
+
+def dead_letter_summary(
+    settings: Settings, layout: TopicLayout
+) -> tuple[int, DeadLetterView | None]:
+    """How many records the dead-letter topic holds and the newest one (reads only the tail)."""
+    consumer = throwaway_consumer(settings.kafka)
+    try:
+        total = sum(
+            high - low
+            for p in partitions_of(consumer, layout.dead_letters)
+            for low, high in [watermarks(consumer, layout.dead_letters, p)]
+        )
+    finally:
+        consumer.close()
+    codec = AvroCodec()
+    tail = [
+        view_of(codec, m)
+        for m in scan(
+            settings.kafka,
+            layout.dead_letters,
+            timeout=10,
+            start_at=lambda low, high: max(low, high - NEWEST_PER_PARTITION),
+        )
+    ]
+    newest = max(tail, key=lambda v: v.when or datetime.min.replace(tzinfo=UTC), default=None)
+    return total, newest
+
+
+def projection_summary(
+    settings: Settings, layout: TopicLayout, high: dict[TP, int]
+) -> dict[str, Any]:
+    """Oldest in-flight media age and how far the projection is behind the event log."""
+    from storage.projection import open_store
+
+    store = open_store(settings.projection_db_url)
+    try:
+        stats = store.stats()
+        applied = store.offsets(layout.media_events)
+    finally:
+        store.close()
+    behind = sum(
+        max(0, h - applied.get(p, 0)) for (t, p), h in high.items() if t == layout.media_events
+    )
+    now_ms = time.time() * 1000
+    oldest = stats.oldest_in_flight_at
+    return {
+        "media": stats.total,
+        "by_status": stats.by_status,
+        "oldest_in_flight_age_s": None if oldest is None else round((now_ms - oldest) / 1000),
+        "events_not_applied": behind,
+    }
+
+
+def media_event_highs(consumer: Any, layout: TopicLayout) -> dict[TP, int]:
+    """High watermarks of the media event log (projection freshness)."""
+    return {
+        (layout.media_events, p): watermarks(consumer, layout.media_events, p)[1]
+        for p in partitions_of(consumer, layout.media_events)
+    }
+
+
+def health(settings: Settings, layout: TopicLayout, consumer: Any, s3: Any) -> Health:
+    """Broker and S3 reachability, dead letters, projection; each part fails on its own."""
+    result = Health()
+    try:
+        result.dead_letters, newest = dead_letter_summary(settings, layout)
+        if newest is not None:
+            result.newest_error = {
+                k: newest.summary()[k] for k in ("id", "failed_at", "stage", "kind", "message")
+            }
+        highs = media_event_highs(consumer, layout)
+    except MediaflowError as exc:
+        result.broker = f"unreachable: {exc.message}"
+        highs = {}
+    try:
+        s3.head_bucket(Bucket=settings.s3.bucket)
+    except (ClientError, BotoCoreError) as exc:
+        result.s3 = f"unreachable: {type(exc).__name__}"
+    try:
+        result.projection = projection_summary(settings, layout, highs)
+    except (MediaflowError, OSError, sqlite3.Error) as exc:
+        # A status screen shows a missing or locked store instead of failing.
+        result.projection = {"error": f"{type(exc).__name__}: {exc}"}
+    return result
+
+
+def render(rows: Iterable[dict[str, Any]], state: Health) -> dict[str, Any]:
+    """The whole status as data (``--json``, and the source of the text view)."""
+    return {
+        "at": datetime.now(UTC),
+        "broker": state.broker,
+        "s3": state.s3,
+        "dead_letters": state.dead_letters,
+        "newest_dead_letter": state.newest_error,
+        "projection": state.projection,
+        "groups": list(rows),
+    }
+
+
+__all__ = [
+    "Health",
+    "Sample",
+    "dead_letter_summary",
+    "health",
+    "lag_rows",
+    "media_event_highs",
+    "projection_summary",
+    "render",
+    "take_sample",
+]
