@@ -1,0 +1,204 @@
+"""Webhook receiver throughput against a no-op aiohttp handler, same load, same run.
+
+Run: ``python -m bench.bench_webhook [--duration 10] [--connections 32]``
+(needs the local stack). Each server runs in its own process, and so does the
+load generator, so client and server do not share an event loop. Prints JSON:
+webhooks/s, p50/p99 latency for both, and their ratio (target: >= 0.5 with a
+p99 under 50 ms at 32 connections).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from mediaflow.config import REPO_ROOT, Settings
+from mediaflow.kafka.clients import admin_client
+from mediaflow.kafka.topics import apply, load_layout
+
+BODY = (REPO_ROOT / "tests" / "fixtures" / "payloads" / "wapi_image.json").read_bytes()
+INSTANCE = "3B6XIW-ZTS923-GEAY6V"
+SECRET = "bench-webhook-secret"
+WARMUP_S = 1.0
+_FORK = multiprocessing.get_context("fork")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve_receiver(settings: Settings) -> None:
+    from producers.webhook.server import serve
+
+    raise SystemExit(asyncio.run(serve(settings)))
+
+
+def _serve_noop(port: int) -> None:
+    async def accept(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({"status": "accepted"})
+
+    app = web.Application()
+    app.router.add_post("/webhooks/wapi", accept)
+    app.router.add_get("/healthz", lambda _r: _ok())
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+async def _ok() -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def _load(url: str, duration_s: float, connections: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=connections)
+    headers = {"Content-Type": "application/json"}
+    async with aiohttp.ClientSession(connector=connector) as session:
+        start = time.perf_counter()
+        measure_from = start + WARMUP_S
+        stop_at = measure_from + duration_s
+
+        async def client() -> None:
+            nonlocal errors
+            while (now := time.perf_counter()) < stop_at:
+                async with session.post(url, data=BODY, headers=headers) as response:
+                    await response.read()
+                    ok = response.status == 200
+                done = time.perf_counter()
+                if now >= measure_from:
+                    if ok:
+                        latencies.append(done - now)
+                    else:
+                        errors += 1
+
+        await asyncio.gather(*(client() for _ in range(connections)))
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "per_s": round(len(latencies) / duration_s, 1),
+        "p50_ms": round(1000 * statistics.median(latencies), 2) if latencies else None,
+        "p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 2)
+        if latencies
+        else None,
+    }
+
+
+def _load_process(url: str, duration_s: float, connections: int, out: Any) -> None:
+    out.send(asyncio.run(_load(url, duration_s, connections)))
+
+
+def _measure(url: str, duration_s: float, connections: int) -> dict[str, Any]:
+    """Run the load generator in its own process and return its numbers."""
+    receive, send = _FORK.Pipe(duplex=False)
+    process = _FORK.Process(target=_load_process, args=(url, duration_s, connections, send))
+    process.start()
+    result: dict[str, Any] = receive.recv()
+    process.join()
+    return result
+
+
+def _wait_healthy(port: int, path: str, timeout_s: float = 30.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server on port {port} not ready after {timeout_s} s")
+
+
+def _stop(process: multiprocessing.process.BaseProcess) -> None:
+    if process.pid is not None and process.is_alive():
+        os.kill(process.pid, signal.SIGTERM)
+    process.join(timeout=30)
+
+
+def run(settings: Settings, duration_s: float = 10.0, connections: int = 32) -> dict[str, Any]:
+    """Measure the receiver and a no-op handler under the same load; return both and the ratio.
+
+    Args:
+        settings: where Kafka is; the bench uses topics of its own (created, then deleted).
+        duration_s: measured seconds per server (after a 1 s warm-up).
+        connections: concurrent client connections.
+    """
+    kafka = dataclasses.replace(settings.kafka, topic_prefix=f"bench{uuid.uuid4().hex[:8]}.")
+    specs = load_layout(kafka).specs
+    apply(admin_client(kafka), specs)
+    with tempfile.TemporaryDirectory() as directory:
+        secret = Path(directory) / "secret"
+        secret.write_text(SECRET)
+        tenants = Path(directory) / "tenants.toml"
+        tenants.write_text(
+            f'[tenants."{INSTANCE}"]\nclient_id = "bench"\nprovider = "wapi"\n'
+            f'webhook_secret_file = "{secret}"\n'
+        )
+        port = _free_port()
+        bench_settings = dataclasses.replace(
+            settings, kafka=kafka, tenants_file=tenants, webhook_port=port, log_level="warning"
+        )
+        receiver = _FORK.Process(target=_serve_receiver, args=(bench_settings,))
+        receiver.start()
+        try:
+            _wait_healthy(port, "/readyz")
+            ours = _measure(
+                f"http://127.0.0.1:{port}/webhooks/wapi?token={SECRET}", duration_s, connections
+            )
+        finally:
+            _stop(receiver)
+    noop_port = _free_port()
+    noop = _FORK.Process(target=_serve_noop, args=(noop_port,))
+    noop.start()
+    try:
+        _wait_healthy(noop_port, "/healthz")
+        baseline = _measure(f"http://127.0.0.1:{noop_port}/webhooks/wapi", duration_s, connections)
+    finally:
+        _stop(noop)
+    admin_client(kafka).delete_topics([s.name for s in specs])
+    ratio = ours["per_s"] / baseline["per_s"] if baseline["per_s"] else None
+    return {
+        "connections": connections,
+        "duration_s": duration_s,
+        "body_bytes": len(BODY),
+        "receiver": ours,
+        "noop": baseline,
+        "ratio": round(ratio, 3) if ratio is not None else None,
+    }
+
+
+def main() -> None:
+    """Parse arguments, run the bench against the local stack, print JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    from mediaflow import logging as mflog
+
+    settings = Settings.from_env()
+    mflog.configure(fmt="json", level="warning")
+    print(json.dumps(run(settings, args.duration, args.connections), indent=2))
+
+
+if __name__ == "__main__":
+    main()
