@@ -18,7 +18,7 @@ from mediaflow.config import Settings
 from mediaflow.errors import UsageError
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import load_layout
-from mediaflow.ops import dlq, replay, status
+from mediaflow.ops import diagnose, dlq, replay, status
 from mediaflow.ops._output import CLEAR_HOME, Progress, table, to_json
 from mediaflow.ops._scan import throwaway_consumer
 
@@ -41,6 +41,7 @@ def register(subparsers: Any) -> None:
     _register_dlq(subparsers)
     _register_replay(subparsers)
     _register_status(subparsers)
+    _register_diagnose(subparsers)
 
 
 def _json_flag(parser: argparse.ArgumentParser) -> None:
@@ -376,3 +377,26 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
             previous = current
     finally:
         consumer.close()
+
+
+def _register_diagnose(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "diagnose",
+        help="check broker, topics, bucket, projection, tokens, webhook; hint per failure",
+    )
+    parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="per network check")
+    _json_flag(parser)
+    parser.set_defaults(handler=diagnose_command)
+
+
+def diagnose_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the checklist; exit 1 if any check failed."""
+    checks = diagnose.run_checks(settings, timeout=args.timeout)
+    failed = [c for c in checks if not c.ok]
+    if args.json:
+        print(to_json({"ok": not failed, "checks": checks}))
+    else:
+        for item in checks:
+            print(item.line())
+        print(f"\n{len(checks) - len(failed)}/{len(checks)} checks passed")
+    return 1 if failed else 0

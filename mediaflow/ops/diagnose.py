@@ -1,0 +1,282 @@
+"""``mediaflow diagnose``: a checklist of everything mediaflow needs, with a fix per failure.
+
+Checks, in order (a later check still runs when an earlier one failed, so one
+run lists every problem):
+
+1. the broker answers a metadata request;
+2. every declared topic exists with its declared configuration (drift listed);
+3. the bucket exists and a probe object can be written, read back and deleted;
+4. the projection database opens (migrations run on open) and answers a query;
+5. each W-API tenant's token is accepted. The harmless authenticated call is
+   ``POST /v1/message/download-media`` with an empty JSON body: W-API checks
+   the bearer token before it looks at the body, so 401/403 means the token is
+   refused and any other answer (typically 400 for the missing fields) means
+   it was accepted. Nothing is downloaded;
+6. the webhook receiver answers ``GET /healthz``.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from confluent_kafka import KafkaException
+
+from mediaflow.config import Settings
+from mediaflow.errors import MediaflowError
+from mediaflow.kafka.clients import admin_client
+from mediaflow.kafka.topics import check, load_layout
+from mediaflow.tenants import TenantRegistry
+
+PROBE_PREFIX = ".mediaflow-probe/"
+OK_MARK = "✔"
+FAIL_MARK = "✘"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One line of the checklist; ``hint`` says what to do when it failed."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+    hint: str = ""
+
+    def line(self) -> str:
+        """``✔ name: detail`` or ``✘ name: detail`` followed by ``-> hint``."""
+        text = f"{OK_MARK if self.ok else FAIL_MARK} {self.name}" + (
+            f": {self.detail}" if self.detail else ""
+        )
+        return text if self.ok or not self.hint else f"{text}\n    -> {self.hint}"
+
+
+def check_broker(settings: Settings, timeout: float) -> Check:
+    """The broker answers a metadata request."""
+    where = settings.kafka.bootstrap_servers
+    try:
+        metadata = admin_client(settings.kafka).list_topics(timeout=timeout)
+    except KafkaException as exc:
+        return Check(
+            "broker",
+            False,
+            f"{where} did not answer: {exc.args[0].str()}",
+            "start Kafka (`deploy/stack.sh up`) or fix MEDIAFLOW_KAFKA_BOOTSTRAP_SERVERS",
+        )
+    return Check("broker", True, f"{where} ({len(metadata.brokers)} broker(s))")
+
+
+def check_topics(settings: Settings, timeout: float) -> Check:
+    """Every declared topic exists with its declared configuration."""
+    try:
+        layout = load_layout(settings.kafka)
+        drift = check(admin_client(settings.kafka), layout.specs, timeout=timeout)
+    except MediaflowError as exc:
+        return Check("topics", False, exc.message, "fix the broker first, then re-run")
+    if drift:
+        shown = "; ".join(str(d) for d in drift[:5]) + (" ..." if len(drift) > 5 else "")
+        return Check(
+            "topics", False, f"{len(drift)} difference(s): {shown}", "run `mediaflow topics apply`"
+        )
+    return Check("topics", True, f"{len(layout.specs)} topic(s) as declared")
+
+
+def check_bucket(settings: Settings, s3: Any) -> Check:
+    """The bucket exists and a probe object can be written, read back and deleted."""
+    from storage.s3 import translate
+
+    bucket = settings.s3.bucket
+    key = f"{PROBE_PREFIX}{uuid.uuid4()}"
+    body = b"mediaflow diagnose probe"
+    try:
+        s3.head_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        read = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        s3.delete_object(Bucket=bucket, Key=key)
+    except (ClientError, BotoCoreError) as exc:
+        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            return Check(
+                "bucket", False, f"bucket {bucket!r} does not exist", "run `mediaflow storage init`"
+            )
+        error = translate(exc, bucket=bucket)
+        return Check(
+            "bucket", False, error.message, "check MEDIAFLOW_S3_ENDPOINT_URL and the S3 credentials"
+        )
+    if read != body:
+        return Check(
+            "bucket",
+            False,
+            "the probe object read back differs from what was written",
+            "the S3 server corrupts objects: do not use it",
+        )
+    return Check("bucket", True, f"{bucket}: write, read and delete work")
+
+
+def check_projection(settings: Settings) -> Check:
+    """The projection database opens, is migrated (on open) and answers a query."""
+    from storage.projection import open_store
+
+    try:
+        store = open_store(settings.projection_db_url)
+        try:
+            stats = store.stats()
+        finally:
+            store.close()
+    except (MediaflowError, OSError) as exc:
+        detail = exc.message if isinstance(exc, MediaflowError) else str(exc)
+        return Check(
+            "projection",
+            False,
+            detail,
+            "check MEDIAFLOW_PROJECTION_DB_URL (and that PostgreSQL is running)",
+        )
+    except Exception as exc:  # sqlite3/psycopg errors: a broken or foreign database
+        return Check(
+            "projection",
+            False,
+            f"{type(exc).__name__}: {exc}",
+            "the database is not a mediaflow projection; point "
+            "MEDIAFLOW_PROJECTION_DB_URL elsewhere or rebuild it",
+        )
+    return Check("projection", True, f"{stats.total} media")
+
+
+def http_status(
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    timeout: float,
+    *,
+    use_proxy: bool = True,
+) -> int:
+    """POST (with a body) or GET ``url``; return the HTTP status.
+
+    Args:
+        url: where to ask.
+        headers: request headers.
+        body: the POST body; ``None`` makes a GET.
+        timeout: seconds for connecting and reading.
+        use_proxy: honour ``https_proxy``/``http_proxy`` (off for loopback checks).
+
+    Raises:
+        OSError: no answer (refused, timed out, DNS).
+    """
+    request = urllib.request.Request(
+        url, data=body, headers=dict(headers), method="POST" if body is not None else "GET"
+    )
+    try:
+        opener = urllib.request.build_opener(
+            *([] if use_proxy else [urllib.request.ProxyHandler({})])
+        )
+        with opener.open(request, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def check_tokens(settings: Settings, registry: TenantRegistry, timeout: float) -> list[Check]:
+    """Each W-API tenant's token is accepted (see the module docstring for the call made)."""
+    checks = []
+    for instance_id, tenant in sorted(registry.tenants.items()):
+        name = f"token {instance_id}"
+        if tenant.provider != "wapi":
+            continue
+        if not tenant.wapi_token:
+            checks.append(
+                Check(
+                    name,
+                    False,
+                    "no W-API token configured",
+                    "set wapi_token_env or wapi_token_file in the tenant registry",
+                )
+            )
+            continue
+        query = urllib.parse.urlencode({"instanceId": instance_id})
+        url = f"{settings.downloader.wapi_base_url.rstrip('/')}/v1/message/download-media?{query}"
+        headers = {
+            "Authorization": f"Bearer {tenant.wapi_token.reveal()}",
+            "Content-Type": "application/json",
+        }
+        try:
+            status = http_status(url, headers, json.dumps({}).encode(), timeout)
+        except OSError as exc:
+            checks.append(
+                Check(
+                    name,
+                    False,
+                    f"W-API unreachable: {type(exc).__name__}",
+                    "check MEDIAFLOW_WAPI_BASE_URL and the network",
+                )
+            )
+            continue
+        if status in (401, 403):
+            checks.append(
+                Check(
+                    name,
+                    False,
+                    f"W-API refused the token (HTTP {status})",
+                    f"renew the token of instance {instance_id} in the W-API panel "
+                    "and update the variable or file the registry names",
+                )
+            )
+        else:
+            checks.append(Check(name, True, f"accepted (HTTP {status} to an empty request)"))
+    return checks
+
+
+def check_webhook(settings: Settings, timeout: float) -> Check:
+    """The webhook receiver answers ``GET /healthz``."""
+    url = f"http://{settings.webhook_host}:{settings.webhook_port}/healthz"
+    try:
+        status = http_status(url, {}, None, timeout, use_proxy=False)
+    except OSError as exc:
+        return Check(
+            "webhook",
+            False,
+            f"{url} unreachable: {type(exc).__name__}",
+            "start it: `mediaflow serve webhooks` (or `mediaflow run all`)",
+        )
+    if status != 200:
+        return Check("webhook", False, f"{url} answered HTTP {status}", "read the receiver's log")
+    return Check("webhook", True, url)
+
+
+def run_checks(settings: Settings, *, timeout: float = 5.0, s3: Any = None) -> list[Check]:
+    """Run every check; return them in order."""
+    from storage.s3 import s3_client
+
+    checks = [check_broker(settings, timeout)]
+    checks.append(
+        check_topics(settings, timeout)
+        if checks[0].ok
+        else Check("topics", False, "not checked: no broker", "fix the broker first")
+    )
+    checks.append(check_bucket(settings, s3 or s3_client(settings.s3)))
+    checks.append(check_projection(settings))
+    try:
+        registry = TenantRegistry.load(settings.tenants_file)
+        checks += check_tokens(settings, registry, timeout)
+    except MediaflowError as exc:
+        checks.append(Check("tenants", False, exc.message, "fix MEDIAFLOW_TENANTS_FILE"))
+    checks.append(check_webhook(settings, timeout))
+    return checks
+
+
+__all__ = [
+    "Check",
+    "check_broker",
+    "check_bucket",
+    "check_projection",
+    "check_tokens",
+    "check_topics",
+    "check_webhook",
+    "http_status",
+    "run_checks",
+]
