@@ -1,0 +1,384 @@
+"""The read API: media state, listings, stats and presigned downloads over HTTP (aiohttp, JSON).
+
+``mediaflow serve api`` runs :func:`main`. The contract is ``openapi.yaml``
+next to this module, also served at ``GET /openapi.yaml``.
+
+Every other route needs ``Authorization: Bearer <MEDIAFLOW_API_TOKEN>``
+(compared in constant time). Errors are JSON ``{"error", "detail"}``: 401
+without a valid token, 404 for an unknown media or route, 409 for a download
+of a media not stored yet, 422 for a query the API cannot use. Client input
+never causes a 500.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from mediaflow.config import Secret, Settings
+from mediaflow.events import MediaType
+from mediaflow.logging import get_logger
+from processors.projection.apply import COLUMNS, MediaRow, MediaStatus, millis
+from storage.projection import MediaQuery, ProjectionStore, open_store
+
+log = get_logger("mediaflow.api")
+
+OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 50
+_LIST_PARAMS = {
+    "client_id",
+    "instance_id",
+    "status",
+    "media_type",
+    "since",
+    "until",
+    "limit",
+    "cursor",
+}
+_PUBLIC_PATHS = {"/openapi.yaml"}
+# Bookkeeping columns of the row that mean nothing to an API user.
+_HIDDEN = {"status_event_id", "last_error_event_id"}
+_TIMES = {
+    "status_at",
+    "created_at",
+    "updated_at",
+    "last_error_at",
+    "next_retry_at",
+    "detected_at",
+    "last_failed_at",
+    "stored_at",
+    "dead_lettered_at",
+    "redriven_at",
+    "dismissed_at",
+}
+
+STORE: web.AppKey[ProjectionStore] = web.AppKey("store", ProjectionStore)  # type: ignore[type-abstract]
+S3: web.AppKey[Any] = web.AppKey("s3", object)
+TOKEN: web.AppKey[Secret] = web.AppKey("token", Secret)
+PRESIGN_TTL: web.AppKey[int] = web.AppKey("presign_ttl", int)
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock", object)  # type: ignore[arg-type]
+
+
+class Invalid(Exception):
+    """A query parameter the API cannot use (becomes a 422)."""
+
+
+def error(status: int, code: str, detail: str) -> web.Response:
+    """Return the JSON error body every failure uses."""
+    return web.json_response({"error": code, "detail": detail}, status=status)
+
+
+def iso(ms: int | None) -> str | None:
+    """Render epoch milliseconds as ISO 8601 UTC (``2026-11-28T12:00:00.000Z``)."""
+    if ms is None:
+        return None
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def row_json(row: MediaRow) -> dict[str, Any]:
+    """The API's view of a row: times in ISO 8601, bookkeeping columns left out."""
+    data: dict[str, Any] = {}
+    for name in COLUMNS:
+        if name in _HIDDEN:
+            continue
+        value = getattr(row, name)
+        data[name] = iso(value) if name in _TIMES else value
+    return data
+
+
+def encode_cursor(after: tuple[int, str]) -> str:
+    """Opaque keyset cursor of a page's last row."""
+    return base64.urlsafe_b64encode(json.dumps(list(after)).encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> tuple[int, str]:
+    """Inverse of :func:`encode_cursor`.
+
+    Raises:
+        Invalid: the cursor was not made by this API.
+    """
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise Invalid("cursor is not one this API returned") from exc
+    if (
+        not isinstance(raw, list)
+        or len(raw) != 2
+        or not isinstance(raw[0], int)
+        or isinstance(raw[0], bool)
+        or not isinstance(raw[1], str)
+    ):
+        raise Invalid("cursor is not one this API returned")
+    return raw[0], raw[1]
+
+
+def parse_time(name: str, text: str) -> int:
+    """Parse an ISO 8601 moment (no zone means UTC) into epoch milliseconds.
+
+    Raises:
+        Invalid: not an ISO 8601 date or date-time.
+    """
+    try:
+        return millis(datetime.fromisoformat(text))
+    except (ValueError, OverflowError, OSError) as exc:
+        raise Invalid(f"{name} must be an ISO 8601 date-time, e.g. 2026-11-28T12:00:00Z") from exc
+
+
+def parse_query(params: Mapping[str, str], keys: list[str]) -> MediaQuery:
+    """Turn ``GET /media`` query parameters into a :class:`MediaQuery`.
+
+    Args:
+        params: the query string as a mapping (first value of each name).
+        keys: every name given, with repetitions, to reject unknown or repeated ones.
+
+    Raises:
+        Invalid: an unknown, repeated or malformed parameter.
+    """
+    if any("\x00" in value for value in params.values()):
+        raise Invalid("parameters must not contain NUL characters")
+    unknown = sorted(set(keys) - _LIST_PARAMS)
+    if unknown:
+        raise Invalid(
+            f"unknown parameter(s): {', '.join(unknown)}; use {', '.join(sorted(_LIST_PARAMS))}"
+        )
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise Invalid(f"parameter(s) given more than once: {', '.join(repeated)}")
+    status = params.get("status")
+    if status is not None and status not in MediaStatus.__members__.values():
+        raise Invalid(f"status must be one of {', '.join(s.value for s in MediaStatus)}")
+    media_type = params.get("media_type")
+    if media_type is not None and media_type not in MediaType.__members__.values():
+        raise Invalid(f"media_type must be one of {', '.join(t.value for t in MediaType)}")
+    limit_text = params.get("limit", str(DEFAULT_LIMIT))
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
+        raise Invalid(f"limit must be an integer from 1 to {MAX_LIMIT}")
+    since = parse_time("since", params["since"]) if "since" in params else None
+    until = parse_time("until", params["until"]) if "until" in params else None
+    if since is not None and until is not None and since > until:
+        raise Invalid("since must not be later than until")
+    return MediaQuery(
+        client_id=params.get("client_id"),
+        instance_id=params.get("instance_id"),
+        status=status,
+        media_type=media_type,
+        since_ms=since,
+        until_ms=until,
+        limit=int(limit_text),
+        after=decode_cursor(params["cursor"]) if "cursor" in params else None,
+    )
+
+
+# -- handlers ---------------------------------------------------------------------------
+
+
+async def _row_of(request: web.Request) -> MediaRow | None:
+    media_id = request.match_info["media_id"]
+    if "\x00" in media_id:  # no media id has one, and PostgreSQL refuses them in text
+        return None
+    return await asyncio.to_thread(request.app[STORE].get, media_id)
+
+
+async def get_media(request: web.Request) -> web.Response:
+    """``GET /media/{media_id}``."""
+    row = await _row_of(request)
+    if row is None:
+        return error(
+            404, "not_found", f"no media {request.match_info['media_id']!r} in the projection"
+        )
+    return web.json_response(row_json(row))
+
+
+async def list_media(request: web.Request) -> web.Response:
+    """``GET /media``: filtered, newest first, keyset-paginated."""
+    try:
+        query = parse_query(request.query, [key for key, _ in request.query.items()])
+    except Invalid as exc:
+        return error(422, "invalid_query", str(exc))
+    page = await asyncio.to_thread(request.app[STORE].list, query)
+    return web.json_response(
+        {
+            "items": [row_json(r) for r in page.rows],
+            "next_cursor": encode_cursor(page.next_after) if page.next_after else None,
+        }
+    )
+
+
+async def download(request: web.Request) -> web.Response:
+    """``GET /media/{media_id}/download``: 302 to a short-lived presigned URL."""
+    media_id = request.match_info["media_id"]
+    row = await _row_of(request)
+    if row is None:
+        return error(404, "not_found", f"no media {media_id!r} in the projection")
+    if row.status != MediaStatus.STORED or not row.bucket or not row.object_key:
+        return error(409, "not_stored", f"media {media_id!r} is {row.status}, not stored yet")
+    url = request.app[S3].generate_presigned_url(
+        "get_object",
+        Params={"Bucket": row.bucket, "Key": row.object_key},
+        ExpiresIn=request.app[PRESIGN_TTL],
+    )
+    raise web.HTTPFound(location=url)
+
+
+async def stats(request: web.Request) -> web.Response:
+    """``GET /stats``."""
+    current = await asyncio.to_thread(request.app[STORE].stats)
+    oldest = current.oldest_in_flight_at
+    now_ms = int(request.app[CLOCK]() * 1000)
+    return web.json_response(
+        {
+            "total": current.total,
+            "by_status": current.by_status,
+            "by_media_type": current.by_media_type,
+            "by_client": current.by_client,
+            "dead_letters": current.dead_letters,
+            "oldest_in_flight_at": iso(oldest),
+            "oldest_in_flight_age_s": None if oldest is None else max(0, now_ms - oldest) / 1000,
+        }
+    )
+
+
+async def daily(request: web.Request) -> web.Response:
+    """``GET /stats/daily``: counts per client, instance, day and status."""
+    unknown = set(request.query) - {"client_id", "since_day"}
+    if any("\x00" in value for value in request.query.values()):
+        return error(422, "invalid_query", "parameters must not contain NUL characters")
+    if unknown:
+        return error(422, "invalid_query", f"unknown parameter(s): {', '.join(sorted(unknown))}")
+    since_day = request.query.get("since_day")
+    if since_day is not None:
+        try:
+            since_day = datetime.strptime(since_day, "%Y-%m-%d").strftime("%Y-%m-%d")
+        except ValueError:
+            return error(422, "invalid_query", "since_day must be a date, YYYY-MM-DD")
+    counts = await asyncio.to_thread(
+        request.app[STORE].daily_counts,
+        client_id=request.query.get("client_id"),
+        since_day=since_day,
+    )
+    return web.json_response(
+        {
+            "items": [
+                {
+                    "client_id": c.client_id,
+                    "instance_id": c.instance_id,
+                    "day": c.day,
+                    "status": c.status,
+                    "count": c.count,
+                }
+                for c in counts
+            ]
+        }
+    )
+
+
+async def openapi(_request: web.Request) -> web.Response:
+    """``GET /openapi.yaml``: the contract, without authentication."""
+    return web.Response(text=OPENAPI_FILE.read_text(), content_type="application/yaml")
+
+
+# -- middleware -------------------------------------------------------------------------
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn aiohttp's HTTP errors (404 route, 405 method...) into the JSON error body."""
+    try:
+        return await handler(request)
+    except web.HTTPRedirection:
+        raise
+    except web.HTTPException as exc:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
+        return error(exc.status, code, exc.reason)
+
+
+@web.middleware
+async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Require ``Authorization: Bearer <token>``, compared in constant time."""
+    if request.path in _PUBLIC_PATHS:
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    expected = request.app[TOKEN].reveal().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+        response = error(401, "unauthorized", "send Authorization: Bearer <MEDIAFLOW_API_TOKEN>")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="mediaflow"'
+        return response
+    return await handler(request)
+
+
+def create_app(
+    *,
+    store: ProjectionStore,
+    token: Secret,
+    s3: Any,
+    presign_ttl_s: int = 300,
+    clock: Callable[[], float] = time.time,
+) -> web.Application:
+    """Build the API application.
+
+    Args:
+        store: the projection store to read.
+        token: the bearer token clients must send.
+        s3: a boto3 S3 client (only used to presign; the bucket stays private).
+        presign_ttl_s: how long a download URL stays valid.
+        clock: wall-clock seconds, for ages in ``/stats``.
+    """
+    app = web.Application(middlewares=[json_errors, bearer_auth])
+    app[STORE] = store
+    app[S3] = s3
+    app[TOKEN] = token
+    app[PRESIGN_TTL] = presign_ttl_s
+    app[CLOCK] = clock
+    app.router.add_get("/openapi.yaml", openapi)
+    app.router.add_get("/media", list_media)
+    app.router.add_get("/media/{media_id}", get_media)
+    app.router.add_get("/media/{media_id}/download", download)
+    app.router.add_get("/stats", stats)
+    app.router.add_get("/stats/daily", daily)
+    return app
+
+
+def main(_args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the API on ``settings.api_host:api_port`` until SIGINT/SIGTERM."""
+    from storage.s3 import s3_client
+
+    store = open_store(settings.projection_db_url)
+    app = create_app(
+        store=store,
+        token=settings.api_token,
+        s3=s3_client(settings.s3),
+        presign_ttl_s=settings.s3.presign_ttl_s,
+    )
+    app.on_cleanup.append(lambda _app: asyncio.to_thread(store.close))
+    log.info("api_listening", host=settings.api_host, port=settings.api_port)
+    web.run_app(app, host=settings.api_host, port=settings.api_port, print=None)
+    return 0
+
+
+__all__ = [
+    "create_app",
+    "decode_cursor",
+    "encode_cursor",
+    "main",
+    "parse_query",
+    "row_json",
+]

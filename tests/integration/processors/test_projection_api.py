@@ -1,0 +1,58 @@
+"""The read API against the real S3Proxy: presigned downloads of a private bucket."""
+
+from __future__ import annotations
+
+import dataclasses
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from mediaflow.config import Settings
+from processors.projection.api import create_app
+from storage.projection import LogRecord, open_store
+from storage.s3 import s3_client
+from tests.support.projection import detected, stored
+
+pytestmark = pytest.mark.integration
+
+BODY = b"\xff\xd8\xff a small jpeg, honestly"
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[TestClient]:
+    s3 = s3_client(settings.s3)
+    event = stored("m1", 5)
+    event = dataclasses.replace(event, bucket=settings.s3.bucket, size=len(BODY))
+    s3.put_object(Bucket=settings.s3.bucket, Key=event.key, Body=BODY)
+    store = open_store(settings.projection_db_url)
+    store.apply_batch(
+        [LogRecord("media.events", 0, 0, detected("m1")), LogRecord("media.events", 0, 1, event)]
+    )
+    app = create_app(store=store, token=settings.api_token, s3=s3, presign_ttl_s=60)
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+    store.close()
+
+
+async def test_download_redirects_to_a_presigned_url_that_fetches_the_object(
+    client: TestClient, settings: Settings
+) -> None:
+    headers = {"Authorization": f"Bearer {settings.api_token.reveal()}"}
+    response = await client.get("/media/m1/download", headers=headers, allow_redirects=False)
+    assert response.status == 302
+    location = response.headers["Location"]
+    assert "X-Amz-Expires=60" in location
+    with urllib.request.urlopen(location, timeout=10) as fetched:
+        assert fetched.read() == BODY
+
+
+async def test_the_bucket_itself_stays_private(client: TestClient, settings: Settings) -> None:
+    headers = {"Authorization": f"Bearer {settings.api_token.reveal()}"}
+    response = await client.get("/media/m1/download", headers=headers, allow_redirects=False)
+    unsigned = response.headers["Location"].split("?", 1)[0]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(unsigned, timeout=10)
+    assert refused.value.code == 403

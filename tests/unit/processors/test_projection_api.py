@@ -1,0 +1,134 @@
+"""The read API's contract, on an SQLite store (the presigned download is tested on S3Proxy)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from mediaflow.config import Secret
+from processors.projection.api import create_app
+from processors.projection.apply import millis
+from storage.projection import LogRecord, open_store
+from tests.support.projection import T0, at, dead_lettered, detected, stored
+
+TOKEN = "test-api-token-123"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+class NoS3:
+    def generate_presigned_url(self, *_args: object, **_kwargs: object) -> str:
+        raise AssertionError("no presigning expected here")
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
+    store = open_store(f"sqlite:///{tmp_path / 'api.db'}")
+    events = [detected(f"m{i:02d}", i, client="acme" if i % 2 else "other") for i in range(12)]
+    events += [stored("m01", 50), dead_lettered("m02", 60)]
+    store.apply_batch([LogRecord("media.events", 0, i, e) for i, e in enumerate(events)])
+    app = create_app(
+        store=store, token=Secret(TOKEN), s3=NoS3(), clock=lambda: millis(at(100)) / 1000
+    )
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+    store.close()
+
+
+async def test_requests_without_the_token_get_401(client: TestClient) -> None:
+    response = await client.get("/media/m01")
+    assert response.status == 401
+    assert (await response.json())["error"] == "unauthorized"
+
+
+async def test_a_wrong_token_gets_401(client: TestClient) -> None:
+    response = await client.get("/stats", headers={"Authorization": "Bearer nope"})
+    assert response.status == 401
+
+
+async def test_one_media_is_returned_with_iso_times(client: TestClient) -> None:
+    body = await (await client.get("/media/m01", headers=AUTH)).json()
+    assert body["status"] == "stored"
+    assert body["stored_at"] == "2026-11-28T12:00:50.000Z"
+    assert "status_event_id" not in body
+
+
+async def test_an_unknown_media_is_a_json_404(client: TestClient) -> None:
+    response = await client.get("/media/nope", headers=AUTH)
+    assert response.status == 404
+    assert set(await response.json()) == {"error", "detail"}
+
+
+async def test_an_unknown_route_is_a_json_404(client: TestClient) -> None:
+    response = await client.get("/nothing/here", headers=AUTH)
+    assert response.status == 404
+    assert (await response.json())["error"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "status=lost",
+        "media_type=gif",
+        "limit=0",
+        "limit=abc",
+        "since=yesterday",
+        "since=2026-11-29T00:00:00Z&until=2026-11-28T00:00:00Z",
+        "cursor=!!!",
+        "cursor=WzEsMl0",
+        "colour=red",
+        "status=stored&status=detected",
+    ],
+)
+async def test_bad_filters_get_422(client: TestClient, query: str) -> None:
+    response = await client.get(f"/media?{query}", headers=AUTH)
+    assert response.status == 422
+    assert (await response.json())["error"] == "invalid_query"
+
+
+async def test_pagination_walks_all_rows_exactly_once(client: TestClient) -> None:
+    seen: list[str] = []
+    url = "/media?limit=5&client_id=acme"
+    while url:
+        body = await (await client.get(url, headers=AUTH)).json()
+        seen += [item["media_id"] for item in body["items"]]
+        cursor = body["next_cursor"]
+        url = f"/media?limit=5&client_id=acme&cursor={cursor}" if cursor else ""
+    assert seen == [f"m{i:02d}" for i in range(11, 0, -2)]
+
+
+async def test_filters_by_status_and_time_range(client: TestClient) -> None:
+    since = (T0.replace(second=3)).isoformat()
+    body = await (
+        await client.get("/media", params={"status": "detected", "since": since}, headers=AUTH)
+    ).json()
+    assert [i["media_id"] for i in body["items"]] == [f"m{i:02d}" for i in range(11, 2, -1)]
+
+
+async def test_stats_count_and_age_the_oldest_in_flight_media(client: TestClient) -> None:
+    body = await (await client.get("/stats", headers=AUTH)).json()
+    assert body["total"] == 12
+    assert body["by_status"] == {"detected": 10, "stored": 1, "dead_lettered": 1}
+    assert body["dead_letters"] == 1
+    assert body["oldest_in_flight_age_s"] == 100.0
+
+
+async def test_daily_counts_per_client_instance_day_and_status(client: TestClient) -> None:
+    body = await (await client.get("/stats/daily?client_id=acme", headers=AUTH)).json()
+    assert body["items"] == [
+        {"client_id": "acme", "instance_id": "i1", "day": "2026-11-28", "status": s, "count": n}
+        for s, n in (("detected", 5), ("stored", 1))
+    ]
+
+
+async def test_download_of_a_media_not_stored_is_a_409(client: TestClient) -> None:
+    response = await client.get("/media/m03/download", headers=AUTH, allow_redirects=False)
+    assert response.status == 409
+
+
+async def test_the_openapi_document_is_served_without_a_token(client: TestClient) -> None:
+    response = await client.get("/openapi.yaml")
+    assert response.status == 200
+    assert (await response.text()).startswith("openapi: 3.0")
