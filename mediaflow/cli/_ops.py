@@ -16,9 +16,10 @@ from typing import Any
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.errors import UsageError
+from mediaflow.events import utcnow
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import load_layout
-from mediaflow.ops import diagnose, dlq, replay, status
+from mediaflow.ops import diagnose, dlq, reconcile, replay, reprocess, status
 from mediaflow.ops._output import CLEAR_HOME, Progress, table, to_json
 from mediaflow.ops._scan import throwaway_consumer
 
@@ -42,6 +43,8 @@ def register(subparsers: Any) -> None:
     _register_replay(subparsers)
     _register_status(subparsers)
     _register_diagnose(subparsers)
+    _register_reprocess(subparsers)
+    _register_reconcile(subparsers)
 
 
 def _json_flag(parser: argparse.ArgumentParser) -> None:
@@ -77,6 +80,9 @@ def _register_dlq(subparsers: Any) -> None:
     _json_flag(filters)
 
     listing = sub.add_parser("list", parents=[filters], help="list dead letters, decoded")
+    listing.add_argument(
+        "--include-dismissed", action="store_true", help="also those dismissed with `dlq dismiss`"
+    )
     listing.set_defaults(handler=dlq_list)
     show = sub.add_parser("show", parents=[filters], help="every detail of dead letters")
     show.add_argument("ids", nargs="*", metavar="P:O", help="partition:offset (same as --id)")
@@ -104,6 +110,14 @@ def _register_dlq(subparsers: Any) -> None:
         help="also redrive records that already came back after a redrive",
     )
     redrive.set_defaults(handler=dlq_redrive)
+    dismiss = sub.add_parser(
+        "dismiss", parents=[filters], help="mark dead letters as dismissed (not to be retried)"
+    )
+    dismiss.add_argument("--all", action="store_true", help="select every dead letter (no filter)")
+    dismiss.add_argument("--reason", default=None, help="why (kept in the MediaDismissed event)")
+    dismiss.add_argument("--operator", default=None, help="who decides (default: $USER)")
+    dismiss.add_argument("--dry-run", action="store_true", help="show what would be dismissed")
+    dismiss.set_defaults(handler=dlq_dismiss)
 
 
 def _selection(args: argparse.Namespace) -> dlq.DlqFilter:
@@ -132,6 +146,9 @@ def _read(settings: Settings, args: argparse.Namespace) -> list[dlq.DeadLetterVi
 def dlq_list(args: argparse.Namespace, settings: Settings) -> int:
     """List dead letters; those that came back after a redrive in a section of their own."""
     views = _read(settings, args)
+    if not args.include_dismissed:
+        hidden = dlq.dismissed_media(settings, (v.media_id or "" for v in views))
+        views = [v for v in views if v.media_id not in hidden]
     fresh = [v.summary() for v in views if not v.redriven_before]
     looped = [v.summary() for v in views if v.redriven_before]
     if args.json:
@@ -212,6 +229,44 @@ def dlq_redrive(args: argparse.Namespace, settings: Settings) -> int:
         verb = "would send" if args.dry_run else "sent"
         print(f"\nredrive {plan.redrive_id} by {operator}: {verb} {len(rows)} record(s)")
     return 1 if refused and not plan.items else 0
+
+
+def dlq_dismiss(args: argparse.Namespace, settings: Settings) -> int:
+    """Write a ``MediaDismissed`` event per selected dead letter that names a media."""
+    if _selection(args) == dlq.DlqFilter() and not args.all:
+        raise UsageError("select dead letters with a filter (see --help), or pass --all")
+    operator = args.operator or os.environ.get("USER") or "unknown"
+    views = _read(settings, args)
+    events = {}
+    for view in views:
+        event = dlq.dismissed_event(view, operator, args.reason)
+        if event is not None:
+            events.setdefault(event.media_id, event)
+    written = (
+        0
+        if args.dry_run
+        else dlq.execute_dismiss(
+            settings, load_layout(settings.kafka), AvroCodec(), list(events.values())
+        )
+    )
+    skipped = [v.id for v in views if not v.media_id]
+    if args.json:
+        print(
+            to_json(
+                {
+                    "dismissed": sorted(events),
+                    "dry_run": args.dry_run,
+                    "written": written,
+                    "without_media_id": skipped,
+                }
+            )
+        )
+    else:
+        verb = "would dismiss" if args.dry_run else "dismissed"
+        print(f"{verb} {len(events)} media by {operator}: {', '.join(sorted(events)) or '-'}")
+        if skipped:
+            print(f"not dismissable (no media id): {', '.join(skipped)}")
+    return 0
 
 
 def _register_replay(subparsers: Any) -> None:
@@ -400,3 +455,140 @@ def diagnose_command(args: argparse.Namespace, settings: Settings) -> int:
             print(item.line())
         print(f"\n{len(checks) - len(failed)}/{len(checks)} checks passed")
     return 1 if failed else 0
+
+
+def _register_reprocess(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "reprocess", help="re-emit download requests for media chosen from the projection"
+    )
+    parser.add_argument("--client", help="client id")
+    parser.add_argument("--instance", help="provider instance id")
+    parser.add_argument("--status", help="detected, retrying, stored, dead_lettered, ...")
+    parser.add_argument("--type", dest="media_type", help="media type (image, audio...)")
+    parser.add_argument("--since", type=_time, help="first seen at or after (ISO or epoch ms)")
+    parser.add_argument("--until", type=_time, help="first seen before (ISO or epoch ms)")
+    parser.add_argument("--media-id", action="append", default=[], help="this media (repeatable)")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many media")
+    parser.add_argument("--dry-run", action="store_true", help="show what would be re-requested")
+    _json_flag(parser)
+    parser.set_defaults(handler=reprocess_command)
+
+
+def request_again(
+    settings: Settings, media_ids: list[str], *, dry_run: bool
+) -> tuple[list[str], list[str]]:
+    """The reprocess path: find each media's original request and publish it again.
+
+    Returns:
+        ``(re-requested, not found on the request topic)`` media ids.
+    """
+    layout = load_layout(settings.kafka)
+    found = reprocess.find_requests(
+        settings, layout, AvroCodec(), media_ids, progress=Progress("scanned requests")
+    )
+    if not dry_run:
+        reprocess.reemit(settings, layout, found.values())
+    return sorted(found), sorted(set(media_ids) - set(found))
+
+
+def _ms(moment: Any) -> int | None:
+    from mediaflow.kafka.headers import millis
+
+    return None if moment is None else millis(moment)
+
+
+def reprocess_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Re-request the selected media; exit 1 when some had no request left on the topic."""
+    from storage.projection import MediaQuery, open_store
+
+    media_ids = list(args.media_id)
+    if not media_ids:
+        query = MediaQuery(
+            client_id=args.client,
+            instance_id=args.instance,
+            status=args.status,
+            media_type=args.media_type,
+            since_ms=_ms(args.since),
+            until_ms=_ms(args.until),
+            limit=200,
+        )
+        store = open_store(settings.projection_db_url)
+        try:
+            media_ids = [r.media_id for r in reprocess.select_media(store, query, limit=args.limit)]
+        finally:
+            store.close()
+    sent, missing = request_again(settings, media_ids, dry_run=args.dry_run)
+    if args.json:
+        print(to_json({"dry_run": args.dry_run, "requested": sent, "not_found": missing}))
+    else:
+        verb = "would re-request" if args.dry_run else "re-requested"
+        print(f"{verb} {len(sent)} media: {', '.join(sent) or '-'}")
+        if missing:
+            print(
+                f"no download request left on the topic for {len(missing)} media "
+                f"(retention passed?): {', '.join(missing)}"
+            )
+    return 1 if missing else 0
+
+
+def _register_reconcile(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "reconcile", help="find stored media missing from the bucket, and stuck media"
+    )
+    parser.add_argument(
+        "--older-than",
+        type=float,
+        default=3600,
+        metavar="S",
+        help="non-terminal for longer than S seconds counts as stuck",
+    )
+    parser.add_argument("--fix", action="store_true", help="re-request the download of findings")
+    _json_flag(parser)
+    parser.set_defaults(handler=reconcile_command)
+
+
+FINDING_COLUMNS = ("media_id", "problem", "status", "client_id", "detail")
+
+
+def reconcile_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Report findings (and fix them); exit 1 when something is left unfixed."""
+    from storage.projection import open_store
+    from storage.s3 import s3_client
+
+    store = open_store(settings.projection_db_url)
+    try:
+        rows = list(store.rows())
+    finally:
+        store.close()
+    stored = [r for r in rows if r.status == "stored"]
+    findings = reconcile.stored_problems(
+        stored,
+        s3_client(settings.s3),
+        settings.s3.bucket,
+        progress=Progress("checked objects", total=len(stored)),
+    )
+    findings += reconcile.stuck(rows, now_ms=_ms(utcnow()) or 0, older_than_s=args.older_than)
+    fixed: list[str] = []
+    missing: list[str] = []
+    if args.fix and findings:
+        fixed, missing = request_again(settings, [f.media_id for f in findings], dry_run=False)
+    if args.json:
+        print(
+            to_json(
+                {"checked": len(rows), "findings": findings, "fixed": fixed, "not_fixable": missing}
+            )
+        )
+    else:
+        print(table([_row(f) for f in findings], FINDING_COLUMNS) if findings else "no findings")
+        print(
+            f"\nchecked {len(rows)} media ({len(stored)} stored objects): "
+            f"{len(findings)} finding(s)" + (f", {len(fixed)} re-requested" if args.fix else "")
+        )
+        if missing:
+            print(f"no download request left for: {', '.join(missing)}")
+    unfixed = len(findings) - len(fixed)
+    return 1 if unfixed else 0
+
+
+def _row(finding: reconcile.Finding) -> dict[str, Any]:
+    return {k: getattr(finding, k) for k in FINDING_COLUMNS}

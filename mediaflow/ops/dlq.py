@@ -36,7 +36,14 @@ from confluent_kafka import KafkaException, Message
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.errors import MediaflowError, UndecodableRecord
-from mediaflow.events import MediaDownloadRequested, MediaRedriven, Stage, new_event_id, utcnow
+from mediaflow.events import (
+    MediaDismissed,
+    MediaDownloadRequested,
+    MediaRedriven,
+    Stage,
+    new_event_id,
+    utcnow,
+)
 from mediaflow.kafka import headers as h
 from mediaflow.kafka.clients import transactional_producer, translate
 from mediaflow.kafka.topics import TopicLayout
@@ -513,6 +520,76 @@ def _send_batch(
         raise
 
 
+# -- dismiss ---------------------------------------------------------------------------
+
+
+def dismissed_event(
+    view: DeadLetterView, operator: str, reason: str | None
+) -> MediaDismissed | None:
+    """The ``MediaDismissed`` event for one dead letter (``None`` when no media id is known)."""
+    if not view.media_id:
+        return None
+    return MediaDismissed(
+        event_id=new_event_id(),
+        media_id=view.media_id,
+        occurred_at=utcnow(),
+        stage=Stage.OPERATOR.value,
+        operator=operator,
+        reason=reason,
+    )
+
+
+def execute_dismiss(
+    settings: Settings, layout: TopicLayout, codec: AvroCodec, events: Sequence[MediaDismissed]
+) -> int:
+    """Write the ``MediaDismissed`` events in one transaction; return how many.
+
+    Kafka records are immutable: the dead letters stay on their topic, and the
+    projection records the decision (status ``dismissed``) when it applies the events.
+
+    Raises:
+        BrokerUnavailable: Kafka refused or timed out; nothing was written.
+    """
+    if not events:
+        return 0
+    producer = transactional_producer(settings.kafka, f"mediaflow-ops-dismiss-{uuid.uuid4()}")
+    errors: list[str] = []
+    try:
+        producer.init_transactions(30)
+        producer.begin_transaction()
+        for event in events:
+            producer.produce(
+                layout.media_events,
+                codec.encode(event),
+                event.media_id,
+                headers=h.encode({h.EVENT_ID: event.event_id}),
+                on_delivery=lambda err, _m: errors.append(err.str()) if err else None,
+            )
+        producer.flush(30)
+        if errors:
+            producer.abort_transaction(30)
+            raise MediaflowError(f"dismiss delivery failed: {errors[0]}")
+        producer.commit_transaction(30)
+    except KafkaException as exc:
+        raise translate(exc) from exc
+    return len(events)
+
+
+def dismissed_media(settings: Settings, media_ids: Iterable[str]) -> set[str]:
+    """Which of ``media_ids`` the projection marks ``dismissed`` (empty when it has no store)."""
+    from storage.projection import open_store
+
+    ids = {m for m in media_ids if m}
+    if not ids:
+        return set()
+    store = open_store(settings.projection_db_url)
+    try:
+        rows = [store.get(media_id) for media_id in ids]
+    finally:
+        store.close()
+    return {r.media_id for r in rows if r is not None and r.status == "dismissed"}
+
+
 def parse_time(text: str) -> datetime:
     """Parse an ISO-8601 time (naive means UTC) or Unix epoch milliseconds.
 
@@ -533,6 +610,9 @@ __all__ = [
     "RedrivePlan",
     "count_by",
     "decode_dead_letter",
+    "dismissed_event",
+    "dismissed_media",
+    "execute_dismiss",
     "execute_redrive",
     "parse_time",
     "plan_redrive",
