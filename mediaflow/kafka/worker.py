@@ -222,7 +222,9 @@ class Worker:
             error = message.error()
             if error is not None:
                 if error.code() != KafkaError._PARTITION_EOF:
-                    if error.fatal():
+                    # librdkafka reports a fatal error (e.g. this static member was
+                    # fenced) as a _FATAL event whose fatal() flag is not set.
+                    if error.fatal() or error.code() == KafkaError._FATAL:
                         raise FatalKafkaError(f"{error.name()}: {error.str()}")
                     log.warning("consume_error", code=error.name(), reason=error.str())
                 continue
