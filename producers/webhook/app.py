@@ -10,6 +10,7 @@ no request is answered 200 before its record is on Kafka.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -42,6 +43,38 @@ RETRY_AFTER_S = 5
 
 _PROVIDER_KEY = web.RequestKey("provider", Provider)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class InFlight:
+    """Counts the requests being handled, so shutdown can wait for them to finish."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        """A request started."""
+        self.count += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        """A request finished."""
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()
+
+    async def drained(self, timeout_s: float) -> bool:
+        """Wait until no request is in flight; return whether that happened in time."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+IN_FLIGHT_KEY = web.AppKey("in_flight", InFlight)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +164,14 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     (404, 405, malformed requests). Anything else is our bug: logged with its
     traceback, answered 500 without details.
     """
+    in_flight = request.app[IN_FLIGHT_KEY]
+    in_flight.enter()
     metrics.IN_FLIGHT.inc()
     try:
         response = await _answer(request, handler)
     finally:
         metrics.IN_FLIGHT.dec()
+        in_flight.leave()
     provider = request.get(_PROVIDER_KEY)
     if provider is not None:
         metrics.REQUESTS.labels(provider.value, str(response.status)).inc()
@@ -172,6 +208,7 @@ def build_app(receiver: Receiver) -> web.Application:
 
     """
     app = web.Application(middlewares=[errors_middleware], client_max_size=receiver.max_body_bytes)
+    app[IN_FLIGHT_KEY] = InFlight()
     for provider in Provider:
         app.router.add_post(f"/webhooks/{provider.value}", _webhook_route(receiver, provider))
 
@@ -201,7 +238,9 @@ def _webhook_route(receiver: Receiver, provider: Provider) -> Handler:
 
 
 __all__ = [
+    "IN_FLIGHT_KEY",
     "RETRY_AFTER_S",
+    "InFlight",
     "Receiver",
     "build_app",
     "error_response",

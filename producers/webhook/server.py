@@ -25,7 +25,7 @@ from mediaflow.config import Settings
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import get_logger
 from mediaflow.tenants import TenantRegistry
-from producers.webhook.app import Receiver, build_app
+from producers.webhook.app import IN_FLIGHT_KEY, Receiver, build_app
 from producers.webhook.auth import TenantSource
 from producers.webhook.producer import AsyncProducer
 
@@ -58,9 +58,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     Shutdown order:
 
     1. stop listening, so no new request is accepted;
-    2. let in-flight requests finish: each is waiting for its delivery report,
-       which comes within the delivery timeout (aiohttp cancels stragglers after
-       the delivery timeout plus a margin);
+    2. let in-flight requests finish, bodies still uploading included: each then
+       waits for its delivery report, which comes within the delivery timeout
+       (stragglers are cancelled after the delivery timeout plus a margin);
     3. flush the producer, so nothing queued is lost;
     4. return 0.
 
@@ -80,12 +80,11 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         topic=topic,
         max_body_bytes=settings.webhook_max_body_bytes,
     )
+    app = build_app(receiver)
+    drain_timeout_s = settings.webhook_delivery_timeout_s + DRAIN_MARGIN_S
     # access_log=None: aiohttp's access log prints the query string, where the token may be.
     runner = web.AppRunner(
-        build_app(receiver),
-        access_log=None,
-        handle_signals=False,
-        shutdown_timeout=settings.webhook_delivery_timeout_s + DRAIN_MARGIN_S,
+        app, access_log=None, handle_signals=False, shutdown_timeout=DRAIN_MARGIN_S
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port, reuse_port=True)
@@ -107,9 +106,16 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
         log.info("webhooks_stopping")
+        # Stop listening ourselves and wait for requests in flight: aiohttp's own
+        # shutdown stops reading request bodies still arriving, which would cut off
+        # a webhook that was mid-upload when the signal came.
+        for running in list(runner.sites):
+            await running.stop()
+        await asyncio.sleep(0)  # let connections accepted just before start their request
+        drained = await app[IN_FLIGHT_KEY].drained(drain_timeout_s)
         await runner.cleanup()
         undelivered = await producer.close()
-    log.info("webhooks_stopped", undelivered=undelivered)
+    log.info("webhooks_stopped", drained=drained, undelivered=undelivered)
     return 0
 
 
