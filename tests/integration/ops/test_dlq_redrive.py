@@ -111,3 +111,23 @@ def test_a_redriven_record_that_fails_again_is_listed_apart_and_not_redriven_twi
     assert len(read_all(settings, layout.retry_tiers[0].topic)) == 1
     assert run(settings, "dlq", "redrive", "--id", looped["id"], "--force") == 0
     assert len(read_all(settings, layout.retry_tiers[0].topic)) == 2
+
+
+def test_dismissed_dead_letters_are_hidden_from_list_once_the_projection_applied_it(
+    settings, layout, capsys
+):
+    from mediaflow.events import MediaDismissed
+    from storage.projection import LogRecord, open_store
+
+    dead_letter_like_the_router(settings, layout, "m-1")
+    assert run(settings, "dlq", "dismiss", "--kind", "expired", "--reason", "spam") == 0
+    events = [CODEC.decode(m.value()) for m in read_all(settings, layout.media_events)]
+    assert [(type(e), e.reason) for e in events] == [(MediaDismissed, "spam")]
+    store = open_store(settings.projection_db_url)
+    store.apply_batch([LogRecord(layout.media_events, 0, 0, events[0])])
+    store.close()
+    capsys.readouterr()
+    run(settings, "dlq", "list", "--json")
+    assert json.loads(capsys.readouterr().out)["dead_letters"] == []
+    run(settings, "dlq", "list", "--json", "--include-dismissed")
+    assert len(json.loads(capsys.readouterr().out)["dead_letters"]) == 1
