@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,8 @@ import structlog
 
 from mediaflow import logging as mflog
 from mediaflow.config import REPO_ROOT, Settings
+from mediaflow.errors import BrokerUnavailable
+from producers.webhook import AsyncProducer
 from tests.support.webhook import WAPI_SECRET, receiver_client, write_tenants
 
 pytestmark = pytest.mark.integration
@@ -73,11 +76,25 @@ async def test_a_webhook_secret_never_appears_in_the_logs(
                 ({"token": WAPI_SECRET + "x"}, JSON),
             ]:
                 await client.post("/webhooks/wapi", data=IMAGE, headers=headers, params=params)
-            await client.post(
-                f"/webhooks/wapi?token={WAPI_SECRET}", data=b"{bad", headers=JSON
-            )
+            await client.post(f"/webhooks/wapi?token={WAPI_SECRET}", data=b"{bad", headers=JSON)
     finally:
         structlog.reset_defaults()
     logged = stream.getvalue() + "".join(capsys.readouterr())
     assert "webhook_accepted" in logged and "webhook_rejected" in logged
     assert WAPI_SECRET not in logged
+
+
+async def test_a_full_local_queue_is_broker_unavailable_at_once(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(create=False, kafka_bootstrap_servers="127.0.0.1:1")
+    producer = AsyncProducer(settings.kafka, delivery_timeout_s=1, queue_max_messages=1)
+    try:
+        first = asyncio.create_task(producer.send("t", b"k", b"v", []))
+        await asyncio.sleep(0)  # the first record takes the only queue slot
+        with pytest.raises(BrokerUnavailable, match="queue is full"):
+            await producer.send("t", b"k", b"v", [])
+        with pytest.raises(BrokerUnavailable):
+            await first
+    finally:
+        await producer.close(timeout_s=0)

@@ -1,0 +1,20 @@
+import producers.webhook
+
+
+def test_the_package_exports_exactly_its_public_names_sorted() -> None:
+    assert producers.webhook.__all__ == sorted(producers.webhook.__all__)
+    assert set(producers.webhook.__all__) == {
+        "AsyncProducer",
+        "OutgoingRecord",
+        "Receiver",
+        "Rejected",
+        "TenantSource",
+        "authenticate",
+        "build_app",
+        "build_record",
+        "main",
+        "presented_token",
+        "record_key",
+        "serve",
+        "traceparent",
+    }
