@@ -18,10 +18,11 @@ Older writer schemas are registered with :meth:`AvroCodec.register_writer`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import types
 import typing
-from datetime import datetime
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -162,31 +163,34 @@ def _to_avro(value: Any) -> Any:
     return value
 
 
-_HINTS: dict[type, dict[str, Any]] = {}
+# Per record type: field name -> converter (None: the Avro value is used as is).
+# Built once per type; resolving type hints on every record dominated decoding.
+_PLANS: dict[type, dict[str, Callable[[Any], Any] | None]] = {}
 
 
 def _from_avro(record_type: type, raw: dict[str, Any]) -> Any:
-    hints = _HINTS.get(record_type)
-    if hints is None:
-        hints = _HINTS[record_type] = typing.get_type_hints(record_type)
-    kwargs = {name: _convert(hints[name], value) for name, value in raw.items() if name in hints}
+    plan = _PLANS.get(record_type)
+    if plan is None:
+        hints = typing.get_type_hints(record_type)
+        plan = _PLANS[record_type] = {name: _converter(hint) for name, hint in hints.items()}
+    kwargs = {}
+    for name, value in raw.items():
+        if name in plan:
+            convert = plan[name]
+            kwargs[name] = value if convert is None or value is None else convert(value)
     return record_type(**kwargs)
 
 
-def _convert(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
+def _converter(hint: Any) -> Callable[[Any], Any] | None:
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         inner = [a for a in typing.get_args(hint) if a is not type(None)]
         hint = inner[0] if len(inner) == 1 else Any
     if isinstance(hint, type):
         if dataclasses.is_dataclass(hint):
-            return _from_avro(hint, value)
+            return functools.partial(_from_avro, hint)
         if issubclass(hint, Enum):
-            return hint(value)
-        if hint is datetime or hint is bytes:
-            return value
-    return value
+            return hint
+    return None
 
 
 __all__ = ["HEADER_LENGTH", "MAGIC", "AvroCodec", "load_schema", "schema_fingerprint"]

@@ -131,12 +131,11 @@ def apply(row: MediaRow | None, event: MediaEvent) -> MediaRow:
     at = millis(event.occurred_at)
     if row is None:
         row = _new_row(event.media_id, at, event.event_id)
-    changes: dict[str, object] = {
-        "created_at": min(row.created_at, at),
-        "updated_at": max(row.updated_at, at),
-    }
-    changes["day"] = day_of(int(changes["created_at"]))  # type: ignore[call-overload]
-    changes.update(_event_changes(row, event, at))
+    changes = _event_changes(row, event, at)
+    changes["updated_at"] = max(row.updated_at, at)
+    if at < row.created_at:
+        changes["created_at"] = at
+        changes["day"] = day_of(at)
     status = _status_of(event)
     if status is not None and _takes_status(row, status, at, event.event_id):
         changes["status"] = status.value
@@ -146,7 +145,16 @@ def apply(row: MediaRow | None, event: MediaEvent) -> MediaRow:
         changes["next_retry_at"] = (
             millis(event.next_due_at) if retry and event.next_due_at else None  # type: ignore[union-attr]
         )
-    return dataclasses.replace(row, **changes)  # type: ignore[arg-type]
+    return _replace(row, changes)
+
+
+def _replace(row: MediaRow, changes: dict[str, object]) -> MediaRow:
+    # dataclasses.replace, minus its per-call field introspection: a rebuild calls this
+    # once per event, and the generic version was the largest cost of applying one.
+    new = object.__new__(MediaRow)
+    for name in COLUMNS:
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(row, name))
+    return new
 
 
 def _new_row(media_id: str, at: int, event_id: str) -> MediaRow:

@@ -1,0 +1,202 @@
+"""Projection rebuild throughput vs a consume-only loop over the same media event log.
+
+Both read the same ``n`` media events from the beginning of the same topic
+to its end, in the same run:
+
+* ``rebuild``: ``mediaflow projection rebuild`` as deployed (decode, apply,
+  write to a fresh SQLite store in batches, swap it in);
+* ``consume_only``: the same consumer settings and batch size, counting
+  records and nothing else (no decoding, no database);
+* ``consume_decode``: consume and Avro-decode, no database (where the time goes).
+
+Run: ``.venv/bin/python -m bench.bench_projection [n]`` (needs the local stack).
+Target: rebuild at least 0.5x consume-only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+
+from mediaflow.codec import AvroCodec
+from mediaflow.config import Settings
+from mediaflow.events import (
+    MediaDetected,
+    MediaDownloadFailed,
+    MediaInfo,
+    MediaStored,
+    MediaType,
+)
+from mediaflow.kafka import clients
+from mediaflow.kafka.topics import apply, load_layout
+from mediaflow.logging import configure
+from processors.projection.rebuild import rebuild
+
+DEFAULT_N = 30000
+
+
+def _events(n: int) -> list[Any]:
+    """About ``n`` events: each media is detected, one in four fails once, then it is stored."""
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    events: list[Any] = []
+    i = 0
+    while len(events) < n:
+        media_id = f"bench-{i:08d}"
+        at = t0 + timedelta(milliseconds=i * 10)
+        events.append(
+            MediaDetected(
+                event_id=str(uuid.uuid4()),
+                media_id=media_id,
+                occurred_at=at,
+                stage="detector",
+                source_event_id=str(uuid.uuid4()),
+                info=MediaInfo(
+                    provider="wapi",
+                    client_id=f"client-{i % 7}",
+                    instance_id=f"inst-{i % 31}",
+                    message_id=f"3EB0{i:016X}",
+                    chat_id=f"chat-{i % 97}",
+                    media_type=list(MediaType)[i % 5],
+                    mimetype="image/jpeg",
+                ),
+            )
+        )
+        if i % 4 == 0:
+            events.append(
+                MediaDownloadFailed(
+                    event_id=str(uuid.uuid4()),
+                    media_id=media_id,
+                    occurred_at=at + timedelta(seconds=1),
+                    stage="downloader",
+                    attempt=1,
+                    error_kind="timeout",
+                    error_message="read timed out",
+                    retryable=True,
+                    next_due_at=at + timedelta(seconds=11),
+                )
+            )
+        events.append(
+            MediaStored(
+                event_id=str(uuid.uuid4()),
+                media_id=media_id,
+                occurred_at=at + timedelta(seconds=12),
+                stage="downloader",
+                bucket="media",
+                key=f"cliente_{i % 7}/instance_{i % 31}/image/{media_id}.jpg",
+                size=123_456,
+                sha256="ab" * 32,
+                content_type="image/jpeg",
+                fetch_path="direct",
+                duration_ms=80,
+                attempt=2 if i % 4 == 0 else 1,
+            )
+        )
+        i += 1
+    return events[:n]
+
+
+def _produce(settings: Settings, topic: str, n: int) -> None:
+    codec = AvroCodec()
+    producer = clients.producer(settings.kafka)
+    for event in _events(n):
+        while True:
+            try:
+                producer.produce(topic, value=codec.encode(event), key=event.media_id)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    if producer.flush(60):
+        raise RuntimeError("bench input not fully produced")
+
+
+def _time_consume(settings: Settings, topic: str, *, decode: bool) -> tuple[int, float]:
+    """Read ``topic`` from the beginning to its end; return (records, seconds)."""
+    consumer = clients.consumer(
+        settings.kafka,
+        f"{topic}-bench-{uuid.uuid4().hex[:8]}",
+        **{"enable.partition.eof": True, "statistics.interval.ms": 0, "fetch.max.bytes": 64 << 20},
+    )
+    codec = AvroCodec()
+    partitions = sorted(consumer.list_topics(topic, timeout=15).topics[topic].partitions)
+    started = time.perf_counter()
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+    remaining, seen = set(partitions), 0
+    while remaining:
+        for message in consumer.consume(5000, timeout=0.5):
+            error = message.error()
+            if error is None:
+                if decode:
+                    codec.decode(message.value())
+                seen += 1
+            elif error.code() == KafkaError._PARTITION_EOF:
+                remaining.discard(message.partition())
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return seen, elapsed
+
+
+def run(settings: Settings, n: int = DEFAULT_N) -> dict[str, Any]:
+    """Produce ``n`` media events once, then time the three readers over them.
+
+    Args:
+        settings: a cluster and a topic prefix whose topics exist and are empty.
+        n: media events (detected, sometimes failed once, stored).
+
+    Returns:
+        events/s of each reader and the ratio rebuild/consume-only.
+    """
+    topic = load_layout(settings.kafka).media_events
+    _produce(settings, topic, n)
+    rates: dict[str, float] = {}
+    # Warm the broker's page cache so that the first reader is not penalised.
+    _time_consume(settings, topic, decode=False)
+    seen, seconds = _time_consume(settings, topic, decode=False)
+    rates["consume_only"] = seen / seconds
+    seen, seconds = _time_consume(settings, topic, decode=True)
+    rates["consume_decode"] = seen / seconds
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "projection.db"
+        target = dataclasses.replace(settings, projection_db_url=f"sqlite:///{db}")
+        started = time.perf_counter()
+        result = rebuild(target)
+        rates["rebuild"] = result.events / (time.perf_counter() - started)
+    return {
+        "n": n,
+        "store": "sqlite",
+        "events_per_s": {k: round(v) for k, v in rates.items()},
+        "rebuild_vs_consume_only": round(rates["rebuild"] / rates["consume_only"], 3),
+        "rebuild_vs_consume_decode": round(rates["rebuild"] / rates["consume_decode"], 3),
+    }
+
+
+def main(argv: list[str]) -> int:
+    """Run on fresh bench topics of the local stack and print the result as JSON."""
+    n = int(argv[0]) if argv else DEFAULT_N
+    settings = Settings.from_env()
+    configure(fmt=settings.log_format, level="warning")
+    settings = dataclasses.replace(
+        settings,
+        kafka=dataclasses.replace(settings.kafka, topic_prefix=f"bench{uuid.uuid4().hex[:8]}."),
+    )
+    specs = load_layout(settings.kafka).specs
+    admin = clients.admin_client(settings.kafka)
+    apply(admin, specs)
+    try:
+        print(json.dumps(run(settings, n), indent=2))
+    finally:
+        admin.delete_topics([s.name for s in specs])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
