@@ -160,3 +160,19 @@ def test_reopening_keeps_state_and_does_not_migrate_twice(projection_url: str) -
     second = open_store(projection_url)
     assert second.get("m1") is not None
     second.close()
+
+
+def test_two_copies_applying_the_same_partition_apply_each_record_once(projection_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    batch = records([detected(f"m{i}", i) for i in range(200)])
+    copies = [open_store(projection_url), open_store(projection_url)]
+    chunks = [batch[i : i + 20] for i in range(0, 200, 20)]
+    with ThreadPoolExecutor(2) as pool:
+        # Both copies get every chunk, as two owners of a partition would during a rebalance.
+        applied = pool.map(lambda c: sum(c.apply_batch(chunk) for chunk in chunks), copies)
+        total = sum(applied)
+    assert total == 200
+    assert copies[0].offsets(TOPIC) == {0: 200}
+    for copy in copies:
+        copy.close()
