@@ -11,7 +11,8 @@ same run (each with a consumer group of its own):
 Each rate is measured from the first record fetched to the last one committed
 (or flushed), so consumer-group joins and start-up are excluded.
 
-Run: ``.venv/bin/python -m bench.bench_detector [n]`` (needs the local stack).
+Run: ``.venv/bin/python -m bench.bench_detector [n]`` (needs the local stack); the
+result is printed and written to ``bench/results/detector.json``.
 Target: transactional at least 0.5x non-transactional.
 """
 
@@ -42,6 +43,7 @@ from processors.detector.stage import build_worker
 PAYLOADS = REPO_ROOT / "tests" / "fixtures" / "payloads"
 FIXTURES = ("wapi_image", "wapi_audio_ptt", "wapi_document", "wapi_video", "wapi_text")
 DEFAULT_N = 20000
+RESULT_FILE = REPO_ROOT / "bench" / "results" / "detector.json"
 
 
 def _webhooks(n: int) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
@@ -160,7 +162,7 @@ def _ratio(rates: dict[str, float], baseline: str) -> float:
 
 
 def main(argv: list[str]) -> int:
-    """Run on fresh bench topics of the local stack and print the result as JSON."""
+    """Run on fresh bench topics of the local stack; print the result and save it as JSON."""
     n = int(argv[0]) if argv else DEFAULT_N
     settings = Settings.from_env()
     configure(fmt=settings.log_format, level="warning")
@@ -172,7 +174,10 @@ def main(argv: list[str]) -> int:
     admin = clients.admin_client(settings.kafka)
     apply(admin, specs)
     try:
-        print(json.dumps(run(settings, n), indent=2))
+        result = json.dumps(run(settings, n), indent=2)
+        RESULT_FILE.parent.mkdir(exist_ok=True)
+        RESULT_FILE.write_text(result + "\n")
+        print(result)
     finally:
         admin.delete_topics([s.name for s in specs])
     return 0
