@@ -43,9 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mediaflow: configuration error: {exc}", file=sys.stderr)
         return 2
     mflog.configure(fmt=settings.log_format, level=settings.log_level)
-    mflog.register_secrets(
-        [settings.s3.secret_key.reveal(), settings.s3.access_key.reveal(), settings.api_token.reveal()]
-    )
+    # The S3 access key *id* is an identifier, not a secret (AWS prints it in its
+    # consoles); registering it would mask every "mediaflow" with the local default.
+    mflog.register_secrets([settings.s3.secret_key.reveal(), settings.api_token.reveal()])
     try:
         return int(args.handler(args, settings) or 0)
     except KeyboardInterrupt:
