@@ -20,7 +20,7 @@ from mediaflow.events import utcnow
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import load_layout
 from mediaflow.ops import diagnose, dlq, reconcile, replay, reprocess, status
-from mediaflow.ops._output import CLEAR_HOME, Progress, table, to_json
+from mediaflow.ops._output import CLEAR_HOME, Progress, cell, table, to_json
 from mediaflow.ops._scan import throwaway_consumer
 
 LIST_COLUMNS = (
@@ -170,7 +170,11 @@ def dlq_show(args: argparse.Namespace, settings: Settings) -> int:
     for detail in [] if args.json else details:
         print(f"── dead letter {detail['id']} ──")
         for key, value in detail.items():
-            print(f"  {key:18} {to_json(value) if isinstance(value, dict) else value}")
+            if isinstance(value, dict):
+                nested = to_json(value).replace("\n", "\n    ")
+                print(f"  {key}:\n    {nested}")
+            else:
+                print(f"  {key:18} {cell(value)}")
     return 0 if details else 1
 
 
