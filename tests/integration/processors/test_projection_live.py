@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import random
+import threading
+import time
 
 import pytest
 from confluent_kafka import TopicPartition
@@ -118,3 +120,52 @@ def test_the_projection_continues_from_the_rebuilt_stores_offsets(
     assert run_projection(settings) == 0
     rows = {r.media_id: r.status for r in snapshot(settings.projection_db_url)}
     assert rows == {"m1": "stored", "m2": "detected"}
+
+
+def wait_for_status(url: str, media_id: str, status: str, timeout: float = 30) -> None:
+    store = open_store(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            row = store.get(media_id)
+            if row is not None and row.status == status:
+                return
+            time.sleep(0.2)
+    finally:
+        store.close()
+    raise AssertionError(f"{media_id} never became {status}")
+
+
+def test_a_running_projection_carries_on_after_a_rebuild_is_swapped_in(
+    settings: Settings, layout: TopicLayout
+) -> None:
+    store = open_store(settings.projection_db_url)
+    live = projection.ProjectionConsumer(
+        consumer=clients.consumer(settings.kafka, projection.group_id(settings)),
+        store=store,
+        codec=AvroCodec(),
+        topic=layout.media_events,
+        batch_max_interval_s=0.2,
+    )
+    thread = threading.Thread(target=live.run)
+    thread.start()
+    try:
+        publish(settings, layout, [detected("m1")])
+        wait_for_status(settings.projection_db_url, "m1", "detected")
+        rebuild(settings)
+        publish(settings, layout, [stored("m1", 5), detected("m2", 6)])
+        wait_for_status(settings.projection_db_url, "m1", "stored")
+        wait_for_status(settings.projection_db_url, "m2", "detected")
+    finally:
+        live.stop()
+        thread.join(30)
+        store.close()
+    assert sum(store_offsets(settings, layout).values()) == 3
+
+
+def store_offsets(settings: Settings, layout: TopicLayout) -> dict[int, int]:
+    store = open_store(settings.projection_db_url)
+    try:
+        return store.offsets(layout.media_events)
+    finally:
+        store.close()
