@@ -29,9 +29,11 @@ class Delivery:
     """The fate of one webhook.
 
     ``status`` is the HTTP status, or 0 when no answer came (connection error
-    or timeout; ``error`` says which). ``media_ids`` are the downloadable media
-    the pipeline derives from the body, ``invalid_media_ids`` those it must
-    dead-letter as never downloadable.
+    or timeout; ``error`` says which). ``answered_at`` is the wall-clock time
+    (epoch seconds) the answer came: for a 200, the moment the webhook was
+    durably accepted, where end-to-end latency starts. ``media_ids`` are the
+    downloadable media the pipeline derives from the body, ``invalid_media_ids``
+    those it must dead-letter as never downloadable.
     """
 
     webhook: Webhook
@@ -40,6 +42,7 @@ class Delivery:
     media_ids: tuple[str, ...] = ()
     invalid_media_ids: tuple[str, ...] = ()
     error: str | None = None
+    answered_at: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -179,10 +182,13 @@ async def _post(session: aiohttp.ClientSession, base: str, hook: Webhook, secret
             await response.read()
             status = response.status
     except (aiohttp.ClientError, TimeoutError) as exc:
-        return Delivery(hook, 0, time.perf_counter() - began, error=type(exc).__name__)
+        return Delivery(
+            hook, 0, time.perf_counter() - began, error=type(exc).__name__, answered_at=time.time()
+        )
     latency = time.perf_counter() - began
+    answered_at = time.time()
     media, invalid = expected_media(hook) if status == ACCEPTED else ((), ())
-    return Delivery(hook, status, latency, media, invalid)
+    return Delivery(hook, status, latency, media, invalid, answered_at=answered_at)
 
 
 __all__ = ["ACCEPTED", "Delivery", "SendSummary", "expected_media", "send_webhooks"]

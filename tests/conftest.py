@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient
 
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.kafka.clients import admin_client
-from mediaflow.kafka.topics import TopicLayout, apply, load_layout
+from mediaflow.kafka.topics import TopicLayout, apply, load_layout, with_retry_delays
 
 TEST_RETRY_DELAYS = (1, 2)
 
@@ -59,15 +59,9 @@ def stack() -> None:
 
 def write_topics_file(path: Path, retry_delays: tuple[int, ...]) -> Path:
     """Write a copy of deploy/topics.toml whose retry tiers have the given delays."""
-    text = (REPO_ROOT / "deploy" / "topics.toml").read_text()
-    head, *_ = text.split("# Retry tiers", 1)
-    tail = text.split('name = "mediaflow.dlq"', 1)[1]
-    tiers = "".join(
-        f'[[topic]]\nname = "media.download-retry.t{i}"\nrole = "retry"\ndelay_s = {d}\n'
-        'partitions = 3\nretention_ms = 604800000\ncleanup_policy = "delete"\n\n'
-        for i, d in enumerate(retry_delays, 1)
+    path.write_text(
+        with_retry_delays((REPO_ROOT / "deploy" / "topics.toml").read_text(), retry_delays)
     )
-    path.write_text(head + tiers + '[[topic]]\nname = "mediaflow.dlq"' + tail)
     return path
 
 

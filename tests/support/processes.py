@@ -10,54 +10,12 @@ Usage::
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
-from typing import Any
 
-from mediaflow.config import _FIELDS, KAFKA_PROP_PREFIX, PREFIX, REPO_ROOT, Secret, Settings
-
-_SECTIONS = ("kafka", "s3", "downloader")
-_VARIABLE = {section_attr: name for name, section_attr in _FIELDS.items()}
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """Return an environment whose ``Settings.from_env()`` equals ``settings``.
-
-    The test process's environment is kept (PATH, HOME...), minus every
-    ``MEDIAFLOW_*`` variable, which would point elsewhere.
-    """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(PREFIX)}
-    for field in dataclasses.fields(settings):
-        value = getattr(settings, field.name)
-        if field.name in _SECTIONS:
-            for sub in dataclasses.fields(value):
-                if sub.name == "properties":
-                    continue
-                name = _VARIABLE[(field.name, sub.name)]
-                env[f"{PREFIX}{name.upper()}"] = _text(getattr(value, sub.name))
-        else:
-            env[f"{PREFIX}{field.name.upper()}"] = _text(value)
-    for prop, value in settings.kafka.properties.items():
-        env[f"{KAFKA_PROP_PREFIX}{prop.upper().replace('.', '_')}"] = value
-    return env
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Secret):
-        return value.reveal()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        return ",".join(str(item) for item in value)
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
+from mediaflow.config import REPO_ROOT, Settings
+from mediaflow.process import settings_env
 
 
 def spawn_role(
