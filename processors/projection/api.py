@@ -307,7 +307,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         raise
     except web.HTTPException as exc:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
-        return error(exc.status, code, exc.reason)
+        response = error(exc.status, code, exc.reason)
+        if "Allow" in exc.headers:  # a 405 must say which methods are allowed (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
 
 
 @web.middleware
