@@ -149,15 +149,28 @@ class MediaStore:
         for upload in listing.get("Uploads", []):
             if upload.get("Key") == key:
                 log.info("stale_multipart_aborted", key=key)
-                await self.call("abort_multipart_upload", Key=key, UploadId=upload["UploadId"])
+                await self._abort(key, upload["UploadId"])
 
     async def abort_quietly(self, key: str, upload_id: str) -> None:
         """Abort one multipart upload; remember it for :meth:`sweep` if S3 cannot be reached."""
         try:
-            await self.call("abort_multipart_upload", Key=key, UploadId=upload_id)
+            await self._abort(key, upload_id)
         except MediaflowError as exc:
             log.warning("multipart_abort_deferred", key=key, reason=exc.message)
             self._pending_aborts.append((key, upload_id))
+
+
+    async def _abort(self, key: str, upload_id: str) -> None:
+        """Abort one multipart upload; one already gone (aborted by a cancelled attempt) is fine."""
+        try:
+            await asyncio.to_thread(
+                self._client.abort_multipart_upload, Bucket=self.bucket, Key=key, UploadId=upload_id
+            )
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) not in ("NoSuchUpload", "404"):
+                raise translate(exc, bucket=self.bucket) from exc
+        except BotoCoreError as exc:
+            raise translate(exc, bucket=self.bucket) from exc
 
 
 class Upload:

@@ -166,6 +166,7 @@ class Worker:
         self._stopping = False
         self._delivery_errors: list[KafkaError] = []
         self.committed_records = 0
+        self._assigned_at = 0.0  # drain mode counts idleness from the last assignment
 
     # -- public -------------------------------------------------------------------------
 
@@ -198,6 +199,8 @@ class Worker:
                 self._update_pauses()
                 if fetched or started or committed:
                     last_activity = time.monotonic()
+                # A slow group join (a dead member's session expiring) is not idleness.
+                last_activity = max(last_activity, self._assigned_at)
                 if idle_exit_s is not None and self._drained(
                     time.monotonic() - last_activity, idle_exit_s
                 ):
@@ -466,6 +469,7 @@ class Worker:
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self._partitions.setdefault((tp.topic, tp.partition), _Partition())
+        self._assigned_at = time.monotonic()
         log.info("partitions_assigned", stage=self._stage.name, count=len(partitions))
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:

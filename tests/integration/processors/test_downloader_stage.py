@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import signal
 import subprocess
@@ -91,7 +90,10 @@ def send(settings: Settings, requests: list[MediaDownloadRequested]) -> None:
 
 
 def events(settings: Settings) -> list[Any]:
-    return [CODEC.decode(m.value()) for m in read_all(settings, load_layout(settings.kafka).media_events)]
+    return [
+        CODEC.decode(m.value())
+        for m in read_all(settings, load_layout(settings.kafka).media_events)
+    ]
 
 
 def of_type(settings: Settings, kind: type) -> list[Any]:
@@ -99,20 +101,29 @@ def of_type(settings: Settings, kind: type) -> list[Any]:
 
 
 def dead_letters(settings: Settings) -> list[dict[str, str]]:
-    return [h.to_dict(m.headers()) for m in read_all(settings, load_layout(settings.kafka).dead_letters)]
+    return [
+        h.to_dict(m.headers()) for m in read_all(settings, load_layout(settings.kafka).dead_letters)
+    ]
 
 
 def objects(settings: Settings) -> list[dict[str, Any]]:
     client = s3_client(settings.s3)
     listing = client.list_objects_v2(Bucket=settings.s3.bucket).get("Contents", [])
-    return [{"Key": o["Key"], **client.head_object(Bucket=settings.s3.bucket, Key=o["Key"])} for o in listing]
+    return [
+        {"Key": o["Key"], **client.head_object(Bucket=settings.s3.bucket, Key=o["Key"])}
+        for o in listing
+    ]
 
 
 def open_uploads(settings: Settings) -> list[Any]:
-    return s3_client(settings.s3).list_multipart_uploads(Bucket=settings.s3.bucket).get("Uploads", [])
+    return (
+        s3_client(settings.s3).list_multipart_uploads(Bucket=settings.s3.bucket).get("Uploads", [])
+    )
 
 
-def settings_for(make_settings: Callable[..., Settings], wapi: str, cdn: str, tenants: Path, **extra: object) -> Settings:
+def settings_for(
+    make_settings: Callable[..., Settings], wapi: str, cdn: str, tenants: Path, **extra: object
+) -> Settings:
     return make_settings(
         wapi_base_url=wapi,
         cdn_base_url=cdn,
@@ -125,7 +136,9 @@ def settings_for(make_settings: Callable[..., Settings], wapi: str, cdn: str, te
     )
 
 
-async def test_every_media_type_is_stored_with_its_key_content_type_and_hash(make_settings, tmp_path) -> None:
+async def test_every_media_type_is_stored_with_its_key_content_type_and_hash(
+    make_settings, tmp_path
+) -> None:
     library = MediaLibrary(seed=1, max_size=200_000)
     media = [
         library.make("image"),
@@ -146,7 +159,9 @@ async def test_every_media_type_is_stored_with_its_key_content_type_and_hash(mak
     for req, m in zip(requests, media, strict=True):
         event = stored[req.media_id]
         assert event.sha256 == m.sha256_hex and event.size == m.size
-        expected_prefix = f"cliente_7/instance_{INSTANCE}/{m.media_type.value}/2025/01/02/{req.info.message_id}-"
+        expected_prefix = (
+            f"cliente_7/instance_{INSTANCE}/{m.media_type.value}/2025/01/02/{req.info.message_id}-"
+        )
         assert event.key.startswith(expected_prefix + m.sha256_hex[:12] + ".")
         head = by_key[event.key]
         assert head["ContentType"] == m.mimetype.split(";")[0]
@@ -156,7 +171,9 @@ async def test_every_media_type_is_stored_with_its_key_content_type_and_hash(mak
     assert not open_uploads(settings)
 
 
-async def test_a_redelivered_request_is_not_downloaded_or_stored_twice(make_settings, tmp_path) -> None:
+async def test_a_redelivered_request_is_not_downloaded_or_stored_twice(
+    make_settings, tmp_path
+) -> None:
     library = MediaLibrary(seed=2, max_size=50_000)
     m = library.make("image")
     async with running_simulator(library, Faults(), {INSTANCE: TOKEN}) as sim:
@@ -173,7 +190,9 @@ async def test_a_redelivered_request_is_not_downloaded_or_stored_twice(make_sett
     assert len(objects(settings)) == 1
 
 
-async def test_wapi_500_is_retried_after_its_due_time_and_then_stored(make_settings, tmp_path) -> None:
+async def test_wapi_500_is_retried_after_its_due_time_and_then_stored(
+    make_settings, tmp_path
+) -> None:
     library = MediaLibrary(seed=3, max_size=50_000)
     m = library.make("image")
     faults = Faults()
@@ -223,7 +242,9 @@ async def test_expired_cdn_media_is_dead_lettered_as_expired(make_settings, tmp_
     assert not objects(settings)
 
 
-async def test_tampered_file_is_dead_lettered_with_the_mac_error_and_not_stored(make_settings, tmp_path) -> None:
+async def test_tampered_file_is_dead_lettered_with_the_mac_error_and_not_stored(
+    make_settings, tmp_path
+) -> None:
     library = MediaLibrary(seed=6, max_size=50_000)
     m = library.large(6 * 1024 * 1024, "document")  # multipart: parts must be aborted
     async with running_simulator(library, Faults(corrupt={m.cdn_id}), {INSTANCE: TOKEN}) as sim:
@@ -239,7 +260,9 @@ async def test_tampered_file_is_dead_lettered_with_the_mac_error_and_not_stored(
 
 def stack(command: str) -> None:
     env = {**os.environ, "PYTHON": sys.executable}
-    subprocess.run(["deploy/stack.sh", command, "s3"], cwd=REPO_ROOT, env=env, check=True, timeout=120)
+    subprocess.run(
+        ["deploy/stack.sh", command, "s3"], cwd=REPO_ROOT, env=env, check=True, timeout=120
+    )
 
 
 async def test_s3_outage_makes_downloads_wait_not_fail(make_settings, tmp_path) -> None:
@@ -283,6 +306,8 @@ def test_sigkill_mid_download_stores_everything_exactly_once(make_settings, tmp_
                 "MEDIAFLOW_S3_PART_SIZE": str(5 * 1024 * 1024),
                 "MEDIAFLOW_INSTANCE_NAME": "sigkill-test",
                 "MEDIAFLOW_LOG_LEVEL": "warning",
+                # the killed copy leaves no LeaveGroup: let the broker evict it quickly
+                "MEDIAFLOW_KAFKA_PROP_SESSION_TIMEOUT_MS": "6000",
             }
         )
         command = [sys.executable, "-m", "mediaflow", "run", "downloader", "--idle-exit", "3"]
