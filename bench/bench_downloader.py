@@ -1,0 +1,202 @@
+"""Downloader throughput and memory.
+
+1. Throughput: ``n`` media of ``size_mb`` each, served by the fake CDN over
+   loopback, stored into S3Proxy through our path (GET .enc -> decrypt and
+   verify -> hash -> multipart upload) versus a plain baseline that copies the
+   same bytes from the same source with boto3 ``upload_fileobj``. Both run
+   with the same concurrency, in the same run; ``ratio`` = ours / baseline.
+2. Memory: a child process stores one ``total_mb`` media (1 GiB by default)
+   through the same path; its peak RSS (``VmHWM``) is reported.
+
+Run: ``python -m bench.bench_downloader [n size_mb total_mb]`` (or ``make bench``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from mediaflow.config import Settings
+from mediaflow.events import MediaDownloadRequested, MediaInfo, MediaSource
+from processors.downloader.fetchers import Fetcher
+from processors.downloader.safety import UrlPolicy, guarded_connector_kwargs
+from processors.downloader.stage import DownloaderStage
+from simulator import MediaLibrary, SampleMedia, SimulatorThread
+from storage.objects import MediaStore
+from storage.s3 import ensure_bucket, s3_client
+
+CONCURRENCY = 4
+MIB = 1024 * 1024
+
+
+def request_for(media: SampleMedia) -> MediaDownloadRequested:
+    info = MediaInfo(
+        provider="wapi",
+        client_id="bench",
+        instance_id="bench",
+        message_id=uuid.uuid4().hex,
+        chat_id="c",
+        media_type=media.media_type,
+        media_variant=media.variant,
+        mimetype=media.mimetype,
+        declared_length=media.size,
+        file_sha256=media.file_sha256,
+    )
+    return MediaDownloadRequested(
+        event_id=str(uuid.uuid4()),
+        media_id=uuid.uuid4().hex,
+        occurred_at=datetime.now(UTC),
+        stage="detector",
+        source_event_id="bench",
+        info=info,
+        source=MediaSource(
+            media_key=media.media_key_b64,
+            file_enc_sha256=media.file_enc_sha256,
+            direct_path=media.direct_path,
+        ),
+    )
+
+
+async def store_all(settings: Settings, requests: list[MediaDownloadRequested]) -> None:
+    """Store every request through the downloader's own fetch/verify/upload path."""
+    policy = UrlPolicy.from_settings(settings.downloader)
+    connector = aiohttp.TCPConnector(limit=0, **guarded_connector_kwargs(policy))
+    store = MediaStore(s3_client(settings.s3), settings.s3)
+    semaphore = asyncio.Semaphore(CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        fetcher = Fetcher(session, policy, settings.downloader)
+        stage = DownloaderStage(
+            codec=None,  # type: ignore[arg-type]  # events are not encoded here
+            fetcher=fetcher,
+            store=store,
+            tenants=None,  # type: ignore[arg-type]
+            settings=settings.downloader,
+            media_events_topic="-",
+        )
+
+        async def one(request: MediaDownloadRequested) -> None:
+            async with semaphore:
+                declared = base64.b64decode(request.info.file_sha256 or "")
+                await stage._fetch_and_store("direct", request, None, declared)
+
+        await asyncio.gather(*(one(r) for r in requests))
+
+
+def baseline(settings: Settings, cdn_url: str, media: list[SampleMedia]) -> None:
+    """Copy the same .enc bytes from the same CDN into S3 with boto3 upload_fileobj."""
+    client = s3_client(settings.s3)
+
+    def one(m: SampleMedia) -> None:
+        with urllib.request.urlopen(cdn_url + m.direct_path) as response:
+            client.upload_fileobj(response, settings.s3.bucket, f"baseline/{m.cdn_id}")
+
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        list(pool.map(one, media))
+
+
+def peak_rss_mb(settings: Settings, total_mb: int) -> float:
+    """Peak RSS of a child process storing one ``total_mb`` media through our path."""
+    child = subprocess.run(
+        [sys.executable, "-m", "bench.bench_downloader", "--rss-child", str(total_mb)],
+        env={**_env(settings)},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=True,
+    )
+    return float(json.loads(child.stdout.strip().splitlines()[-1])["peak_rss_mb"])
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    return {**os.environ, "MEDIAFLOW_S3_BUCKET": settings.s3.bucket}
+
+
+def _rss_child(total_mb: int) -> None:
+    settings = _bench_settings(Settings.from_env())
+    library = MediaLibrary(seed=99)
+    media = library.large(total_mb * MIB, "video")
+    _ = media.file_sha256  # hash pass happens in the simulator thread's process too
+    with SimulatorThread(library) as sim:
+        settings = _with_sim(settings, sim)
+        asyncio.run(store_all(settings, [request_for(media)]))
+    with open("/proc/self/status") as status:
+        hwm = next(line for line in status if line.startswith("VmHWM"))
+    print(json.dumps({"peak_rss_mb": round(int(hwm.split()[1]) / 1024, 1)}))
+
+
+def _bench_settings(settings: Settings) -> Settings:
+    downloader = dataclasses.replace(settings.downloader, allow_private_addresses=True)
+    return dataclasses.replace(settings, downloader=downloader)
+
+
+def _with_sim(settings: Settings, sim: SimulatorThread) -> Settings:
+    downloader = dataclasses.replace(
+        settings.downloader, cdn_base_url=sim.cdn_url, wapi_base_url=sim.wapi_url
+    )
+    return dataclasses.replace(settings, downloader=downloader)
+
+
+def run(
+    settings: Settings, n: int = 20, size_mb: int = 16, total_mb: int = 1024, quick: bool = False
+) -> dict[str, Any]:
+    """Measure ours vs the boto3 baseline, and peak RSS while storing ``total_mb``."""
+    del quick  # sizes already say it
+    settings = _bench_settings(settings)
+    ensure_bucket(s3_client(settings.s3), settings.s3)
+    library = MediaLibrary(seed=42)
+    media = [library.large(size_mb * MIB, "video") for _ in range(n)]
+    for m in media:
+        _ = m.file_sha256  # precompute the hashes outside the timed sections
+    total = n * size_mb * MIB
+    with SimulatorThread(library) as sim:
+        settings = _with_sim(settings, sim)
+        started = time.perf_counter()
+        asyncio.run(store_all(settings, [request_for(m) for m in media]))
+        ours = time.perf_counter() - started
+        started = time.perf_counter()
+        baseline(settings, sim.cdn_url, media)
+        base = time.perf_counter() - started
+    rss = peak_rss_mb(settings, total_mb)
+    return {
+        "media": n,
+        "media_mb": size_mb,
+        "ours_mb_s": round(total / MIB / ours, 1),
+        "ours_media_s": round(n / ours, 2),
+        "boto3_mb_s": round(total / MIB / base, 1),
+        "boto3_media_s": round(n / base, 2),
+        "ratio": round(base / ours, 3),
+        "rss_file_mb": total_mb,
+        "peak_rss_mb": rss,
+        "concurrency": CONCURRENCY,
+    }
+
+
+def main(argv: list[str]) -> int:
+    """Entry point; ``--rss-child MB`` is the memory probe's child mode."""
+    if argv[:1] == ["--rss-child"]:
+        _rss_child(int(argv[1]))
+        return 0
+    sizes = [int(a) for a in argv[:3]]
+    settings = Settings.from_env()
+    settings = dataclasses.replace(
+        settings, s3=dataclasses.replace(settings.s3, bucket=f"bench-{uuid.uuid4().hex[:10]}")
+    )
+    print(json.dumps(run(settings, *sizes), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
