@@ -127,13 +127,19 @@ def wait_terminal(
     """
     store = pipeline.run.open_store()
     deadline = time.monotonic() + timeout_s
+    last = -1
     try:
         while True:
             rows, done = terminal_rows(store, media_ids, TERMINAL)
             left = deadline - time.monotonic()
-            print(f"\r  terminal {done}/{len(media_ids)}  ({max(0, left):.0f} s left) ", end="")
-            if done == len(media_ids) or left <= 0:
-                print()
+            line = f"  terminal {done}/{len(media_ids)}  ({max(0, left):.0f} s left)"
+            finished = done == len(media_ids) or left <= 0
+            if sys.stdout.isatty():
+                print(f"\r{line} ", end="\n" if finished else "", flush=True)
+            elif finished or done != last:  # a log file gets one line per change
+                print(line, flush=True)
+            last = done
+            if finished:
                 return rows
             pipeline.ensure_alive()
             time.sleep(_POLL_S)
@@ -206,7 +212,9 @@ def demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         )
         run.prepare()
         with Pipeline(run) as pipeline:
-            print(f"  pipeline up (logs in {run.directory}/)")
+            print(f"  pipeline starting (logs in {run.directory}/)", flush=True)
+            pipeline.wait_assigned()
+            print("  pipeline up: every consumer owns its partitions", flush=True)
             summary = asyncio.run(
                 send_webhooks(batch, base_url=run.webhook_url, secrets=secrets, concurrency=16)
             )

@@ -45,6 +45,12 @@ RETRY_DELAYS_S = (1, 2, 4)
 RUNS_DIR = REPO_ROOT / ".stack" / "runs"
 _STOP_TIMEOUT_S = 20.0
 _LOG_TAIL_LINES = 15
+# The log event each consuming role writes once it owns partitions.
+_ASSIGNED = {
+    "detector": "partitions_assigned",
+    "downloader": "partitions_assigned",
+    "projection": "projection_assigned",
+}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -187,6 +193,25 @@ class Pipeline:
             settings = self.run.settings
             self._wait_until(lambda: _listening(settings.api_host, settings.api_port), deadline)
         return self
+
+    def wait_assigned(self, timeout_s: float = 120.0) -> None:
+        """Wait until every consuming role logged its partition assignment.
+
+        A consumer group's first join can take a while when the broker still
+        remembers members that died without leaving; measuring from before the
+        join would charge that wait to the pipeline.
+
+        Raises:
+            UsageError: a role exited or did not get partitions in time.
+
+        """
+        consuming = [r for r in self.roles if r in _ASSIGNED]
+        deadline = time.monotonic() + timeout_s
+
+        def assigned() -> bool:
+            return all(_ASSIGNED[r] in self.tail(r, lines=10_000) for r in consuming)
+
+        self._wait_until(assigned, deadline)
 
     def dead(self) -> dict[str, int]:
         """Roles that exited, with their exit codes."""

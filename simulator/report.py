@@ -144,12 +144,12 @@ def summarize(
 
 def render(outcome: Outcome) -> str:
     """A plain-text table of an outcome, for terminals."""
-    lines = [f"media expected: {len(outcome.expected)}", "", "stored by type     count"]
-    lines += [f"  {t:<16} {n:>5}" for t, n in sorted(outcome.stored_by_type.items())]
-    lines.append(f"  {'total':<16} {sum(outcome.stored_by_type.values()):>5}")
+    lines = [f"media expected: {len(outcome.expected)}", "", f"{'stored by type':<24} count"]
+    lines += [f"  {t:<22} {n:>5}" for t, n in sorted(outcome.stored_by_type.items())]
+    lines.append(f"  {'total':<22} {sum(outcome.stored_by_type.values()):>5}")
     lines += ["", "dead letters by reason"]
-    lines += [f"  {k:<16} {n:>5}" for k, n in sorted(outcome.dead_by_reason.items())]
-    lines.append(f"  {'total':<16} {sum(outcome.dead_by_reason.values()):>5}")
+    lines += [f"  {k:<22} {n:>5}" for k, n in sorted(outcome.dead_by_reason.items())]
+    lines.append(f"  {'total':<22} {sum(outcome.dead_by_reason.values()):>5}")
     lines += [
         "",
         "end-to-end latency, webhook accepted -> stored "

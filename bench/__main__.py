@@ -1,0 +1,298 @@
+"""``make bench`` (``python -m bench [--quick] [--only NAME ...] [--no-e2e]``).
+
+Runs every benchmark module present (``bench/bench_<stage>.py``, each
+measuring its stage side by side with a baseline in the same run) on fresh
+topics and a fresh bucket, then the end-to-end run (:mod:`bench.e2e`), and
+writes ``bench/results/latest.json``, ``latest.md`` (the table of ratios
+against their targets, the machine) and the e2e PNG plots. A module that is
+absent is reported as ``missing``, one that raises as ``error``: neither stops
+the others. ``--quick`` shrinks every size (smoke test of the runner).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import inspect
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mediaflow.config import REPO_ROOT, Settings
+from mediaflow.kafka.clients import admin_client
+from mediaflow.kafka.topics import apply, load_layout
+from mediaflow.logging import configure
+
+RESULTS = REPO_ROOT / "bench" / "results"
+MODULES = ("bench_webhook", "bench_detector", "bench_downloader", "bench_projection")
+
+# Arguments per module and mode, passed only when the module's run() accepts them.
+SIZES: dict[str, dict[str, dict[str, Any]]] = {
+    "full": {
+        "bench_webhook": {"duration_s": 10.0, "connections": 32},
+        "bench_detector": {"n": 20000},
+        "bench_downloader": {},
+        "bench_projection": {"n": 30000},
+        "e2e": {"rate": 10.0, "duration_s": 60.0},
+    },
+    "quick": {
+        "bench_webhook": {"duration_s": 2.0, "connections": 32},
+        "bench_detector": {"n": 1000},
+        "bench_downloader": {"quick": True, "n": 5, "size_mb": 8, "total_mb": 64},
+        "bench_projection": {"n": 2000},
+        "e2e": {"rate": 5.0, "duration_s": 10.0},
+    },
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Target:
+    """One line of the results table: a number found in a module's result, and its goal."""
+
+    label: str
+    module: str
+    keys: tuple[str, ...]
+    goal: str
+    passes: Callable[[float], bool]
+
+
+TARGETS = (
+    Target("webhook receiver / no-op", "bench_webhook", ("ratio",), ">= 0.5x", lambda v: v >= 0.5),
+    Target(
+        "webhook p99 at 32 connections (ms)",
+        "bench_webhook",
+        ("receiver.p99_ms",),
+        "< 50 ms",
+        lambda v: v < 50,
+    ),
+    Target(
+        "detector transactional / non-transactional",
+        "bench_detector",
+        ("transactional_vs_non_transactional",),
+        ">= 0.5x",
+        lambda v: v >= 0.5,
+    ),
+    Target(
+        "downloader / boto3 upload_fileobj",
+        "bench_downloader",
+        ("ratio", "vs_boto3", "downloader_vs_boto3", "ratio_vs_boto3"),
+        ">= 0.8x",
+        lambda v: v >= 0.8,
+    ),
+    Target(
+        "downloader peak RSS storing 1 GiB (MB)",
+        "bench_downloader",
+        ("peak_rss_mb", "rss_mb", "peak_rss.mb", "memory.peak_rss_mb"),
+        "< 200 MB",
+        lambda v: v < 200,
+    ),
+    Target(
+        "projection rebuild / consume-only",
+        "bench_projection",
+        ("rebuild_vs_consume_only",),
+        ">= 0.5x",
+        lambda v: v >= 0.5,
+    ),
+    Target("e2e latency p99 (ms)", "e2e", ("latency_ms.p99",), "reported", lambda _v: True),
+    Target("e2e media stored/s", "e2e", ("stored_per_s",), "reported", lambda _v: True),
+    Target("e2e lag drained (1 = bounded)", "e2e", ("lag.bounded",), "1", lambda v: v == 1),
+)
+
+
+def lookup(result: Mapping[str, Any], dotted: str) -> float | None:
+    """The number at ``a.b.c`` in a nested result, or ``None``."""
+    value: Any = result
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    if isinstance(value, bool):
+        return float(value)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def table(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, str]]:
+    """One row per target: value, goal and verdict (``pass``, ``FAIL``, ``missing``, ``error``)."""
+    rows = []
+    for target in TARGETS:
+        result = results.get(target.module, {"status": "missing"})
+        status = result.get("status", "ok")
+        value = next((v for key in target.keys if (v := lookup(result, key)) is not None), None)
+        if status != "ok":
+            verdict, shown = status, "-"
+        elif value is None:
+            verdict, shown = "no value", "-"
+        else:
+            verdict = "pass" if target.passes(value) else "FAIL"
+            shown = f"{value:.3g}"
+        rows.append(
+            {"measure": target.label, "value": shown, "target": target.goal, "verdict": verdict}
+        )
+    return rows
+
+
+def markdown(rows: list[dict[str, str]], machine: Mapping[str, Any], mode: str) -> str:
+    """The results table and the machine, as markdown."""
+    lines = [
+        f"# mediaflow benchmarks ({mode}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+        "",
+        "| measure | value | target | verdict |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r['measure']} | {r['value']} | {r['target']} | {r['verdict']} |" for r in rows]
+    lines += ["", "Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()), ""]
+    lines += ["Plots: e2e_throughput.png, e2e_latency.png, e2e_lag.png", ""]
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, memory, Python and Kafka versions of this machine."""
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in _read("/proc/cpuinfo").splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    mem_kb = next(
+        (
+            int(line.split()[1])
+            for line in _read("/proc/meminfo").splitlines()
+            if line.startswith("MemTotal")
+        ),
+        0,
+    )
+    jars = REPO_ROOT / ".stack" / "jars" / "kafka"
+    kafka = next(
+        (p.stem.removeprefix("kafka-clients-") for p in sorted(jars.glob("kafka-clients-*.jar"))),
+        "unknown",
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kafka": kafka,
+        "os": platform.platform(),
+    }
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def _fresh(settings: Settings) -> Settings:
+    kafka = dataclasses.replace(settings.kafka, topic_prefix=f"bench{uuid.uuid4().hex[:8]}.")
+    s3 = dataclasses.replace(settings.s3, bucket=f"bench-{uuid.uuid4().hex[:10]}")
+    return dataclasses.replace(settings, kafka=kafka, s3=s3)
+
+
+def run_module(name: str, settings: Settings, sizes: Mapping[str, Any]) -> dict[str, Any]:
+    """Run one benchmark module on fresh topics and bucket; never raises."""
+    try:
+        module = importlib.import_module(f"bench.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"bench.{name}":
+            return {"status": "missing"}
+        return {"status": "error", "error": f"import failed: {exc}"}
+    accepted = inspect.signature(module.run).parameters
+    kwargs = {k: v for k, v in sizes.items() if k in accepted}
+    fresh = _fresh(settings)
+    specs = load_layout(fresh.kafka).specs
+    started = time.perf_counter()
+    try:
+        from storage.s3 import ensure_bucket, s3_client
+
+        apply(admin_client(fresh.kafka), specs)
+        ensure_bucket(s3_client(fresh.s3), fresh.s3)
+        result = dict(module.run(fresh, **kwargs))
+        result.setdefault("status", "ok")
+    except Exception as exc:  # one broken benchmark must not hide the others' numbers
+        result = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
+        traceback.print_exc()
+    finally:
+        admin_client(fresh.kafka).delete_topics([s.name for s in specs])
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    result["arguments"] = kwargs
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks, write the results, print the table; 1 if any target failed."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, 10 s e2e")
+    parser.add_argument("--only", nargs="*", help="module names (bench_webhook, e2e, ...)")
+    parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end run")
+    args = parser.parse_args(argv)
+    mode = "quick" if args.quick else "full"
+    from simulator.demo import local_environment
+
+    env = local_environment(os.environ)
+    settings = Settings.from_env(env)
+    configure(fmt="json", level="warning")
+    wanted = [m for m in (*MODULES, "e2e") if not args.only or m in args.only]
+    if args.no_e2e and "e2e" in wanted:
+        wanted.remove("e2e")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[str, Any]] = {}
+    began = time.perf_counter()
+    for name in wanted:
+        print(f"[bench] {name} ...", flush=True)
+        if name == "e2e":
+            results[name] = _run_e2e(settings, SIZES[mode]["e2e"], env)
+        else:
+            results[name] = run_module(name, settings, SIZES[mode][name])
+        print(f"[bench] {name}: {results[name].get('status')} in {results[name].get('seconds')} s")
+    for name in (*MODULES, "e2e"):
+        results.setdefault(name, {"status": "skipped"})
+    rows = table(results)
+    description = machine()
+    report = {
+        "mode": mode,
+        "finished_at": datetime.now(UTC).isoformat(),
+        "total_s": round(time.perf_counter() - began, 1),
+        "machine": description,
+        "table": rows,
+        "results": results,
+    }
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2, default=str))
+    text = markdown(rows, description, mode)
+    (RESULTS / "latest.md").write_text(text)
+    print()
+    print(text)
+    print(f"written: {RESULTS / 'latest.json'}, {RESULTS / 'latest.md'} ({report['total_s']} s)")
+    return 1 if any(r["verdict"] in ("FAIL", "error") for r in rows) else 0
+
+
+def _run_e2e(
+    settings: Settings, sizes: Mapping[str, Any], env: Mapping[str, str]
+) -> dict[str, Any]:
+    from bench import e2e
+
+    started = time.perf_counter()
+    try:
+        result = e2e.run(settings, environ=env, **sizes)
+        result["status"] = "ok"
+        result["plots"] = [str(p) for p in e2e.plot(result, RESULTS)]
+    except Exception as exc:  # report it beside the other numbers
+        traceback.print_exc()
+        result = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
