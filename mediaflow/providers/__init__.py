@@ -15,7 +15,7 @@ from typing import Any
 from mediaflow.errors import ErrorKind, InvalidPayload
 from mediaflow.events import Provider
 from mediaflow.providers import evolution, wapi, zapi
-from mediaflow.providers._common import (
+from mediaflow.providers._types import (
     Category,
     EnvelopeFields,
     FoundMedia,

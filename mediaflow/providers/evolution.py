@@ -11,21 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from mediaflow.events import Provider
-from mediaflow.providers._common import (
-    EnvelopeFields,
-    MessageContext,
-    ParseResult,
-    as_object,
-    dig,
-    event_category,
-    flag,
-    required,
-    required_object,
-    text,
-    timestamp,
-    token,
-    waproto_result,
-)
+from mediaflow.providers._coerce import flag, text, timestamp, token
+from mediaflow.providers._common import as_object, dig, event_category, required, required_object
+from mediaflow.providers._types import EnvelopeFields, MessageContext, ParseResult
+from mediaflow.providers._waproto import waproto_result
 
 MESSAGE_EVENTS = frozenset({"messages.upsert"})
 STATUS_EVENTS = frozenset({"messages.update", "connection.update", "qrcode.updated"})

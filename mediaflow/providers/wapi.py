@@ -10,21 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from mediaflow.events import Provider
-from mediaflow.providers._common import (
-    EnvelopeFields,
-    MessageContext,
-    ParseResult,
-    as_object,
-    dig,
-    event_category,
-    flag,
-    required,
-    required_object,
-    text,
-    timestamp,
-    token,
-    waproto_result,
-)
+from mediaflow.providers._coerce import flag, text, timestamp, token
+from mediaflow.providers._common import as_object, dig, event_category, required, required_object
+from mediaflow.providers._types import EnvelopeFields, MessageContext, ParseResult
+from mediaflow.providers._waproto import waproto_result
 
 MESSAGE_EVENTS = frozenset({"webhookReceived", "webhookDelivery"})
 STATUS_EVENTS = frozenset({"webhookStatus", "webhookConnected", "webhookDisconnected"})

@@ -12,20 +12,14 @@ from typing import Any
 
 from mediaflow.errors import ErrorKind, InvalidPayload
 from mediaflow.events import MediaSource, MediaType, Provider
-from mediaflow.providers._common import (
+from mediaflow.providers._coerce import flag, text, timestamp, token
+from mediaflow.providers._common import as_object, event_category, message_result, required
+from mediaflow.providers._types import (
     ContentItem,
     EnvelopeFields,
     MediaDraft,
     MessageContext,
     ParseResult,
-    as_object,
-    event_category,
-    flag,
-    message_result,
-    required,
-    text,
-    timestamp,
-    token,
 )
 
 MESSAGE_EVENTS = frozenset({"ReceivedCallback"})

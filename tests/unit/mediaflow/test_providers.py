@@ -29,7 +29,8 @@ from mediaflow.providers import (
     wapi,
     zapi,
 )
-from mediaflow.providers._common import MAX_DEPTH, derive_media_id
+from mediaflow.providers._common import derive_media_id
+from mediaflow.providers._waproto import MAX_DEPTH
 
 PAYLOADS = Path(__file__).resolve().parents[2] / "fixtures" / "payloads"
 CLIENT = "acme"
