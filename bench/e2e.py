@@ -27,7 +27,7 @@ from mediaflow.kafka.topics import load_layout
 from mediaflow.ops._scan import partitions_of, throwaway_consumer, watermarks
 from mediaflow.tenants import TenantRegistry
 from processors.detector.stage import group_id as detector_group
-from processors.downloader.stage import GROUP_ID as DOWNLOADER_GROUP
+from processors.downloader import stage as downloader_stage
 from simulator.faults import Faults
 from simulator.media import MediaLibrary
 from simulator.pipeline import Pipeline, Run, terminal_rows
@@ -74,7 +74,7 @@ class LagSampler(threading.Thread):
                     ),
                     "downloader": _group_lag(
                         admin,
-                        DOWNLOADER_GROUP,
+                        _downloader_group(settings),
                         highs,
                         {layout.download_requests, *(t.topic for t in layout.retry_tiers)},
                     ),
@@ -96,6 +96,14 @@ def _highs(consumer: Any, layout: Any) -> dict[tuple[str, int], int]:
         for partition in partitions_of(consumer, spec.name):
             highs[(spec.name, partition)] = watermarks(consumer, spec.name, partition)[1]
     return highs
+
+
+def _downloader_group(settings: Settings) -> str:
+    # The downloader's group becomes prefixed like the detector's (group_id(settings));
+    # until that lands it is the bare GROUP_ID.
+    if hasattr(downloader_stage, "group_id"):
+        return str(downloader_stage.group_id(settings))
+    return downloader_stage.GROUP_ID
 
 
 def _store_lag(offsets: dict[int, int], highs: dict[tuple[str, int], int], layout: Any) -> int:
