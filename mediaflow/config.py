@@ -129,6 +129,8 @@ class Settings:
     api_port: int = 8081
     api_token: Secret = field(default_factory=lambda: Secret("local-api-token"))
     instance_name: str = field(default_factory=socket.gethostname)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
     batch_max_records: int = 500
     batch_max_interval_s: float = 0.5
     log_format: str = "auto"

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import subprocess
 import sys
 import time
 from typing import Any
+
+from prometheus_client import start_http_server
 
 from mediaflow.config import Settings
 from mediaflow.logging import get_logger
@@ -57,10 +60,21 @@ def resolve(role: str) -> Any:
     return getattr(importlib.import_module(module_name), function)
 
 
+PROCESSOR_METRICS_PORTS = {"detector": 9101, "downloader": 9102, "projection": 9103}
+"""Where ``mediaflow run all`` exposes each processor's Prometheus metrics."""
+
+
 def run_role(args: argparse.Namespace, settings: Settings) -> int:
-    """Run one role, or supervise all of them."""
+    """Run one role, or supervise all of them.
+
+    Processor roles serve Prometheus metrics on ``MEDIAFLOW_METRICS_PORT`` when it
+    is set (the HTTP roles serve ``/metrics`` on their own port).
+    """
     if args.role == "all":
         return supervise(settings)
+    if args.role in PROCESSOR_METRICS_PORTS and settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
+        log.info("metrics_listening", role=args.role, port=settings.metrics_port)
     return int(resolve(args.role)(args, settings) or 0)
 
 
@@ -75,7 +89,10 @@ def supervise(settings: Settings) -> int:
     stopping = False
 
     def start(role: str) -> None:
-        children[role] = subprocess.Popen([sys.executable, "-m", "mediaflow", "run", role])
+        env = dict(os.environ)
+        if role in PROCESSOR_METRICS_PORTS:
+            env["MEDIAFLOW_METRICS_PORT"] = str(PROCESSOR_METRICS_PORTS[role])
+        children[role] = subprocess.Popen([sys.executable, "-m", "mediaflow", "run", role], env=env)
 
     def on_signal(_signum: int, _frame: Any) -> None:
         nonlocal stopping
@@ -90,6 +107,9 @@ def supervise(settings: Settings) -> int:
         f"  webhooks  http://{settings.webhook_host}:{settings.webhook_port}/webhooks/wapi "
         f"(also /webhooks/evolution, /webhooks/zapi, /healthz, /readyz, /metrics)\n"
         f"  API       http://{settings.api_host}:{settings.api_port}/media  (Bearer token)\n"
+        "  metrics   "
+        + ", ".join(f"{r} :{p}/metrics" for r, p in PROCESSOR_METRICS_PORTS.items())
+        + "\n"
         f"  Kafka     {settings.kafka.bootstrap_servers}\n"
         f"  S3        {settings.s3.endpoint_url}  bucket {settings.s3.bucket}\n"
         "Press Ctrl-C to stop.",

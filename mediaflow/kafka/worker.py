@@ -58,6 +58,7 @@ from mediaflow.metrics import (
     OUTCOMES,
     RECORDS_IN,
     RECORDS_OUT,
+    WAITING,
 )
 
 log = get_logger("mediaflow.worker")
@@ -324,13 +325,17 @@ class Worker:
     def _update_pauses(self) -> None:
         now = self._clock()
         limit = self._options.max_queued_per_partition
+        waiting: dict[str, int] = dict.fromkeys(self._topics, 0)
         for (topic, partition), state in self._partitions.items():
+            waiting[topic] = waiting.get(topic, 0) + len(state.queued)
             head_waiting = bool(state.queued) and (state.queued[0].due_at or now) > now
             should_pause = len(state.queued) >= limit or head_waiting
             if should_pause != state.paused:
                 tp = [TopicPartition(topic, partition)]
                 (self._consumer.pause if should_pause else self._consumer.resume)(tp)
                 state.paused = should_pause
+        for topic, count in waiting.items():
+            WAITING.labels(self._stage.name, topic).set(count)
 
     # -- committing ---------------------------------------------------------------------
 

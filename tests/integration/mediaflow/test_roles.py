@@ -1,0 +1,57 @@
+import socket
+import time
+import urllib.request
+
+import pytest
+
+from mediaflow.codec import AvroCodec
+from mediaflow.events import WebhookReceived, new_event_id, utcnow
+from mediaflow.kafka.topics import load_layout
+from tests.support.kafka import produce
+from tests.support.processes import spawn_role, stop
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def scrape(port: int, needle: str, timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as answer:
+                text = answer.read().decode()
+            if needle in text:
+                return text
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{needle!r} never appeared on :{port}/metrics")
+
+
+def test_a_processor_role_serves_prometheus_metrics_and_stops_cleanly_on_sigterm(settings):
+    layout = load_layout(settings.kafka)
+    envelope = WebhookReceived(
+        event_id=new_event_id(),
+        provider="wapi",
+        client_id="2",
+        instance_id="i-1",
+        event_type="webhookStatus",
+        received_at=utcnow(),
+        body=b'{"event": "webhookStatus", "instanceId": "i-1"}',
+    )
+    produce(settings, layout.webhooks, [(b"i-1|c", AvroCodec().encode(envelope))])
+    port = free_port()
+    proc = spawn_role("detector", settings, env={"MEDIAFLOW_METRICS_PORT": str(port)})
+    try:
+        text = scrape(
+            port, f'mediaflow_records_in_total{{stage="detector",topic="{layout.webhooks}"}} 1.0'
+        )
+        assert "mediaflow_commit_seconds" in text
+    finally:
+        assert stop(proc) == 0
