@@ -66,6 +66,17 @@ from storage.s3 import s3_client
 log = get_logger("mediaflow.downloader")
 
 GROUP_ID = "mediaflow-downloader"
+"""The consumer group's logical name; :func:`group_id` prefixes it like the topics."""
+
+
+def group_id(settings: Settings) -> str:
+    """Return the consumer group, namespaced by the topic prefix like the topics.
+
+    One group shared by every prefix made independent pipelines (tests, demos,
+    benchmarks on one cluster) rebalance each other, and a SIGKILLed copy of
+    one stalled partitions of the others until its session expired.
+    """
+    return settings.kafka.topic(GROUP_ID)
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,15 +374,16 @@ async def run(
             media_events_topic=layout.media_events,
         )
         tiers = layout.retry_tiers
+        group = group_id(settings)
         worker = Worker(
-            consumer=clients.consumer(settings.kafka, GROUP_ID),
+            consumer=clients.consumer(settings.kafka, group),
             producer=clients.transactional_producer(
-                settings.kafka, f"{GROUP_ID}-{settings.instance_name}"
+                settings.kafka, f"{group}-{settings.instance_name}"
             ),
             stage=stage,
             topics=[layout.download_requests, *(t.topic for t in tiers)],
             policy=RetryPolicy(tiers=tiers),
-            router=FailureRouter(stage.name, GROUP_ID, layout.dead_letters),
+            router=FailureRouter(stage.name, group, layout.dead_letters),
             options=WorkerOptions(
                 concurrency=settings.downloader.concurrency,
                 batch_max_records=settings.batch_max_records,
@@ -385,4 +397,4 @@ async def run(
         await worker.run(idle_exit_s=idle_exit_s)
 
 
-__all__ = ["GROUP_ID", "Backoff", "DownloaderStage", "main", "run"]
+__all__ = ["GROUP_ID", "Backoff", "DownloaderStage", "group_id", "main", "run"]
