@@ -1,0 +1,45 @@
+"""The chaos run's short variant: kills and an S3 outage, then every accepted media accounted for.
+
+Kafka is left running here (the rest of the suite shares it); ``make chaos``
+stops it too. The run stops S3Proxy for a few seconds and starts it again
+whatever happens.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.chaos.run import report, run_chaos, short_plan
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def result():  # type: ignore[no-untyped-def]
+    """One short chaos run shared by the assertions below."""
+    outcome = run_chaos(short_plan())
+    print(report(outcome))
+    return outcome
+
+
+def test_every_accepted_media_ends_stored_or_dead_lettered(result) -> None:  # type: ignore[no-untyped-def]
+    assert result.tally.expected, "the run accepted no media"
+    assert result.tally.lost == {}
+
+
+def test_no_media_is_stored_twice_and_every_object_has_the_right_bytes(result) -> None:  # type: ignore[no-untyped-def]
+    assert result.tally.duplicated == {}
+    assert result.tally.corrupted == {}
+    assert result.tally.open_uploads == ()
+
+
+def test_repeated_terminal_events_are_collapsed_by_the_projection(result) -> None:  # type: ignore[no-untyped-def]
+    # Redelivered webhooks and requests replayed after a kill are answered again
+    # from the idempotent store: a second MediaStored naming the same object.
+    assert result.tally.repeated_terminal > 0, "the run never exercised a repeat"
+    assert result.tally.collapsed == result.tally.repeated_terminal
+
+
+def test_no_role_dies_on_its_own_under_kills_and_an_s3_outage(result) -> None:  # type: ignore[no-untyped-def]
+    assert result.unexpected_exits == ()
+    assert set(result.exit_codes.values()) == {0}
