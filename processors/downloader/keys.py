@@ -54,6 +54,10 @@ EXTENSIONS: dict[str, str] = {
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
+_WINDOWS_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL"} | {f"{p}{n}" for p in ("COM", "LPT") for n in range(1, 10)}
+)
+"""Device names Windows refuses as a file name, with or without an extension."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _EXTENSION = re.compile(r"^[a-z0-9]{1,10}$")
 _MIMETYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
@@ -74,6 +78,18 @@ def segment(value: str | None, *, fallback: str = "unknown", limit: int = MAX_SE
     cleaned = _UNSAFE.sub("_", folded)
     cleaned = re.sub(r"\.{2,}", "_", cleaned).strip("._")[:limit].strip("._")
     return cleaned or fallback
+
+
+def file_segment(value: str | None) -> str:
+    """:func:`segment` for the start of a file name: a Windows device name gets a ``_`` in front.
+
+    ``nul.txt-<hash>.jpg`` is still the device ``NUL`` on Windows, so a bucket
+    synced to a Windows disk would break on it.
+    """
+    cleaned = segment(value)
+    if cleaned.split(".", 1)[0].upper() in _WINDOWS_RESERVED:
+        return f"_{cleaned}"
+    return cleaned
 
 
 def bare_mimetype(mimetype: str | None) -> str | None:
@@ -113,7 +129,7 @@ def key_prefix(info: MediaInfo, detected_at: datetime) -> str:
     day = moment.astimezone(UTC) if moment.tzinfo else moment
     return (
         f"cliente_{segment(info.client_id)}/instance_{segment(info.instance_id)}/"
-        f"{segment(info.media_type.value)}/{day:%Y/%m/%d}/{segment(info.message_id)}-"
+        f"{segment(info.media_type.value)}/{day:%Y/%m/%d}/{file_segment(info.message_id)}-"
     )
 
 
@@ -151,6 +167,7 @@ __all__ = [
     "bare_mimetype",
     "content_type",
     "extension",
+    "file_segment",
     "key_prefix",
     "metadata_value",
     "object_key",
