@@ -9,6 +9,7 @@ boundary into :mod:`mediaflow.errors` (see :func:`translate`).
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
@@ -35,6 +36,8 @@ def _base(settings: KafkaSettings) -> dict[str, Any]:
         "bootstrap.servers": settings.bootstrap_servers,
         "client.id": settings.client_id,
         "error_cb": _log_client_error,
+        # librdkafka's own log lines go through stdlib logging instead of raw stderr.
+        "logger": logging.getLogger("librdkafka"),
     }
     config.update(settings.properties)
     return config
