@@ -27,9 +27,12 @@ fatal one (this copy was fenced by a newer one with the same
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -97,6 +100,9 @@ class WorkerOptions:
         max_queued_per_partition: pause a partition when this many records wait.
         transactional: exactly-once commits; ``False`` only for benchmarks.
         shutdown_grace_s: how long ``stop()`` lets in-flight records finish.
+        call_deadline_s: a librdkafka transaction call still running after this
+            long is wedged (librdkafka can ignore its own timeout when the group
+            coordinator goes away): the process exits so a supervisor restarts it.
 
     """
 
@@ -106,6 +112,7 @@ class WorkerOptions:
     max_queued_per_partition: int = 500
     transactional: bool = True
     shutdown_grace_s: float = 20.0
+    call_deadline_s: float = 120.0
 
 
 @dataclass(eq=False)
@@ -154,6 +161,7 @@ class Worker:
         router: FailureRouter,
         options: WorkerOptions = WorkerOptions(),
         clock: Callable[[], datetime] = utcnow,
+        on_wedged: Callable[[str], None] | None = None,
     ) -> None:
         self._consumer = consumer
         self._producer = producer
@@ -163,6 +171,7 @@ class Worker:
         self._router = router
         self._options = options
         self._clock = clock
+        self._on_wedged = on_wedged or exit_wedged
         self._partitions: dict[TP, _Partition] = {}
         self._stopping = False
         self._delivery_errors: list[KafkaError] = []
@@ -418,7 +427,8 @@ class Worker:
         deadline = time.monotonic() + 60
         while True:
             try:
-                self._producer.commit_transaction(30)
+                with self._deadline("commit_transaction"):
+                    self._producer.commit_transaction(30)
                 return
             except KafkaException as exc:
                 error = translate(exc)
@@ -429,16 +439,27 @@ class Worker:
                     raise AbortableKafkaError(error.message) from exc
                 raise error from exc
 
-    @staticmethod
-    def _call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(*args, **kwargs)
+            with self._deadline(method.__name__):
+                return method(*args, **kwargs)
         except KafkaException as exc:
             error = translate(exc)
             if isinstance(error, BrokerUnavailable):
                 # A timeout inside a transaction leaves it in an unknown state: abort it.
                 raise AbortableKafkaError(error.message) from exc
             raise error from exc
+
+    @contextmanager
+    def _deadline(self, call: str) -> Iterator[None]:
+        """Call ``on_wedged`` from a watchdog thread if the block outlives the deadline."""
+        timer = threading.Timer(self._options.call_deadline_s, self._on_wedged, args=(call,))
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
 
     def _forget(self, committed: dict[TP, list[int]]) -> None:
         for tp, offsets in committed.items():
@@ -516,9 +537,36 @@ class Worker:
         log.info("worker_stopped", stage=self._stage.name, committed=self.committed_records)
 
 
+EXIT_WEDGED = 70
+"""Exit status of a process whose librdkafka call wedged (EX_SOFTWARE)."""
+
+
+def exit_wedged(call: str) -> None:
+    """Exit the process at once: a wedged librdkafka call cannot be interrupted.
+
+    Exactly-once still holds: nothing of the open transaction is visible to
+    ``read_committed`` readers; the broker aborts it at ``transaction.timeout.ms``
+    or the restarted copy (same ``transactional.id``) fences and aborts it, and
+    the input is read again from the committed offsets.
+    """
+    log.critical(
+        "kafka_call_wedged",
+        call=call,
+        hint="exiting so the supervisor restarts this copy; no committed work is lost",
+    )
+    os._exit(EXIT_WEDGED)
+
+
 def decision_kind(decision: Decision) -> str:
     """The error kind a decision carries (metrics label)."""
     return decision.kind.value if isinstance(decision, DeadLetter) else decision.error.kind.value
 
 
-__all__ = ["StageHandler", "Worker", "WorkerOptions", "decision_kind"]
+__all__ = [
+    "EXIT_WEDGED",
+    "StageHandler",
+    "Worker",
+    "WorkerOptions",
+    "decision_kind",
+    "exit_wedged",
+]
