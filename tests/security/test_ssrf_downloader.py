@@ -19,7 +19,14 @@ from mediaflow.events import MediaDeadLettered, MediaSource, MediaStored
 from mediaflow.kafka import headers as h
 from processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, running_simulator
-from tests.integration.processors.test_downloader_stage import (
+from tests.security.ssrf_support import (
+    ORIGIN_ADDRESS,
+    TRAP_ADDRESS,
+    Origin,
+    TrustOnePolicy,
+    serving,
+)
+from tests.support.downloader import (
     INSTANCE,
     TOKEN,
     dead_letters,
@@ -27,13 +34,6 @@ from tests.integration.processors.test_downloader_stage import (
     request_for,
     send,
     tenants_file,
-)
-from tests.security.ssrf_support import (
-    ORIGIN_ADDRESS,
-    TRAP_ADDRESS,
-    Origin,
-    TrustOnePolicy,
-    serving,
 )
 
 pytestmark = pytest.mark.integration
