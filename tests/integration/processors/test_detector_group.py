@@ -50,7 +50,9 @@ def wait_for_assignment(
     raise AssertionError(f"group assignment never settled: {current}")
 
 
-def wait_for_media(settings: Settings, topic: str, expected: set[str], timeout: float = 120) -> None:
+def wait_for_media(
+    settings: Settings, topic: str, expected: set[str], timeout: float = 120
+) -> None:
     deadline = time.monotonic() + timeout
     seen: set[str] = set()
     while time.monotonic() < deadline:
