@@ -14,6 +14,9 @@ Several copies may run against one PostgreSQL: they split the partitions as
 a consumer group, and the store locks a partition's offset row for the
 length of each batch, so the two owners of a partition during a rebalance
 never apply the same record twice.
+
+After each committed batch the touched rows are published to the compacted
+``media.state`` topic (:mod:`processors.projection.changelog`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from mediaflow.events import MediaEvent
 from mediaflow.kafka import clients
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import get_logger
+from processors.projection.changelog import StateChangelog
 from storage.projection import LogRecord, ProjectionStore, StoreReplaced, open_store
 
 log = get_logger("mediaflow.projection")
@@ -97,6 +101,8 @@ class ProjectionConsumer:
         batch_max_records: most records per database transaction.
         batch_max_interval_s: longest wait for a batch to fill.
         clock: monotonic seconds (injected for tests).
+        changelog: publishes the touched rows to ``media.state`` after each
+            committed batch; ``None`` publishes nothing.
     """
 
     def __init__(
@@ -109,8 +115,10 @@ class ProjectionConsumer:
         batch_max_records: int = 500,
         batch_max_interval_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
+        changelog: StateChangelog | None = None,
     ) -> None:
         self._consumer = consumer
+        self._changelog = changelog
         self._store = store
         self._codec = codec
         self._topic = topic
@@ -135,6 +143,7 @@ class ProjectionConsumer:
 
         Raises:
             FatalKafkaError: librdkafka reported a fatal error.
+            BrokerUnavailable: the changelog's states were not acknowledged in time.
         """
         self._consumer.subscribe([self._topic], on_assign=self._on_assign)
         log.info("projection_started", topic=self._topic)
@@ -179,6 +188,8 @@ class ProjectionConsumer:
             return
         self.applied += applied
         APPLIED.inc(applied)
+        if self._changelog is not None:
+            self._changelog.publish(batch)
         positions: dict[int, int] = {}
         for record in batch:
             positions[record.partition] = max(positions.get(record.partition, 0), record.offset + 1)
@@ -216,6 +227,9 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     """Run the projection until SIGTERM/SIGINT, or until idle (``--idle-exit``)."""
     layout = load_layout(settings.kafka)
     store = open_store(settings.projection_db_url)
+    changelog = StateChangelog(
+        producer=clients.producer(settings.kafka), store=store, topic=layout.media_state
+    )
     projection = ProjectionConsumer(
         consumer=clients.consumer(settings.kafka, group_id(settings)),
         store=store,
@@ -223,6 +237,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         topic=layout.media_events,
         batch_max_records=settings.batch_max_records,
         batch_max_interval_s=settings.batch_max_interval_s,
+        changelog=changelog,
     )
 
     def on_signal(_signum: int, _frame: Any) -> None:
