@@ -59,7 +59,7 @@ from mediaflow.whatsapp import MediaDecryptor, decode_b64_field
 from processors.downloader import keys
 from processors.downloader.fetchers import Fetcher, fetch_paths
 from processors.downloader.safety import UrlPolicy, guarded_connector_kwargs
-from processors.downloader.streaming import size_limit, transfer
+from processors.downloader.streaming import refuse_declared_oversize, size_limit, transfer
 from storage.objects import STAGING_PREFIX, MediaStore, StoredObject
 from storage.s3 import s3_client
 
@@ -236,6 +236,7 @@ class DownloaderStage:
 
     async def _attempt(self, request: MediaDownloadRequested) -> tuple[StoredObject, str]:
         info = request.info
+        refuse_declared_oversize(info.declared_length, self._settings.max_media_bytes)
         detected_at = request.occurred_at
         declared = _declared_sha256(request)
         prefix = keys.key_prefix(info, detected_at)

@@ -51,6 +51,26 @@ def size_limit(declared_length: int | None, margin: float, absolute_max: int) ->
     return min(absolute_max, int(declared_length * (1 + margin)) + 1)
 
 
+def refuse_declared_oversize(declared_length: int | None, absolute_max: int) -> None:
+    """Refuse a media whose declared ``fileLength`` is already over the hard cap.
+
+    Checked before any request: downloading up to the cap only to fail would
+    waste the bandwidth (and the W-API call) that the cap exists to save.
+
+    Args:
+        declared_length: ``fileLength`` as declared, if any.
+        absolute_max: the hard cap (``MEDIAFLOW_MAX_MEDIA_BYTES``).
+
+    Raises:
+        MediaTooLarge: ``declared_length`` is over ``absolute_max``.
+    """
+    if declared_length is not None and declared_length > absolute_max:
+        raise MediaTooLarge(
+            f"declared fileLength {declared_length} exceeds the limit of {absolute_max} bytes; "
+            "not downloaded"
+        )
+
+
 async def transfer(
     chunks: AsyncIterator[bytes],
     sink: Sink,
@@ -109,4 +129,11 @@ async def transfer(
     return Transferred(digest.hexdigest(), received)
 
 
-__all__ = ["ENC_OVERHEAD", "Sink", "Transferred", "size_limit", "transfer"]
+__all__ = [
+    "ENC_OVERHEAD",
+    "Sink",
+    "Transferred",
+    "refuse_declared_oversize",
+    "size_limit",
+    "transfer",
+]

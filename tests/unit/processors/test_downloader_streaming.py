@@ -6,7 +6,7 @@ import pytest
 from mediaflow.errors import ErrorKind, IntegrityError, MediaTooLarge
 from mediaflow.events import MediaType
 from mediaflow.whatsapp import MediaDecryptor, MediaEncryptor
-from processors.downloader.streaming import size_limit, transfer
+from processors.downloader.streaming import refuse_declared_oversize, size_limit, transfer
 
 KEY = bytes(range(32))
 
@@ -88,3 +88,10 @@ def test_limit_is_the_declared_length_plus_margin_capped_by_the_absolute_max() -
     assert size_limit(1000, 0.05, 10**9) == 1051
     assert size_limit(None, 0.05, 777) == 777
     assert size_limit(10**12, 0.05, 777) == 777
+
+
+def test_a_declared_length_over_the_hard_cap_is_refused_before_downloading() -> None:
+    refuse_declared_oversize(None, 777)
+    refuse_declared_oversize(777, 777)
+    with pytest.raises(MediaTooLarge, match="declared fileLength 778"):
+        refuse_declared_oversize(778, 777)
