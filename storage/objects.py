@@ -259,11 +259,13 @@ class Upload:
 
     async def abort(self) -> None:
         """Drop everything sent so far. Never raises; safe to call twice and under cancellation."""
-        for task in self._sending:
-            task.cancel()
+        # A part already handed to its thread cannot be cancelled: cancelling
+        # the task let the part land after the abort, an orphan of an aborted
+        # upload (S3Proxy lists it as a ".mpus-" object). Let in-flight parts
+        # finish or fail first.
+        sending, self._sending = self._sending, set()
         with contextlib.suppress(BaseException):
-            await asyncio.gather(*self._sending, return_exceptions=True)
-        self._sending.clear()
+            await asyncio.shield(asyncio.gather(*sending, return_exceptions=True))
         self._buffer = bytearray()
         upload_id, self._upload_id = self._upload_id, None
         if upload_id is not None:
