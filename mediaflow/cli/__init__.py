@@ -13,12 +13,31 @@ from collections.abc import Sequence
 
 from mediaflow import __version__
 from mediaflow import logging as mflog
-from mediaflow.cli import _admin, _ops, _roles, _simulate
+from mediaflow.cli import (
+    _admin,
+    _diagnose,
+    _dlq,
+    _replay,
+    _reprocess,
+    _roles,
+    _simulate,
+    _status,
+)
 from mediaflow.config import Settings
 from mediaflow.errors import MediaflowError, UsageError
 from processors.projection import cli as _projection
 
-COMMAND_MODULES = [_admin, _roles, _ops, _projection, _simulate]
+COMMAND_MODULES = [
+    _admin,
+    _roles,
+    _dlq,
+    _replay,
+    _reprocess,
+    _status,
+    _diagnose,
+    _projection,
+    _simulate,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

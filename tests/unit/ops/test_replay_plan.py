@@ -2,7 +2,7 @@ import io
 
 import pytest
 
-from mediaflow.cli._ops import confirm
+from mediaflow.cli._replay import confirm
 from mediaflow.errors import UsageError
 from mediaflow.ops.replay import ReplayTarget, plan_partition
 

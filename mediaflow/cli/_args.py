@@ -1,0 +1,21 @@
+"""Argument helpers shared by the operator commands."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mediaflow.ops import dlq
+
+
+def json_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--json``."""
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def time_arg(text: str) -> Any:
+    """Parse an ISO-8601 time or epoch milliseconds (argparse ``type=``)."""
+    try:
+        return dlq.parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither ISO-8601 nor epoch ms") from exc
