@@ -33,7 +33,13 @@ from mediaflow.kafka.topics import apply, load_layout
 from mediaflow.logging import configure
 
 RESULTS = REPO_ROOT / "bench" / "results"
-MODULES = ("bench_webhook", "bench_detector", "bench_downloader", "bench_projection")
+MODULES = (
+    "bench_webhook",
+    "bench_detector",
+    "bench_downloader",
+    "bench_memory",
+    "bench_projection",
+)
 
 # Arguments per module and mode, passed only when the module's run() accepts them.
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
@@ -41,6 +47,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "bench_webhook": {"duration_s": 10.0, "connections": 32},
         "bench_detector": {"n": 20000},
         "bench_downloader": {},
+        "bench_memory": {"files": 4, "size_mb": 200, "concurrency": 4},
         "bench_projection": {"n": 30000},
         "e2e": {"rate": 10.0, "duration_s": 60.0},
     },
@@ -48,6 +55,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "bench_webhook": {"duration_s": 2.0, "connections": 32},
         "bench_detector": {"n": 1000},
         "bench_downloader": {"quick": True, "n": 5, "size_mb": 8, "total_mb": 64},
+        "bench_memory": {"files": 2, "size_mb": 32, "concurrency": 2},
         "bench_projection": {"n": 2000},
         "e2e": {"rate": 5.0, "duration_s": 10.0},
     },
@@ -94,6 +102,13 @@ TARGETS = (
         ("peak_rss_mb", "rss_mb", "peak_rss.mb", "memory.peak_rss_mb"),
         "< 200 MB",
         lambda v: v < 200,
+    ),
+    Target(
+        "downloader peak RSS, burst of 4 x 200 MB at concurrency 4 (MB)",
+        "bench_memory",
+        ("peak_rss_mb",),
+        "< 300 MB",
+        lambda v: v < 300,
     ),
     Target(
         "projection rebuild / consume-only",

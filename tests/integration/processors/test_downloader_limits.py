@@ -1,5 +1,6 @@
 """Size limits on the real stack: oversized media, declared or actual, are
-dead-lettered as ``too_large`` and leave nothing in the bucket."""
+dead-lettered as ``too_large`` and leave nothing in the bucket; a burst of
+large files keeps the downloader's memory bounded."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import dataclasses
 
 import pytest
 
+from bench.bench_memory import downloader_burst
 from mediaflow.events import MediaDeadLettered, MediaStored
 from mediaflow.kafka import headers as h
 from processors.downloader.stage import run
@@ -76,3 +78,11 @@ async def test_a_body_larger_than_declared_is_cut_off_and_its_upload_aborted(
     assert not of_type(settings, MediaStored)
     assert not objects(settings)
     assert not open_uploads(settings)
+
+
+def test_a_burst_of_large_files_keeps_the_downloader_process_memory_bounded(make_settings) -> None:
+    # Generous on purpose (the measured number belongs to bench/bench_memory.py):
+    # it catches a downloader that buffers whole files, not small regressions.
+    burst = downloader_burst(make_settings(), files=2, size_mb=64, concurrency=2)
+    assert burst.stored == 2
+    assert burst.peak_rss_mb < 300
