@@ -175,17 +175,8 @@ class Pipeline:
                 (the message carries the end of its log).
 
         """
-        env = settings_env(self.run.settings, self.run.environ)
         for role in self.roles:
-            log = self.log_path(role).open("ab")
-            self._logs.append(log)
-            self._children[role] = subprocess.Popen(
-                [sys.executable, "-m", "mediaflow", "run", role],
-                cwd=REPO_ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            self._spawn(role)
         deadline = time.monotonic() + timeout_s
         if "webhooks" in self.roles:
             self._wait_until(lambda: _http_ok(f"{self.run.webhook_url}/readyz"), deadline)
@@ -193,6 +184,33 @@ class Pipeline:
             settings = self.run.settings
             self._wait_until(lambda: _listening(settings.api_host, settings.api_port), deadline)
         return self
+
+    def kill(self, role: str) -> None:
+        """SIGKILL ``role`` (no drain, no commit) and reap it; a role already gone is fine.
+
+        Raises:
+            KeyError: ``role`` was never started.
+
+        """
+        child = self._children[role]
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+
+    def restart(self, role: str) -> None:
+        """Start ``role`` again (after :meth:`kill` or an exit), appending to its log."""
+        self._spawn(role)
+
+    def _spawn(self, role: str) -> None:
+        log = self.log_path(role).open("ab")
+        self._logs.append(log)
+        self._children[role] = subprocess.Popen(
+            [sys.executable, "-m", "mediaflow", "run", role],
+            cwd=REPO_ROOT,
+            env=settings_env(self.run.settings, self.run.environ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     def wait_assigned(self, timeout_s: float = 120.0) -> None:
         """Wait until every consuming role logged its partition assignment.

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import dataclasses
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -35,7 +34,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from mediaflow.config import REPO_ROOT, Settings
-from mediaflow.process import settings_env
 from mediaflow.tenants import TenantRegistry
 from simulator.demo import local_environment, samples_by_media_id
 from simulator.faults import Faults
@@ -139,24 +137,13 @@ class ChaosPipeline(Pipeline):
         self.unexpected_exits: list[tuple[str, int]] = []
 
     def kill(self, role: str) -> None:
-        """SIGKILL ``role`` (no drain, no commit) and reap it."""
-        child = self._children[role]
+        """SIGKILL ``role`` and remember that its exit was on purpose."""
         self.killed.add(role)
-        if child.poll() is None:
-            child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
+        super().kill(role)
 
     def restart(self, role: str) -> None:
-        """Start ``role`` again, appending to its log."""
-        log = self.log_path(role).open("ab")
-        self._logs.append(log)
-        self._children[role] = subprocess.Popen(
-            [sys.executable, "-m", "mediaflow", "run", role],
-            cwd=REPO_ROOT,
-            env=settings_env(self.run.settings, self.run.environ),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        """Start ``role`` again; an exit from now on is unexpected."""
+        super().restart(role)
         self.killed.discard(role)
 
     def supervise(self) -> None:
