@@ -72,6 +72,7 @@ test-unit: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 demo: setup
 	$(PY) -m simulator.demo

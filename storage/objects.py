@@ -159,7 +159,6 @@ class MediaStore:
             log.warning("multipart_abort_deferred", key=key, reason=exc.message)
             self._pending_aborts.append((key, upload_id))
 
-
     async def _abort(self, key: str, upload_id: str) -> None:
         """Abort one multipart upload; one already gone (aborted by a cancelled attempt) is fine."""
         try:

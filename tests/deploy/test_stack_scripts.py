@@ -43,7 +43,10 @@ def run_stack(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[st
 
 def read_pids() -> dict[str, str]:
     """The pids recorded by stack.sh, by service."""
-    return {name: (STACK_DIR / "run" / f"{name}.pid").read_text().strip() for name in ("kafka", "s3proxy")}
+    return {
+        name: (STACK_DIR / "run" / f"{name}.pid").read_text().strip()
+        for name in ("kafka", "s3proxy")
+    }
 
 
 def s3_client(secret_key: str = S3_SECRET_KEY) -> BaseClient:
@@ -54,7 +57,12 @@ def s3_client(secret_key: str = S3_SECRET_KEY) -> BaseClient:
         aws_access_key_id=S3_ACCESS_KEY,
         aws_secret_access_key=secret_key,
         region_name="us-east-1",
-        config=Config(signature_version="s3v4", retries={"max_attempts": 1}, connect_timeout=5, read_timeout=10),
+        config=Config(
+            signature_version="s3v4",
+            retries={"max_attempts": 1},
+            connect_timeout=5,
+            read_timeout=10,
+        ),
     )
 
 
@@ -62,7 +70,9 @@ def s3_client(secret_key: str = S3_SECRET_KEY) -> BaseClient:
 def _stack_is_up() -> None:
     status = run_stack("status")
     if status.returncode != 0:
-        pytest.fail(f"the local stack is not running; start it with `deploy/stack.sh up`:\n{status.stdout}")
+        pytest.fail(
+            f"the local stack is not running; start it with `deploy/stack.sh up`:\n{status.stdout}"
+        )
 
 
 def test_status_exits_zero_and_reports_both_services_up() -> None:

@@ -65,9 +65,7 @@ async def test_internal_file_links_and_redirects_are_dead_lettered_as_blocked_ur
         )
         wapi_request = request_for(via_wapi)
         redirect = f"{origin_url}/redirect?to={quote(trap_url + '/file', safe='')}"
-        link_request = dataclasses.replace(
-            request_for(via_link), source=MediaSource(url=redirect)
-        )
+        link_request = dataclasses.replace(request_for(via_link), source=MediaSource(url=redirect))
         send(settings, [wapi_request, link_request])
         await run(settings, idle_exit_s=2)
 

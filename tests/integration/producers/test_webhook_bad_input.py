@@ -131,7 +131,7 @@ HOSTILE = [
     b'{"instanceId": "3B6XIW-ZTS923-GEAY6V", "event": ["x"], "chat": "x"}',
     b'{"instanceId": "3B6XIW-ZTS923-GEAY6V", "event": "x", "chat": {"id": {"a": 1}}}',
     b'{"instanceId": "\\u0000", "event": "\\u0000"}',
-    "{\"instanceId\": \"\u00e7\u00e3o\U0001f600\", \"event\": \"e\"}".encode(),
+    '{"instanceId": "\u00e7\u00e3o\U0001f600", "event": "e"}'.encode(),
 ]
 
 

@@ -29,6 +29,8 @@ pytestmark = pytest.mark.integration
 
 PAYLOADS = REPO_ROOT / "tests" / "fixtures" / "payloads"
 SCHEMA = REPO_ROOT / "schemas" / "io.mediaflow.WebhookReceived.avsc"
+
+
 def wapi_bodies() -> list[bytes]:
     """Every W-API fixture that has an instance id, as the provider would send it."""
     bodies = []
