@@ -339,7 +339,7 @@ cmd_up() {
     log "stack ready in $((SECONDS - started))s"
     [[ $target == s3 ]] || log "  kafka   bootstrap.servers=127.0.0.1:$KAFKA_PORT"
     [[ $target == kafka ]] ||
-        log "  s3      endpoint=http://127.0.0.1:$S3_PORT access_key=$S3_ACCESS_KEY secret_key=$S3_SECRET_KEY (objects under $S3_DATA_DIR)"
+        log "  s3      endpoint=http://127.0.0.1:$S3_PORT access_key=$S3_ACCESS_KEY secret_key=**** (MEDIAFLOW_S3_SECRET_KEY) (objects under $S3_DATA_DIR)"
 }
 
 cmd_down() {
