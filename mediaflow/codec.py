@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
+import operator
 import types
 import typing
 from collections.abc import Callable
@@ -155,17 +156,42 @@ class AvroCodec:
             ) from exc
 
 
-def _to_avro(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_avro(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Enum):
-        return value.value
-    return value
-
-
-# Per record type: field name -> converter (None: the Avro value is used as is).
-# Built once per type; resolving type hints on every record dominated decoding.
+# Per record type: field name -> converter (None: the value is used as is), one
+# plan per direction. Built once per type: walking dataclass fields and type hints
+# on every record dominated encoding and decoding.
+_WRITE_PLANS: dict[type, dict[str, Callable[[Any], Any] | None]] = {}
 _PLANS: dict[type, dict[str, Callable[[Any], Any] | None]] = {}
+
+
+def _to_avro(record: Any) -> dict[str, Any]:
+    plan = _WRITE_PLANS.get(type(record))
+    if plan is None:
+        hints = typing.get_type_hints(type(record))
+        plan = _WRITE_PLANS[type(record)] = {
+            f.name: _write_converter(hints[f.name]) for f in dataclasses.fields(record)
+        }
+    out = {}
+    for name, convert in plan.items():
+        value = getattr(record, name)
+        out[name] = value if convert is None or value is None else convert(value)
+    return out
+
+
+def _write_converter(hint: Any) -> Callable[[Any], Any] | None:
+    hint = _optional_inner(hint)
+    if isinstance(hint, type):
+        if dataclasses.is_dataclass(hint):
+            return _to_avro
+        if issubclass(hint, Enum):
+            return operator.attrgetter("value")
+    return None
+
+
+def _optional_inner(hint: Any) -> Any:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return inner[0] if len(inner) == 1 else Any
+    return hint
 
 
 def _from_avro(record_type: type, raw: dict[str, Any]) -> Any:
@@ -182,9 +208,7 @@ def _from_avro(record_type: type, raw: dict[str, Any]) -> Any:
 
 
 def _converter(hint: Any) -> Callable[[Any], Any] | None:
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        inner = [a for a in typing.get_args(hint) if a is not type(None)]
-        hint = inner[0] if len(inner) == 1 else Any
+    hint = _optional_inner(hint)
     if isinstance(hint, type):
         if dataclasses.is_dataclass(hint):
             return functools.partial(_from_avro, hint)

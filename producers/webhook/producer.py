@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from mediaflow.config import KafkaSettings
 from mediaflow.errors import BrokerUnavailable
@@ -55,9 +55,15 @@ class AsyncProducer:
                 "message.timeout.ms": int(delivery_timeout_s * 1000),
                 "queue.buffering.max.messages": queue_max_messages,
                 "socket.connection.setup.timeout.ms": max(1000, int(delivery_timeout_s * 1000)),
+                # Every request waits for its own record: batches form from
+                # concurrent requests anyway, so do not hold them back.
+                "linger.ms": 0.5,
             },
         )
         self._stopping = threading.Event()
+        self._reports: list[tuple[asyncio.Future[None], KafkaError | None]] = []
+        self._reports_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._poller = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
         self._poller.start()
         self._ready: tuple[float, bool] = (0.0, False)
@@ -65,6 +71,19 @@ class AsyncProducer:
     def _poll(self) -> None:
         while not self._stopping.is_set():
             self._producer.poll(0.1)
+            self._hand_over_reports()
+
+    def _report(self, future: asyncio.Future[None], error: KafkaError | None) -> None:
+        # Runs inside poll()/flush(): only collect; the event loop is woken once per batch.
+        with self._reports_lock:
+            self._reports.append((future, error))
+
+    def _hand_over_reports(self) -> None:
+        with self._reports_lock:
+            reports, self._reports = self._reports, []
+        if reports and self._loop is not None:
+            # One wake-up of the event loop per poll, not one per record.
+            self._loop.call_soon_threadsafe(_settle_all, reports)
 
     async def send(self, topic: str, key: bytes, value: bytes, headers: Headers) -> None:
         """Produce one record and return once the broker acknowledged it.
@@ -81,23 +100,24 @@ class AsyncProducer:
                 the caller must not claim it did.
 
         """
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-
-        def on_delivery(error: KafkaError | None, _message: Message) -> None:
-            # Runs on the poll thread: hand the outcome to the event loop.
-            loop.call_soon_threadsafe(_settle, future, error)
-
+        report = self._report
         try:
             self._producer.produce(
-                topic, value=value, key=key, headers=headers, on_delivery=on_delivery
+                topic,
+                value=value,
+                key=key,
+                headers=headers,
+                on_delivery=lambda error, _message: report(future, error),
             )
         except (BufferError, KafkaException) as exc:
             raise clients.translate(exc) from exc
         # librdkafka always reports by message.timeout.ms; the margin only guards
         # against a report that never arrives (it must never hang a request).
         try:
-            await asyncio.wait_for(future, self._delivery_timeout_s + 2)
+            async with asyncio.timeout(self._delivery_timeout_s + 2):
+                await future
         except TimeoutError as exc:
             raise BrokerUnavailable("no delivery report within the delivery timeout") from exc
 
@@ -134,18 +154,20 @@ class AsyncProducer:
         remaining: int = await loop.run_in_executor(None, self._producer.flush, wait)
         self._stopping.set()
         await loop.run_in_executor(None, self._poller.join)
+        self._hand_over_reports()  # reports that arrived during the final flush
         if remaining:
             log.error("producer_flush_incomplete", undelivered=remaining)
         return remaining
 
 
-def _settle(future: asyncio.Future[Any], error: KafkaError | None) -> None:
-    if future.done():  # the request gave up waiting already
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(clients.translate(KafkaException(error)))
+def _settle_all(reports: list[tuple[asyncio.Future[Any], KafkaError | None]]) -> None:
+    for future, error in reports:
+        if future.done():  # the request gave up waiting already
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(clients.translate(KafkaException(error)))
 
 
 __all__ = ["READY_CACHE_S", "AsyncProducer"]
