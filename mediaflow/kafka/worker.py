@@ -255,20 +255,26 @@ class Worker:
         return sum(len(p.running) for p in self._partitions.values())
 
     def _start_due(self) -> int:
+        """Start due records, one per partition per round, while there is room.
+
+        Round robin, so a partition with a long queue cannot take every slot
+        while the records of the others wait (a latency tail of tens of seconds).
+        """
         started = 0
         now = self._clock()
         free = self._options.concurrency - self._in_flight()
-        for state in self._partitions.values():
-            while free > 0 and state.queued:
-                head = state.queued[0]
-                if head.due_at is not None and head.due_at > now:
+        ready = [s for s in self._partitions.values() if _head_is_due(s, now)]
+        while free > 0 and ready:
+            for state in ready:
+                if free == 0:
                     break
-                state.queued.popleft()
+                head = state.queued.popleft()
                 task = asyncio.create_task(self._process(head))
                 state.running[head.offset] = task
                 task.add_done_callback(lambda t, s=state, o=head.offset: self._finished(s, o, t))
                 free -= 1
                 started += 1
+            ready = [s for s in ready if _head_is_due(s, now)]
         IN_FLIGHT.labels(self._stage.name).set(self._in_flight())
         return started
 
@@ -337,7 +343,7 @@ class Worker:
         waiting: dict[str, int] = dict.fromkeys(self._topics, 0)
         for (topic, partition), state in self._partitions.items():
             waiting[topic] = waiting.get(topic, 0) + len(state.queued)
-            head_waiting = bool(state.queued) and (state.queued[0].due_at or now) > now
+            head_waiting = bool(state.queued) and not _head_is_due(state, now)
             should_pause = len(state.queued) >= limit or head_waiting
             if should_pause != state.paused:
                 tp = [TopicPartition(topic, partition)]
@@ -535,6 +541,10 @@ class Worker:
         await asyncio.to_thread(self._consumer.close)
         await asyncio.to_thread(self._producer.flush, 10)
         log.info("worker_stopped", stage=self._stage.name, committed=self.committed_records)
+
+
+def _head_is_due(state: _Partition, now: datetime) -> bool:
+    return bool(state.queued) and (state.queued[0].due_at is None or state.queued[0].due_at <= now)
 
 
 EXIT_WEDGED = 70
