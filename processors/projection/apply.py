@@ -224,17 +224,18 @@ def _event_changes(row: MediaRow, event: MediaEvent, at: int) -> dict[str, objec
                 **_error(row, event.error_kind, event.error_message, at, event.event_id),
             }
         case MediaStored():
-            # Of several MediaStored (a redrive stored again), the newest object wins;
-            # ties on time break on the key so arrival order never matters.
-            newest = row.stored_at is None or (at, event.key) >= (
+            # Several MediaStored for one media are normal: a redelivered request is
+            # answered from the bucket ("existing"), a redrive may store again. They
+            # name the same deterministic key; the first one wins, so stored_at says
+            # when the media was first safe and does not grow with redeliveries.
+            # Ties on time break on the key so arrival order never matters.
+            first = row.stored_at is None or (at, event.key) < (
                 row.stored_at,
                 row.object_key or "",
             )
-            stored: dict[str, object] = {
-                "attempts": max(row.attempts, event.attempt),
-                "stored_at": _newest(row.stored_at, at),
-            }
-            if newest:
+            stored: dict[str, object] = {"attempts": max(row.attempts, event.attempt)}
+            if first:
+                stored["stored_at"] = at
                 stored.update(
                     bucket=event.bucket,
                     object_key=event.key,

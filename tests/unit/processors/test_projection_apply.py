@@ -51,6 +51,14 @@ def test_stored_records_the_object_and_clears_the_retry_time() -> None:
     assert row.stored_at == millis(at(20))
 
 
+def test_a_redelivery_answered_from_the_bucket_keeps_the_first_stored_time() -> None:
+    first, redelivered = stored("m1", 20), stored("m1", 65)
+    row = run([detected("m1"), first, redelivered])
+    assert row.status == MediaStatus.STORED
+    assert row.stored_at == millis(at(20))
+    assert run([redelivered, first]).stored_at == millis(at(20))
+
+
 def test_a_late_download_failure_never_overwrites_stored() -> None:
     row = run([detected("m1"), stored("m1", 20), failed("m1", 30, attempt=3)])
     assert row.status == MediaStatus.STORED
