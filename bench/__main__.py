@@ -246,11 +246,16 @@ def run_module(name: str, settings: Settings, sizes: Mapping[str, Any]) -> dict[
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmarks, write the results, print the table; 1 if any target failed."""
+    """Run the benchmarks, write the results, print the table.
+
+    Exits 1 when a benchmark could not run; a missed target is a result, shown
+    as FAIL in the table, and fails the exit status only with ``--strict``.
+    """
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, 10 s e2e")
     parser.add_argument("--only", nargs="*", help="module names (bench_webhook, e2e, ...)")
     parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end run")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
     from simulator.demo import local_environment
@@ -289,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text)
     print(f"written: {RESULTS / 'latest.json'}, {RESULTS / 'latest.md'} ({report['total_s']} s)")
-    return 1 if any(r["verdict"] in ("FAIL", "error") for r in rows) else 0
+    failing = ("FAIL", "error") if args.strict else ("error",)
+    return 1 if any(r["verdict"] in failing for r in rows) else 0
 
 
 def _run_e2e(
