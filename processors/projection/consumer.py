@@ -32,7 +32,7 @@ from prometheus_client import Counter
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
-from mediaflow.errors import UndecodableRecord
+from mediaflow.errors import BrokerUnavailable, UndecodableRecord
 from mediaflow.events import MediaEvent
 from mediaflow.kafka import clients
 from mediaflow.kafka.topics import load_layout
@@ -143,7 +143,7 @@ class ProjectionConsumer:
 
         Raises:
             FatalKafkaError: librdkafka reported a fatal error.
-            BrokerUnavailable: the changelog's states were not acknowledged in time.
+            BrokerUnavailable: stopped while the changelog's states were not acknowledged.
         """
         self._consumer.subscribe([self._topic], on_assign=self._on_assign)
         log.info("projection_started", topic=self._topic)
@@ -160,6 +160,25 @@ class ProjectionConsumer:
         finally:
             self._consumer.close()
             log.info("projection_stopped", applied=self.applied)
+
+    def _publish_changelog(self, changelog: StateChangelog, batch: list[LogRecord]) -> None:
+        """Publish the batch's states, waiting for the broker while it is away.
+
+        The state is already committed to the database, so publishing again is
+        harmless (a compacted topic keeps the latest); stopping instead would
+        turn every broker outage into a crash and a restart.
+        """
+        delay = 0.5
+        while True:
+            try:
+                changelog.publish(batch)
+                return
+            except BrokerUnavailable as exc:
+                if self._stopping:
+                    raise
+                log.warning("changelog_waiting_for_broker", reason=exc.message, retry_in_s=delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     def _idle_for(self, last_activity: float) -> float:
         # Joining the group takes seconds: idleness counts only once partitions are assigned.
@@ -189,7 +208,7 @@ class ProjectionConsumer:
         self.applied += applied
         APPLIED.inc(applied)
         if self._changelog is not None:
-            self._changelog.publish(batch)
+            self._publish_changelog(self._changelog, batch)
         positions: dict[int, int] = {}
         for record in batch:
             positions[record.partition] = max(positions.get(record.partition, 0), record.offset + 1)
