@@ -21,15 +21,13 @@ import platform
 import sys
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench._fresh import fresh_stack
 from mediaflow.config import REPO_ROOT, Settings
-from mediaflow.kafka.clients import admin_client
-from mediaflow.kafka.topics import apply, load_layout
 from mediaflow.logging import configure
 
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -209,12 +207,6 @@ def _read(path: str) -> str:
         return ""
 
 
-def _fresh(settings: Settings) -> Settings:
-    kafka = dataclasses.replace(settings.kafka, topic_prefix=f"bench{uuid.uuid4().hex[:8]}.")
-    s3 = dataclasses.replace(settings.s3, bucket=f"bench-{uuid.uuid4().hex[:10]}")
-    return dataclasses.replace(settings, kafka=kafka, s3=s3)
-
-
 def run_module(name: str, settings: Settings, sizes: Mapping[str, Any]) -> dict[str, Any]:
     """Run one benchmark module on fresh topics and bucket; never raises."""
     try:
@@ -225,21 +217,14 @@ def run_module(name: str, settings: Settings, sizes: Mapping[str, Any]) -> dict[
         return {"status": "error", "error": f"import failed: {exc}"}
     accepted = inspect.signature(module.run).parameters
     kwargs = {k: v for k, v in sizes.items() if k in accepted}
-    fresh = _fresh(settings)
-    specs = load_layout(fresh.kafka).specs
     started = time.perf_counter()
     try:
-        from storage.s3 import ensure_bucket, s3_client
-
-        apply(admin_client(fresh.kafka), specs)
-        ensure_bucket(s3_client(fresh.s3), fresh.s3)
-        result = dict(module.run(fresh, **kwargs))
+        with fresh_stack(settings) as fresh:
+            result = dict(module.run(fresh, **kwargs))
         result.setdefault("status", "ok")
     except Exception as exc:  # one broken benchmark must not hide the others' numbers
         result = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
         traceback.print_exc()
-    finally:
-        admin_client(fresh.kafka).delete_topics([s.name for s in specs])
     result["seconds"] = round(time.perf_counter() - started, 1)
     result["arguments"] = kwargs
     return result

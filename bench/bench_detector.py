@@ -29,12 +29,13 @@ from typing import Any
 
 from confluent_kafka import Producer
 
+from bench._fresh import fresh_stack
 from mediaflow.codec import AvroCodec
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.events import WebhookReceived
 from mediaflow.kafka import clients
 from mediaflow.kafka import headers as h
-from mediaflow.kafka.topics import TopicLayout, apply, load_layout
+from mediaflow.kafka.topics import TopicLayout, load_layout
 from mediaflow.kafka.worker import Worker
 from mediaflow.logging import configure
 from mediaflow.metrics import RECORDS_IN
@@ -166,20 +167,11 @@ def main(argv: list[str]) -> int:
     n = int(argv[0]) if argv else DEFAULT_N
     settings = Settings.from_env()
     configure(fmt=settings.log_format, level="warning")
-    settings = dataclasses.replace(
-        settings,
-        kafka=dataclasses.replace(settings.kafka, topic_prefix=f"bench{uuid.uuid4().hex[:8]}."),
-    )
-    specs = load_layout(settings.kafka).specs
-    admin = clients.admin_client(settings.kafka)
-    apply(admin, specs)
-    try:
-        result = json.dumps(run(settings, n), indent=2)
-        RESULT_FILE.parent.mkdir(exist_ok=True)
-        RESULT_FILE.write_text(result + "\n")
-        print(result)
-    finally:
-        admin.delete_topics([s.name for s in specs])
+    with fresh_stack(settings) as fresh:
+        result = json.dumps(run(fresh, n), indent=2)
+    RESULT_FILE.parent.mkdir(exist_ok=True)
+    RESULT_FILE.write_text(result + "\n")
+    print(result)
     return 0
 
 

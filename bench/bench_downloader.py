@@ -28,6 +28,7 @@ from typing import Any
 
 import aiohttp
 
+from bench._fresh import fresh_stack
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.events import MediaDownloadRequested, MediaInfo, MediaSource
@@ -44,11 +45,12 @@ CONCURRENCY = 4
 MIB = 1024 * 1024
 
 
-def request_for(media: SampleMedia) -> MediaDownloadRequested:
+def request_for(media: SampleMedia, instance_id: str = "bench") -> MediaDownloadRequested:
+    """A CDN-only download request for ``media`` (no W-API tenant token needed)."""
     info = MediaInfo(
         provider="wapi",
         client_id="bench",
-        instance_id="bench",
+        instance_id=instance_id,
         message_id=uuid.uuid4().hex,
         chat_id="c",
         media_type=media.media_type,
@@ -216,11 +218,8 @@ def main(argv: list[str]) -> int:
         _rss_child(int(argv[1]))
         return 0
     sizes = [int(a) for a in argv[:3]]
-    settings = Settings.from_env()
-    settings = dataclasses.replace(
-        settings, s3=dataclasses.replace(settings.s3, bucket=f"bench-{uuid.uuid4().hex[:10]}")
-    )
-    print(json.dumps(run(settings, *sizes), indent=2))
+    with fresh_stack(Settings.from_env()) as settings:
+        print(json.dumps(run(settings, *sizes), indent=2))
     return 0
 
 

@@ -19,17 +19,18 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench._fresh import fresh_stack
+from bench.bench_downloader import request_for
 from mediaflow.codec import AvroCodec
 from mediaflow.config import REPO_ROOT, Settings
-from mediaflow.events import MediaDownloadRequested, MediaInfo, MediaSource
+from mediaflow.events import MediaDownloadRequested
 from mediaflow.kafka import clients
 from mediaflow.kafka.topics import load_layout
 from mediaflow.process import settings_env
-from simulator import MediaLibrary, SampleMedia, SimulatorThread
+from simulator import MediaLibrary, SimulatorThread
 from storage.s3 import s3_client
 
 MIB = 1024 * 1024
@@ -44,35 +45,6 @@ class Burst:
     peak_rss_mb: float
     stored: int
     seconds: float
-
-
-def request_for(media: SampleMedia) -> MediaDownloadRequested:
-    """A CDN-only download request for ``media`` (no W-API tenant token needed)."""
-    info = MediaInfo(
-        provider="wapi",
-        client_id="bench",
-        instance_id=INSTANCE,
-        message_id=uuid.uuid4().hex,
-        chat_id="c",
-        media_type=media.media_type,
-        media_variant=media.variant,
-        mimetype=media.mimetype,
-        declared_length=media.size,
-        file_sha256=media.file_sha256,
-    )
-    return MediaDownloadRequested(
-        event_id=str(uuid.uuid4()),
-        media_id=uuid.uuid4().hex,
-        occurred_at=datetime.now(UTC),
-        stage="detector",
-        source_event_id="bench",
-        info=info,
-        source=MediaSource(
-            media_key=media.media_key_b64,
-            file_enc_sha256=media.file_enc_sha256,
-            direct_path=media.direct_path,
-        ),
-    )
 
 
 def _produce(settings: Settings, requests: list[MediaDownloadRequested]) -> None:
@@ -116,7 +88,7 @@ def downloader_burst(
     """
     library = MediaLibrary(seed=77)
     media = [library.large(size_mb * MIB, "video") for _ in range(files)]
-    requests = [request_for(m) for m in media]  # hashes computed here, before the process
+    requests = [request_for(m, INSTANCE) for m in media]  # hashes computed here, before the process
     with SimulatorThread(library) as sim, tempfile.TemporaryDirectory() as tmp:
         tenants = Path(tmp) / "tenants.toml"
         tenants.write_text(TENANTS)
@@ -172,19 +144,8 @@ def run(
 
 def main(argv: list[str]) -> int:
     """Entry point: ``[files size_mb concurrency]`` on fresh topics and bucket."""
-    from bench.__main__ import _fresh
-    from mediaflow.kafka.clients import admin_client
-    from mediaflow.kafka.topics import apply
-    from storage.s3 import ensure_bucket
-
-    settings = _fresh(Settings.from_env())
-    specs = load_layout(settings.kafka).specs
-    apply(admin_client(settings.kafka), specs)
-    ensure_bucket(s3_client(settings.s3), settings.s3)
-    try:
+    with fresh_stack(Settings.from_env()) as settings:
         print(json.dumps(run(settings, *(int(a) for a in argv[:3])), indent=2))
-    finally:
-        admin_client(settings.kafka).delete_topics([s.name for s in specs])
     return 0
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
+from bench._fresh import fresh_stack
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.events import (
@@ -37,7 +38,7 @@ from mediaflow.events import (
     MediaType,
 )
 from mediaflow.kafka import clients
-from mediaflow.kafka.topics import apply, load_layout
+from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import configure
 from processors.projection.rebuild import rebuild
 
@@ -184,17 +185,8 @@ def main(argv: list[str]) -> int:
     n = int(argv[0]) if argv else DEFAULT_N
     settings = Settings.from_env()
     configure(fmt=settings.log_format, level="warning")
-    settings = dataclasses.replace(
-        settings,
-        kafka=dataclasses.replace(settings.kafka, topic_prefix=f"bench{uuid.uuid4().hex[:8]}."),
-    )
-    specs = load_layout(settings.kafka).specs
-    admin = clients.admin_client(settings.kafka)
-    apply(admin, specs)
-    try:
-        print(json.dumps(run(settings, n), indent=2))
-    finally:
-        admin.delete_topics([s.name for s in specs])
+    with fresh_stack(settings) as fresh:
+        print(json.dumps(run(fresh, n), indent=2))
     return 0
 
 

@@ -162,6 +162,8 @@ start_jvm() {
     rm -f "$RUN_DIR/$name.pid"
     # A marker, so the tail shown after a failed start is read from the right line.
     printf '=== %s: started by deploy/stack.sh ===\n' "$(date '+%F %T')" >>"$output"
+    # Kafka keeps several files open per partition: allow as many as the system lets us.
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
     # shellcheck disable=SC2016  # $$, $0 and $@ belong to the inner shell
     setsid bash -c 'echo $$ >"$0"; exec "$@"' "$RUN_DIR/$name.pid" java "$@" \
         </dev/null >>"$output" 2>&1 &

@@ -4,11 +4,14 @@ the run left behind (events, dead letters, objects, open multipart uploads)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
@@ -99,9 +102,20 @@ def objects(settings: Settings) -> list[dict[str, Any]]:
 
 
 def open_uploads(settings: Settings) -> list[Any]:
-    return (
-        s3_client(settings.s3).list_multipart_uploads(Bucket=settings.s3.bucket).get("Uploads", [])
-    )
+    """Multipart uploads still open in the test's bucket.
+
+    S3Proxy's filesystem backend answers 500 when this listing races a part
+    being written (a part file without its attributes yet): ask again.
+    """
+    client = s3_client(settings.s3)
+    for _ in range(20):
+        try:
+            return client.list_multipart_uploads(Bucket=settings.s3.bucket).get("Uploads", [])
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 500:
+                raise
+            time.sleep(0.2)
+    raise AssertionError("S3Proxy kept answering 500 to ListMultipartUploads")
 
 
 def settings_for(

@@ -1,0 +1,37 @@
+"""Topics and a bucket of its own for each benchmark run, so runs never see each other."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from mediaflow.config import Settings
+from mediaflow.kafka.clients import admin_client
+from mediaflow.kafka.topics import apply, load_layout
+from storage.s3 import ensure_bucket, s3_client
+
+
+def fresh_settings(settings: Settings) -> Settings:
+    """Return ``settings`` with a unique topic prefix and a unique bucket name."""
+    kafka = dataclasses.replace(settings.kafka, topic_prefix=f"bench{uuid.uuid4().hex[:8]}.")
+    s3 = dataclasses.replace(settings.s3, bucket=f"bench-{uuid.uuid4().hex[:10]}")
+    return dataclasses.replace(settings, kafka=kafka, s3=s3)
+
+
+@contextmanager
+def fresh_stack(settings: Settings) -> Iterator[Settings]:
+    """Create fresh topics and a bucket, yield their settings, then delete the topics.
+
+    The bucket stays, so a person can look at what a run stored.
+    """
+    fresh = fresh_settings(settings)
+    specs = load_layout(fresh.kafka).specs
+    admin = admin_client(fresh.kafka)
+    apply(admin, specs)
+    try:
+        ensure_bucket(s3_client(fresh.s3), fresh.s3)
+        yield fresh
+    finally:
+        admin.delete_topics([s.name for s in specs])
