@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
@@ -264,15 +265,20 @@ def _metadata(admin: AdminClient, timeout: float):  # type: ignore[no-untyped-de
 
 
 def _wait_until_visible(admin: AdminClient, names: Sequence[str], timeout: float) -> None:
-    # CreateTopics returns once the controller has the topic; brokers learn of it a
-    # moment later, and a producer or check run right now would see it missing.
+    # CreateTopics returns once the controller has the topic; brokers learn of it,
+    # and elect partition leaders, a moment later: a client right now would see it
+    # missing or get NOT_LEADER_FOR_PARTITION.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         topics = _metadata(admin, timeout).topics
-        if all(name in topics and not topics[name].error for name in names):
+        if all(name in topics and _ready(topics[name]) for name in names):
             return
         time.sleep(0.1)
     raise BrokerUnavailable(f"created topics not visible after {timeout} s: {', '.join(names)}")
+
+
+def _ready(topic: Any) -> bool:
+    return not topic.error and all(p.leader >= 0 and not p.error for p in topic.partitions.values())
 
 
 def _describe_configs(
