@@ -46,6 +46,15 @@ def partitions_of(consumer: Consumer, topic: str, timeout: float = 10) -> list[i
     return sorted(info.partitions)
 
 
+_LEADER_LOADING = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+    }
+)
+
+
 def watermarks(
     consumer: Consumer, topic: str, partition: int, timeout: float = 10
 ) -> tuple[int, int]:
@@ -54,12 +63,22 @@ def watermarks(
     Raises:
         BrokerUnavailable: the broker did not answer.
     """
-    try:
-        tp = TopicPartition(topic, partition)
-        low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
-    except KafkaException as exc:
-        raise BrokerUnavailable(f"cannot read watermarks of {topic}[{partition}]: {exc}") from exc
-    return int(low), int(high)
+    tp = TopicPartition(topic, partition)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
+            return int(low), int(high)
+        except KafkaException as exc:
+            # A partition whose leader is still loading (a new topic, a restarted
+            # broker) answers NOT_LEADER_FOR_PARTITION for a moment: ask again.
+            error = exc.args[0]
+            loading = error.retriable() or error.code() in _LEADER_LOADING
+            if not loading or time.monotonic() >= deadline:
+                raise BrokerUnavailable(
+                    f"cannot read watermarks of {topic}[{partition}]: {exc}"
+                ) from exc
+            time.sleep(0.2)
 
 
 def scan(
