@@ -16,7 +16,6 @@ import json
 import multiprocessing
 import os
 import signal
-import socket
 import statistics
 import tempfile
 import time
@@ -30,18 +29,13 @@ from aiohttp import web
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import apply, load_layout
+from simulator.pipeline import free_port
 
 BODY = (REPO_ROOT / "tests" / "fixtures" / "payloads" / "wapi_image.json").read_bytes()
 INSTANCE = "3B6XIW-ZTS923-GEAY6V"
 SECRET = "bench-webhook-secret"
 WARMUP_S = 1.0
 _FORK = multiprocessing.get_context("fork")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _serve_receiver(settings: Settings) -> None:
@@ -154,7 +148,7 @@ def run(settings: Settings, duration_s: float = 10.0, connections: int = 32) -> 
             f'[tenants."{INSTANCE}"]\nclient_id = "bench"\nprovider = "wapi"\n'
             f'webhook_secret_file = "{secret}"\n'
         )
-        port = _free_port()
+        port = free_port()
         bench_settings = dataclasses.replace(
             settings, kafka=kafka, tenants_file=tenants, webhook_port=port, log_level="warning"
         )
@@ -167,7 +161,7 @@ def run(settings: Settings, duration_s: float = 10.0, connections: int = 32) -> 
             )
         finally:
             _stop(receiver)
-    noop_port = _free_port()
+    noop_port = free_port()
     noop = _FORK.Process(target=_serve_noop, args=(noop_port,))
     noop.start()
     try:

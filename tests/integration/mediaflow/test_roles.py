@@ -1,4 +1,3 @@
-import socket
 import time
 import urllib.request
 
@@ -7,16 +6,11 @@ import pytest
 from mediaflow.codec import AvroCodec
 from mediaflow.events import WebhookReceived, new_event_id, utcnow
 from mediaflow.kafka.topics import load_layout
+from simulator.pipeline import free_port
 from tests.support.kafka import produce
 from tests.support.processes import spawn_role, stop
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def scrape(port: int, needle: str, timeout: float = 60.0) -> str:

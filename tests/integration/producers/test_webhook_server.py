@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.kafka.topics import load_layout
+from simulator.pipeline import free_port
 from tests.support.kafka import wait_for
 from tests.support.webhook import WAPI_INSTANCE, WAPI_SECRET, write_tenants
 
@@ -24,12 +24,6 @@ pytestmark = pytest.mark.integration
 
 IMAGE = (REPO_ROOT / "tests" / "fixtures" / "payloads" / "wapi_image.json").read_bytes()
 NEW_INSTANCE = "NEW123-ADDED-BYHUP1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def post(port: int, body: bytes, token: str) -> int:

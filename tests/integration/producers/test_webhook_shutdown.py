@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import os
 import signal
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,18 +16,13 @@ from prometheus_client import REGISTRY
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.kafka.topics import load_layout
 from producers.webhook import serve
+from simulator.pipeline import free_port
 from tests.support.kafka import read_all
 from tests.support.webhook import WAPI_SECRET, write_tenants
 
 pytestmark = pytest.mark.integration
 
 IMAGE = (REPO_ROOT / "tests" / "fixtures" / "payloads" / "wapi_image.json").read_bytes()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def until(predicate, timeout: float = 20.0) -> None:
