@@ -46,7 +46,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "bench_detector": {"n": 20000},
         "bench_downloader": {},
         "bench_memory": {"files": 4, "size_mb": 200, "concurrency": 4},
-        "bench_projection": {"n": 30000},
+        "bench_projection": {"n": 200_000},
         "e2e": {"rate": 10.0, "duration_s": 60.0},
     },
     "quick": {

@@ -160,7 +160,15 @@ class AvroCodec:
 # plan per direction. Built once per type: walking dataclass fields and type hints
 # on every record dominated encoding and decoding.
 _WRITE_PLANS: dict[type, dict[str, Callable[[Any], Any] | None]] = {}
-_PLANS: dict[type, dict[str, Callable[[Any], Any] | None]] = {}
+
+
+class _ReadPlan(typing.NamedTuple):
+    fields: frozenset[str]
+    converters: tuple[tuple[str, Callable[[Any], Any]], ...]
+    """Only the fields needing conversion (nested records, enums); the rest pass as read."""
+
+
+_PLANS: dict[type, _ReadPlan] = {}
 
 
 def _to_avro(record: Any) -> dict[str, Any]:
@@ -198,12 +206,16 @@ def _from_avro(record_type: type, raw: dict[str, Any]) -> Any:
     plan = _PLANS.get(record_type)
     if plan is None:
         hints = typing.get_type_hints(record_type)
-        plan = _PLANS[record_type] = {name: _converter(hint) for name, hint in hints.items()}
-    kwargs = {}
-    for name, value in raw.items():
-        if name in plan:
-            convert = plan[name]
-            kwargs[name] = value if convert is None or value is None else convert(value)
+        converters = tuple(
+            (name, convert) for name, hint in hints.items() if (convert := _converter(hint))
+        )
+        plan = _PLANS[record_type] = _ReadPlan(frozenset(hints), converters)
+    # fastavro's dict is ours to reuse; only fields the dataclass lacks must go.
+    kwargs = raw if raw.keys() == plan.fields else {k: raw[k] for k in raw if k in plan.fields}
+    for name, convert in plan.converters:
+        value = kwargs.get(name)
+        if value is not None:
+            kwargs[name] = convert(value)
     return record_type(**kwargs)
 
 

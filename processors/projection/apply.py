@@ -32,8 +32,9 @@ Rules:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from mediaflow.events import (
@@ -62,7 +63,7 @@ IN_FLIGHT = (MediaStatus.DETECTED, MediaStatus.RETRYING, MediaStatus.REDRIVEN)
 """Statuses still waiting for the pipeline (the ``oldest in-flight`` age in stats)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class MediaRow:
     """The current state of one media. Times are epoch milliseconds, UTC."""
 
@@ -115,7 +116,16 @@ def millis(moment: datetime) -> int:
 
 def day_of(ms: int) -> str:
     """Return the UTC day ``YYYY-MM-DD`` of epoch milliseconds."""
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
+    return _day(ms // _MS_PER_DAY)
+
+
+_MS_PER_DAY = 86_400_000
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(days_since_epoch: int) -> str:
+    # Cached: every new row needs its day, and a log spans few distinct days.
+    return (date(1970, 1, 1) + timedelta(days=days_since_epoch)).isoformat()
 
 
 def apply(row: MediaRow | None, event: MediaEvent) -> MediaRow:
@@ -130,7 +140,7 @@ def apply(row: MediaRow | None, event: MediaEvent) -> MediaRow:
     """
     at = millis(event.occurred_at)
     if row is None:
-        row = _new_row(event.media_id, at, event.event_id)
+        row = _new_row(event.media_id, at)
     changes = _event_changes(row, event, at)
     changes["updated_at"] = max(row.updated_at, at)
     if at < row.created_at:
@@ -149,25 +159,32 @@ def apply(row: MediaRow | None, event: MediaEvent) -> MediaRow:
 
 
 def _replace(row: MediaRow, changes: dict[str, object]) -> MediaRow:
-    # dataclasses.replace, minus its per-call field introspection: a rebuild calls this
-    # once per event, and the generic version was the largest cost of applying one.
+    # dataclasses.replace, minus its per-call field introspection and frozen __init__: a
+    # rebuild calls this once per event. Copying the instance dict is why MediaRow has no
+    # __slots__ (35 object.__setattr__ calls were the largest cost of applying an event).
     new = object.__new__(MediaRow)
-    for name in COLUMNS:
-        object.__setattr__(new, name, changes[name] if name in changes else getattr(row, name))
+    state = new.__dict__
+    state.update(row.__dict__)
+    state.update(changes)
     return new
 
 
-def _new_row(media_id: str, at: int, event_id: str) -> MediaRow:
-    # A placeholder status older than any event, so the first event always takes it.
-    return MediaRow(
-        media_id=media_id,
-        status=MediaStatus.DETECTED.value,
-        status_at=-1,
-        status_event_id="",
-        created_at=at,
-        updated_at=at,
-        day=day_of(at),
+def _new_row(media_id: str, at: int) -> MediaRow:
+    return _replace(
+        _PLACEHOLDER, {"media_id": media_id, "created_at": at, "updated_at": at, "day": day_of(at)}
     )
+
+
+# A status older than any event, so the first event of a media always takes it.
+_PLACEHOLDER = MediaRow(
+    media_id="",
+    status=MediaStatus.DETECTED.value,
+    status_at=-1,
+    status_event_id="",
+    created_at=0,
+    updated_at=0,
+    day="",
+)
 
 
 def _status_of(event: MediaEvent) -> MediaStatus | None:

@@ -12,10 +12,24 @@ def register(subparsers: Any) -> None:
     """Add ``projection rebuild`` to the CLI."""
     projection = subparsers.add_parser("projection", help="the media state projection")
     actions = projection.add_subparsers(dest="action", required=True)
-    actions.add_parser(
+    rebuild_parser = actions.add_parser(
         "rebuild",
         help="replay the whole media event log into a fresh store and swap it in atomically",
-    ).set_defaults(handler=rebuild)
+    )
+    rebuild_parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="processes sharing the partitions (default: one per CPU, fewer for a short log)",
+    )
+    rebuild_parser.set_defaults(handler=rebuild)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def rebuild(args: argparse.Namespace, settings: Settings) -> int:

@@ -11,22 +11,27 @@ store's offsets, and the API serves the new rows from its next query.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
+import signal
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import KafkaSettings, Settings
-from mediaflow.errors import BrokerUnavailable
+from mediaflow.errors import BrokerUnavailable, MediaflowError
 from mediaflow.kafka import clients
 from mediaflow.kafka.topics import load_layout
+from mediaflow.logging import configure
 from processors.projection.consumer import decode_record
-from storage.projection import LogRecord, ProjectionStore, open_rebuild
+from storage.projection import LogRecord, ProjectionStore, open_rebuild, open_store
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,22 +86,76 @@ def render(done: int, total: int, elapsed_s: float, width: int = 30) -> str:
     return f"rebuild [{bar:<{width}}] {done:,}/{total:,} events  {rate:,.0f} ev/s  ETA {eta}   "
 
 
+def partition_sizes(kafka: KafkaSettings, topic: str) -> dict[int, int]:
+    """Records (high minus low watermark) in each partition of ``topic``.
+
+    Raises:
+        BrokerUnavailable: the topic's metadata or watermarks cannot be read.
+    """
+    consumer = clients.consumer(kafka, f"{topic}-rebuild-plan-{uuid.uuid4().hex[:8]}")
+    try:
+        metadata = consumer.list_topics(topic, timeout=15)
+        if topic not in metadata.topics or metadata.topics[topic].error is not None:
+            raise BrokerUnavailable(f"topic {topic} is not readable; run `mediaflow topics apply`")
+        sizes = {}
+        for partition in sorted(metadata.topics[topic].partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
+            sizes[partition] = max(0, high - low)
+        return sizes
+    except KafkaException as exc:
+        raise BrokerUnavailable(f"cannot read the watermarks of {topic}: {exc}") from exc
+    finally:
+        consumer.close()
+
+
+def split(sizes: Mapping[int, int], workers: int) -> list[list[int]]:
+    """Share partitions among at most ``workers`` replays, balancing their records.
+
+    Largest partition first, each to the replay with the fewest records so far.
+    Never returns an empty share; always at least one (every partition is
+    replayed, even an empty one, so that its offset is stored).
+    """
+    if not sizes:
+        return [[]]
+    shares: list[list[int]] = [[] for _ in range(max(1, min(workers, len(sizes))))]
+    loads = [0] * len(shares)
+    for partition in sorted(sizes, key=lambda p: (-sizes[p], p)):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(partition)
+        loads[lightest] += sizes[partition]
+    return [sorted(share) for share in shares]
+
+
 def replay(
     kafka: KafkaSettings,
     topic: str,
+    partitions: Sequence[int],
     store: ProjectionStore,
     *,
     batch_size: int = 5000,
-    progress: TextIO | None = None,
-) -> ReplayResult:
-    """Apply every committed record of ``topic`` to ``store``, from the beginning to the end.
+    on_batch: Callable[[int], None] = lambda _n: None,
+    stop: Callable[[], bool] = lambda: False,
+) -> int:
+    """Apply every committed record of ``partitions`` of ``topic`` to ``store``, from the start.
 
     The end is each partition's end when the replay reaches it; the store's
     offsets are then set to those ends, so a projection consumer using the
     store continues exactly where the replay stopped.
 
+    Args:
+        kafka: the cluster.
+        topic: the media event log.
+        partitions: the share of its partitions to replay.
+        store: the fresh store being filled.
+        batch_size: most records per database transaction.
+        on_batch: told how many records each applied batch held (progress).
+        stop: polled between batches; true abandons the replay (``ReplayStopped``).
+
+    Returns:
+        Records applied.
+
     Raises:
-        BrokerUnavailable: the topic's metadata or watermarks cannot be read.
+        ReplayStopped: ``stop`` returned true.
     """
     consumer = clients.consumer(
         kafka,
@@ -105,21 +164,13 @@ def replay(
     )
     codec = AvroCodec()
     try:
-        metadata = consumer.list_topics(topic, timeout=15)
-        if topic not in metadata.topics or metadata.topics[topic].error is not None:
-            raise BrokerUnavailable(f"topic {topic} is not readable; run `mediaflow topics apply`")
-        partitions = sorted(metadata.topics[topic].partitions)
-        total = 0
-        for partition in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
-            total += max(0, high - low)
-        bar = Progress(total, progress)
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         remaining = set(partitions)
         ends: dict[int, int] = {}
         done = 0
-        started = time.monotonic()
         while remaining:
+            if stop():
+                raise ReplayStopped("the rebuild was stopped before the end of the log")
             batch: list[LogRecord] = []
             for message in consumer.consume(batch_size, timeout=0.5):
                 error = message.error()
@@ -132,36 +183,119 @@ def replay(
                     raise clients.FatalKafkaError(f"{error.name()}: {error.str()}")
             store.apply_batch(batch)
             done += len(batch)
-            bar.update(done)
+            on_batch(len(batch))
         store.save_offsets(topic, ends)
-        seconds = time.monotonic() - started
-        bar.update(done, final=True)
-        return ReplayResult(done, seconds)
+        return done
     finally:
         consumer.close()
 
 
-def rebuild(settings: Settings, *, progress: TextIO | None = None) -> ReplayResult:
+class ReplayStopped(MediaflowError):
+    """A replay was abandoned before the end of the log (another share failed, or Ctrl-C)."""
+
+
+def rebuild(
+    settings: Settings, *, workers: int | None = None, progress: TextIO | None = None
+) -> ReplayResult:
     """Replay the media event log into a fresh store and swap it in for the live one.
+
+    The partitions are shared among ``workers`` processes (default: one per
+    CPU, fewer for a short log, where starting a process costs more than it
+    saves), each replaying its share into the fresh store, exactly as that many
+    projection copies would share them live: every event of a media is on
+    the partition of its key, so no two processes ever touch the same row.
 
     Raises:
         BrokerUnavailable: Kafka cannot be read.
         StorageUnavailable: PostgreSQL cannot be reached.
     """
     topic = load_layout(settings.kafka).media_events
+    sizes = partition_sizes(settings.kafka, topic)
+    shares = split(sizes, workers or _auto_workers(sum(sizes.values())))
+    bar = Progress(sum(sizes.values()), progress)
     target = open_rebuild(settings.projection_db_url)
+    started = time.monotonic()
     try:
-        result = replay(settings.kafka, topic, target.store, progress=progress)
+        if len(shares) == 1:
+            done = [0]
+
+            def advance(n: int) -> None:
+                done[0] += n
+                bar.update(done[0])
+
+            events = replay(settings.kafka, topic, shares[0], target.store, on_batch=advance)
+        else:
+            events = _replay_in_processes(settings, topic, shares, target.url, bar)
     except BaseException:
         target.discard()
         raise
+    result = ReplayResult(events, time.monotonic() - started)
+    bar.update(events, final=True)
     target.swap()
     return result
 
 
-def main(_args: argparse.Namespace, settings: Settings) -> int:
+EVENTS_PER_EXTRA_WORKER = 50_000
+"""A log shorter than this per extra process is replayed by fewer (each takes ~0.5 s to start)."""
+
+
+def _auto_workers(total: int) -> int:
+    return max(1, min(os.cpu_count() or 1, total // EVENTS_PER_EXTRA_WORKER))
+
+
+def _replay_in_processes(
+    settings: Settings, topic: str, shares: list[list[int]], url: str, bar: Progress
+) -> int:
+    # spawn, not fork: a forked child would inherit librdkafka's threads half-copied.
+    context = multiprocessing.get_context("spawn")
+    replayed = context.Value("q", 0)
+    stopping = context.Event()
+    with ProcessPoolExecutor(
+        len(shares),
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(replayed, stopping, settings.log_format, settings.log_level),
+    ) as pool:
+        futures = [pool.submit(_replay_share, settings.kafka, topic, s, url) for s in shares]
+        try:
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+                bar.update(replayed.value)
+                for future in finished:
+                    future.result()  # the first failure stops the others
+            return sum(future.result() for future in futures)
+        except BaseException:
+            stopping.set()
+            raise
+
+
+_worker_state: dict[str, Any] = {}
+
+
+def _start_worker(replayed: Any, stopping: Any, log_format: str, log_level: str) -> None:
+    configure(fmt=log_format, level=log_level)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it sets `stopping`
+    _worker_state.update(replayed=replayed, stopping=stopping)
+
+
+def _replay_share(kafka: KafkaSettings, topic: str, partitions: list[int], url: str) -> int:
+    replayed, stopping = _worker_state["replayed"], _worker_state["stopping"]
+
+    def advance(n: int) -> None:
+        with replayed.get_lock():
+            replayed.value += n
+
+    store = open_store(url)
+    try:
+        return replay(kafka, topic, partitions, store, on_batch=advance, stop=stopping.is_set)
+    finally:
+        store.close()
+
+
+def main(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``mediaflow projection rebuild``; print a summary line on stdout."""
-    result = rebuild(settings, progress=sys.stderr)
+    result = rebuild(settings, workers=getattr(args, "workers", None), progress=sys.stderr)
     print(
         f"projection rebuilt: {result.events:,} events in {result.seconds:.1f} s "
         f"({result.events_per_s:,.0f} events/s); swapped in"
@@ -169,4 +303,14 @@ def main(_args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-__all__ = ["Progress", "ReplayResult", "main", "rebuild", "render", "replay"]
+__all__ = [
+    "Progress",
+    "ReplayResult",
+    "ReplayStopped",
+    "main",
+    "partition_sizes",
+    "rebuild",
+    "render",
+    "replay",
+    "split",
+]

@@ -9,6 +9,7 @@ marker differs (``?`` / ``%s``) and PostgreSQL locks the offset rows with
 from __future__ import annotations
 
 import abc
+import operator
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -29,6 +30,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 _UPSERT_SET = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "media_id")
 _SELECT = ", ".join(COLUMNS)
+_VALUES = operator.attrgetter(*COLUMNS)
+"""A row's column values as one tuple, in :data:`COLUMNS` order."""
 
 
 class SqlStore(abc.ABC):
@@ -85,7 +88,7 @@ class SqlStore(abc.ABC):
                 cur.executemany(
                     f"INSERT INTO media ({_SELECT}) VALUES ({self._marks(len(COLUMNS))}) "
                     f"ON CONFLICT (media_id) DO UPDATE SET {_UPSERT_SET}",
-                    [tuple(getattr(row, c) for c in COLUMNS) for row in changed.values()],
+                    [_VALUES(row) for row in changed.values()],
                 )
             positions: dict[tuple[str, int], int] = {}
             for record in fresh:
@@ -255,7 +258,11 @@ class SqlStore(abc.ABC):
 
 
 def _row(values: Sequence[Any]) -> MediaRow:
-    return MediaRow(**dict(zip(COLUMNS, values, strict=True)))
+    # Columns are MediaRow's fields by construction; skipping the frozen __init__
+    # (35 object.__setattr__ calls) matters when a rebuild reloads rows per batch.
+    row = object.__new__(MediaRow)
+    row.__dict__.update(zip(COLUMNS, values, strict=True))
+    return row
 
 
 def migration_files(backend: str) -> list[tuple[int, Path]]:

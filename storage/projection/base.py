@@ -137,6 +137,8 @@ class Rebuild(Protocol):
     """A fresh store being filled, to be swapped in atomically for the live one."""
 
     store: ProjectionStore
+    url: str
+    """Where other processes open the same fresh store (a parallel rebuild's workers)."""
 
     def swap(self) -> None:
         """Replace the live store's contents with this one's, atomically; closes ``store``."""

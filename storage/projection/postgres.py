@@ -138,6 +138,9 @@ class PostgresRebuild:
                 sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.target))
             )
         self.store = PostgresStore(url, schema=self.target)
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query), schema=self.target)
+        self.url = urlunsplit(parts._replace(query=urlencode(query)))
 
     def swap(self) -> None:
         """Rename the rebuilt schema over the live one in one transaction."""
@@ -145,11 +148,15 @@ class PostgresRebuild:
         live = sql.Identifier(self.live)
         with connect(self.store.conninfo) as conn, conn.transaction():
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(old))
-            conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(live, old))
+            # A first rebuild into a database no projection has used yet has no live schema.
+            if conn.execute(
+                "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.live,)
+            ).fetchone():
+                conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(live, old))
             conn.execute(
                 sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(self.target), live)
             )
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(old))
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(old))
         self.store.close()
 
     def discard(self) -> None:

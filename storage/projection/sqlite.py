@@ -105,6 +105,7 @@ class SqliteRebuild:
         self.target = self.live.with_name(self.live.name + ".rebuild")
         _remove(self.target)
         self.store = SqliteStore(self.target)
+        self.url = f"sqlite:///{self.target}"
 
     def swap(self) -> None:
         """Copy the rebuilt database over the live one in one write transaction."""

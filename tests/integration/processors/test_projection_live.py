@@ -19,7 +19,16 @@ from processors.projection import consumer as projection
 from processors.projection.rebuild import rebuild
 from storage.projection import open_store
 from tests.support.kafka import produce
-from tests.support.projection import dead_lettered, detected, dismissed, failed, redriven, stored
+from tests.support.projection import (
+    dead_lettered,
+    detected,
+    dismissed,
+    drop_schema,
+    failed,
+    redriven,
+    store_url,
+    stored,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -97,17 +106,25 @@ def test_a_restart_after_a_crash_before_the_kafka_commit_applies_nothing_twice(
     store.close()
 
 
-def test_rebuild_equals_live_row_for_row(settings: Settings, layout: TopicLayout, tmp_path) -> None:
+@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_rebuild_equals_live_row_for_row(
+    settings: Settings, layout: TopicLayout, tmp_path, backend: str, workers: int
+) -> None:
     publish(settings, layout, history(60))
     assert run_projection(settings) == 0
-    rebuilt = dataclasses.replace(
-        settings, projection_db_url=f"sqlite:///{tmp_path / 'rebuilt.db'}"
-    )
-    result = rebuild(rebuilt)
-    assert result.events > 60
-    live_rows = snapshot(settings.projection_db_url)
-    assert len(live_rows) == 60
-    assert snapshot(rebuilt.projection_db_url) == live_rows
+    url, schema = store_url(backend, tmp_path)
+    rebuilt = dataclasses.replace(settings, projection_db_url=url)
+    try:
+        result = rebuild(rebuilt, workers=workers)
+        assert result.events > 60
+        live_rows = snapshot(settings.projection_db_url)
+        assert len(live_rows) == 60
+        assert snapshot(url) == live_rows
+        assert sum(store_offsets(rebuilt, layout).values()) == result.events
+    finally:
+        if schema:
+            drop_schema(schema)
 
 
 def test_the_projection_continues_from_the_rebuilt_stores_offsets(
