@@ -52,7 +52,14 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "quick": {
         "bench_webhook": {"duration_s": 2.0, "connections": 32},
         "bench_detector": {"n": 1000},
-        "bench_downloader": {"quick": True, "n": 5, "size_mb": 8, "total_mb": 64},
+        "bench_downloader": {
+            "quick": True,
+            "n": 4,
+            "size_mb": 8,
+            "total_mb": 64,
+            "large_n": 2,
+            "large_mb": 24,
+        },
         "bench_memory": {"files": 2, "size_mb": 32, "concurrency": 2},
         "bench_projection": {"n": 2000},
         "e2e": {"rate": 5.0, "duration_s": 10.0},

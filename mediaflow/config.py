@@ -88,7 +88,7 @@ class S3Settings:
     access_key: Secret = field(default_factory=lambda: Secret("mediaflow"))
     secret_key: Secret = field(default_factory=lambda: Secret("mediaflow-local-secret"))
     addressing_style: str = "path"
-    multipart_threshold: int = 8 * 1024 * 1024
+    multipart_threshold: int = 16 * 1024 * 1024
     part_size: int = 8 * 1024 * 1024
     presign_ttl_s: int = 300
 

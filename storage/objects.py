@@ -4,7 +4,7 @@
 :func:`asyncio.to_thread`). An :class:`Upload` takes plaintext chunks and never
 holds more than a few parts in memory:
 
-* below ``multipart_threshold`` the bytes are buffered and sent with one PUT;
+* up to ``multipart_threshold`` bytes are buffered and sent with one PUT;
 * above it, a multipart upload is created (any stale one left by a crashed
   copy at the same key is aborted first) and parts of ``part_size`` are sent,
   at most :data:`PARTS_IN_FLIGHT` at a time;
@@ -182,7 +182,8 @@ class Upload:
         self.key = key
         self._content_type = content_type
         self._metadata = metadata
-        self._buffer = bytearray()
+        self._buffer: list[bytes] = []
+        self._buffered = 0
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self._sending: set[asyncio.Task[None]] = set()
@@ -197,15 +198,31 @@ class Upload:
         """
         if not data:
             return
-        self._buffer += data
+        self._buffer.append(data)
+        self._buffered += len(data)
         self.size += len(data)
         threshold = max(self._store.settings.multipart_threshold, self._store.settings.part_size)
-        if self._upload_id is None and len(self._buffer) < threshold:
+        if self._upload_id is None and self._buffered <= threshold:
             return
         part_size = self._store.settings.part_size
-        while len(self._buffer) >= part_size:
-            await self._send_part(bytes(self._buffer[:part_size]))
-            del self._buffer[:part_size]
+        while self._buffered >= part_size:
+            await self._send_part(self._take(part_size))
+
+    def _take(self, size: int) -> bytes:
+        """Remove and return the first ``size`` buffered bytes (copied once, into the part)."""
+        parts: list[bytes] = []
+        needed = size
+        while needed:
+            chunk = self._buffer[0]
+            if len(chunk) <= needed:
+                parts.append(self._buffer.pop(0))
+                needed -= len(chunk)
+            else:
+                parts.append(chunk[:needed])
+                self._buffer[0] = chunk[needed:]
+                needed = 0
+        self._buffered -= size
+        return b"".join(parts)
 
     async def complete(
         self, final_key: str | None = None, metadata: Mapping[str, str] | None = None
@@ -226,15 +243,13 @@ class Upload:
             await self._store.call(
                 "put_object",
                 Key=final_key,
-                Body=bytes(self._buffer),
+                Body=self._take(self._buffered),
                 ContentType=self._content_type,
                 Metadata=meta,
             )
-            self._buffer = bytearray()
             return self._stored(final_key, meta)
-        if self._buffer:
-            await self._send_part(bytes(self._buffer))
-            self._buffer = bytearray()
+        if self._buffered:
+            await self._send_part(self._take(self._buffered))
         await self._drain()
         parts = sorted(self._parts, key=lambda p: p["PartNumber"])
         await self._store.call(
@@ -265,7 +280,7 @@ class Upload:
         sending, self._sending = self._sending, set()
         with contextlib.suppress(BaseException):
             await asyncio.shield(asyncio.gather(*sending, return_exceptions=True))
-        self._buffer = bytearray()
+        self._buffer, self._buffered = [], 0
         upload_id, self._upload_id = self._upload_id, None
         if upload_id is not None:
             # Shielded: a cancelled attempt must still remove its parts.

@@ -304,7 +304,8 @@ class MediaDecryptor:
         if len(data) <= MAC_LENGTH:
             self._tail = data
             return b""
-        ciphertext, self._tail = data[:-MAC_LENGTH], data[-MAC_LENGTH:]
+        # A view, not a slice: chunks are ~1 MiB and each copy costs the event loop.
+        ciphertext, self._tail = memoryview(data)[:-MAC_LENGTH], data[-MAC_LENGTH:]
         self._mac.update(ciphertext)
         return self._release(self._unpadder.update(self._decryptor.update(ciphertext)))
 

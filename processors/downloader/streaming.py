@@ -9,9 +9,12 @@ any error raised here, so unverified bytes never become an object.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +23,17 @@ from mediaflow.whatsapp import MediaDecryptor
 
 ENC_OVERHEAD = 16 + 10
 """Bytes an ``.enc`` file may have beyond its plaintext: one padding block and the MAC."""
+
+_CRYPTO = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="mediaflow-crypto")
+"""Where chunks are decrypted and hashed, one CPU-bound call per core at most.
+
+OpenSSL's hashing releases the GIL, so off the event loop it runs on another
+core while the loop keeps moving the bytes of the other downloads.
+"""
+
+
+async def _off_loop(work: Callable[[bytes], object], chunk: bytes) -> object:
+    return await asyncio.get_running_loop().run_in_executor(_CRYPTO, work, chunk)
 
 
 class Sink(Protocol):
@@ -107,10 +121,10 @@ async def transfer(
         if received > raw_limit:
             raise MediaTooLarge(f"media exceeds the limit of {limit} bytes; download stopped")
         if decryptor is not None:
-            await sink.write(decryptor.update(chunk))
+            await sink.write(await _off_loop(decryptor.update, chunk))  # type: ignore[arg-type]
         else:
             assert digest is not None
-            digest.update(chunk)
+            await _off_loop(digest.update, chunk)
             await sink.write(chunk)
     if decryptor is not None:
         await sink.write(decryptor.finalize())
