@@ -2,7 +2,8 @@
 
 Run: ``python -m bench.bench_webhook [--duration 10] [--connections 32]``
 (needs the local stack). Each server runs in its own process, and so does the
-load generator, so client and server do not share an event loop. Prints JSON:
+load generator, so client and server do not share an event loop; the load
+alternates between the two servers in rounds. Prints JSON:
 webhooks/s, p50/p99 latency for both, and their ratio (target: >= 0.5 with a
 p99 under 50 ms at 32 connections).
 """
@@ -83,11 +84,18 @@ async def _load(url: str, duration_s: float, connections: int) -> dict[str, Any]
                         errors += 1
 
         await asyncio.gather(*(client() for _ in range(connections)))
-    latencies.sort()
+    return {"latencies": latencies, "errors": errors, "seconds": duration_s}
+
+
+def _summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Throughput and latency percentiles over every measured round."""
+    latencies = sorted(x for r in rounds for x in r["latencies"])
+    seconds = sum(r["seconds"] for r in rounds)
     return {
         "requests": len(latencies),
-        "errors": errors,
-        "per_s": round(len(latencies) / duration_s, 1),
+        "errors": sum(r["errors"] for r in rounds),
+        "per_s": round(len(latencies) / seconds, 1),
+        "per_s_by_round": [round(len(r["latencies"]) / r["seconds"], 1) for r in rounds],
         "p50_ms": round(1000 * statistics.median(latencies), 2) if latencies else None,
         "p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 2)
         if latencies
@@ -129,17 +137,26 @@ def _stop(process: multiprocessing.process.BaseProcess) -> None:
     process.join(timeout=30)
 
 
-def run(settings: Settings, duration_s: float = 10.0, connections: int = 32) -> dict[str, Any]:
+def run(
+    settings: Settings, duration_s: float = 10.0, connections: int = 32, rounds: int = 4
+) -> dict[str, Any]:
     """Measure the receiver and a no-op handler under the same load; return both and the ratio.
+
+    Both servers run for the whole bench; the load alternates between them in
+    ``rounds`` rounds (receiver first, then no-op first, and so on), so that a
+    slow moment of the machine does not land on one side only.
 
     Args:
         settings: where Kafka is; the bench uses topics of its own (created, then deleted).
-        duration_s: measured seconds per server (after a 1 s warm-up).
+        duration_s: measured seconds per server in all (each round: a 1 s warm-up, then
+            ``duration_s / rounds``).
         connections: concurrent client connections.
+        rounds: how many times the load goes to each server.
     """
     kafka = dataclasses.replace(settings.kafka, topic_prefix=f"bench{uuid.uuid4().hex[:8]}.")
     specs = load_layout(kafka).specs
     apply(admin_client(kafka), specs)
+    results: dict[str, list[dict[str, Any]]] = {"receiver": [], "noop": []}
     with tempfile.TemporaryDirectory() as directory:
         secret = Path(directory) / "secret"
         secret.write_text(SECRET)
@@ -148,32 +165,37 @@ def run(settings: Settings, duration_s: float = 10.0, connections: int = 32) -> 
             f'[tenants."{INSTANCE}"]\nclient_id = "bench"\nprovider = "wapi"\n'
             f'webhook_secret_file = "{secret}"\n'
         )
-        port = free_port()
+        port, noop_port = free_port(), free_port()
         bench_settings = dataclasses.replace(
             settings, kafka=kafka, tenants_file=tenants, webhook_port=port, log_level="warning"
         )
         receiver = _FORK.Process(target=_serve_receiver, args=(bench_settings,))
+        noop = _FORK.Process(target=_serve_noop, args=(noop_port,))
         receiver.start()
+        noop.start()
         try:
             _wait_healthy(port, "/readyz")
-            ours = _measure(
-                f"http://127.0.0.1:{port}/webhooks/wapi?token={SECRET}", duration_s, connections
-            )
+            _wait_healthy(noop_port, "/healthz")
+            urls = {
+                "receiver": f"http://127.0.0.1:{port}/webhooks/wapi?token={SECRET}",
+                "noop": f"http://127.0.0.1:{noop_port}/webhooks/wapi",
+            }
+            for url in urls.values():  # untimed: fresh topics, fresh connections, cold caches
+                _measure(url, 2.0, connections)
+            for round_ in range(rounds):
+                order = ("receiver", "noop") if round_ % 2 == 0 else ("noop", "receiver")
+                for name in order:
+                    results[name].append(_measure(urls[name], duration_s / rounds, connections))
         finally:
             _stop(receiver)
-    noop_port = free_port()
-    noop = _FORK.Process(target=_serve_noop, args=(noop_port,))
-    noop.start()
-    try:
-        _wait_healthy(noop_port, "/healthz")
-        baseline = _measure(f"http://127.0.0.1:{noop_port}/webhooks/wapi", duration_s, connections)
-    finally:
-        _stop(noop)
+            _stop(noop)
     admin_client(kafka).delete_topics([s.name for s in specs])
+    ours, baseline = _summary(results["receiver"]), _summary(results["noop"])
     ratio = ours["per_s"] / baseline["per_s"] if baseline["per_s"] else None
     return {
         "connections": connections,
         "duration_s": duration_s,
+        "rounds": rounds,
         "body_bytes": len(BODY),
         "receiver": ours,
         "noop": baseline,

@@ -9,8 +9,8 @@ through every stage.
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -51,18 +51,20 @@ class OutgoingRecord:
     headers: kh.Headers
 
 
-def traceparent(incoming: str | None) -> str:
+def traceparent(incoming: str | None, entropy: bytes | None = None) -> str:
     """Keep a valid W3C ``traceparent``; otherwise start a new sampled trace.
 
     Args:
         incoming: the request's ``traceparent`` header, if any.
+        entropy: 24 random bytes for the new trace and span ids (read here if not given).
 
     """
     if incoming:
         match = _TRACEPARENT.match(incoming.strip())
         if match and set(match[1]) != {"0"} and set(match[2]) != {"0"}:
             return match[0]
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    entropy = entropy or os.urandom(24)
+    return f"00-{entropy[:16].hex()}-{entropy[16:24].hex()}-01"
 
 
 def select_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -107,10 +109,11 @@ def build_record(
 
     """
     kept = select_headers(request_headers)
-    trace = traceparent(kept.get("traceparent"))
+    entropy = os.urandom(40)  # one system call for the event id and a new trace's ids
+    trace = traceparent(kept.get("traceparent"), entropy[16:])
     kept["traceparent"] = trace
     event = WebhookReceived(
-        event_id=str(uuid.uuid4()),
+        event_id=str(uuid.UUID(bytes=entropy[:16], version=4)),
         provider=provider.value,
         client_id=tenant.client_id,
         instance_id=fields.instance_id,

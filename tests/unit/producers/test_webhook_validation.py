@@ -42,6 +42,19 @@ def test_invalid_json_names_line_column_and_offset() -> None:
     assert "line 3 column 1 (char 12)" in caught.value.message
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"instanceId": "i", "n": 1.5}', {"instanceId": "i", "n": 1.5}),
+        ('{"instanceId": "i"}'.encode("utf-16"), {"instanceId": "i"}),
+        (b'{"n": 123456789012345678901234567890}', {"n": 123456789012345678901234567890}),
+        (b'{"s": "\\ud800"}', {"s": "\ud800"}),
+    ],
+)
+def test_valid_json_parses_to_the_same_value(body: bytes, expected: object) -> None:
+    assert parse_json(body) == expected
+
+
 def test_deeply_nested_json_is_400_not_a_crash() -> None:
     with pytest.raises(Rejected) as caught:
         parse_json(b"[" * 200_000)
