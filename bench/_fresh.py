@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 from mediaflow.config import Settings
 from mediaflow.kafka.clients import admin_client
-from mediaflow.kafka.topics import apply, load_layout
+from mediaflow.kafka.topics import apply, delete, load_layout
 from storage.s3 import ensure_bucket, s3_client
 
 
@@ -34,4 +34,4 @@ def fresh_stack(settings: Settings) -> Iterator[Settings]:
         ensure_bucket(s3_client(fresh.s3), fresh.s3)
         yield fresh
     finally:
-        admin.delete_topics([s.name for s in specs])
+        delete(admin, [s.name for s in specs])

@@ -31,7 +31,7 @@ from typing import IO
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.errors import UsageError
 from mediaflow.kafka.clients import admin_client
-from mediaflow.kafka.topics import apply, load_layout, with_retry_delays
+from mediaflow.kafka.topics import apply, delete, load_layout, with_retry_delays
 from mediaflow.process import settings_env
 from processors.projection.apply import MediaRow
 from storage.projection import ProjectionStore, open_store
@@ -146,7 +146,7 @@ class Run:
     def delete_topics(self) -> None:
         """Drop this run's topics (the bucket and database stay, to look at)."""
         specs = load_layout(self.settings.kafka).specs
-        admin_client(self.settings.kafka).delete_topics([s.name for s in specs])
+        delete(admin_client(self.settings.kafka), [s.name for s in specs])
 
     def open_store(self) -> ProjectionStore:
         """The run's projection store."""

@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient
 
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.kafka.clients import admin_client
-from mediaflow.kafka.topics import TopicLayout, apply, load_layout, with_retry_delays
+from mediaflow.kafka.topics import TopicLayout, apply, delete, load_layout, with_retry_delays
 
 TEST_RETRY_DELAYS = (1, 2)
 
@@ -108,7 +108,7 @@ def make_settings(stack: None, tmp_path: Path) -> Iterator[Callable[..., Setting
 
     yield factory
     for done in created:  # keep the shared broker small: drop this test's topics
-        admin_client(done.kafka).delete_topics([s.name for s in load_layout(done.kafka).specs])
+        delete(admin_client(done.kafka), [s.name for s in load_layout(done.kafka).specs])
 
 
 @pytest.fixture

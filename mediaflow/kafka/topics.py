@@ -255,6 +255,24 @@ def apply(admin: AdminClient, specs: Sequence[TopicSpec], timeout: float = 30) -
     return changes
 
 
+def delete(admin: AdminClient, names: Sequence[str], timeout: float = 30) -> None:
+    """Delete topics and wait until the controller has accepted it (missing ones are fine).
+
+    ``delete_topics`` only queues the request: a process that exits right
+    after it may never send it (test and bench runs left thousands of topics
+    behind that way).
+
+    Raises:
+        BrokerUnavailable: the cluster did not answer in time.
+    """
+    if names:
+        _wait(
+            admin.delete_topics(list(names), operation_timeout=timeout),
+            timeout,
+            tolerate="UNKNOWN_TOPIC_OR_PART",
+        )
+
+
 def _metadata(admin: AdminClient, timeout: float):  # type: ignore[no-untyped-def]
     try:
         return admin.list_topics(timeout=timeout)
@@ -302,6 +320,7 @@ def _wait(futures: dict, timeout: float, tolerate: str | None = None) -> None:  
 
 
 __all__ = [
+    "delete",
     "Drift",
     "TopicLayout",
     "TopicSpec",

@@ -6,7 +6,7 @@ import pytest
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from mediaflow.kafka.clients import admin_client
-from mediaflow.kafka.topics import apply, check, load_layout
+from mediaflow.kafka.topics import apply, check, delete, load_layout
 from tests.support.processes import settings_env
 
 pytestmark = pytest.mark.integration
@@ -25,7 +25,7 @@ def test_apply_creates_every_declared_topic_then_is_a_no_op(make_settings):
         assert apply(admin, specs) == []
         assert check(admin, specs) == []
     finally:
-        admin.delete_topics([s.name for s in specs])
+        delete(admin, [s.name for s in specs])
 
 
 def test_check_lists_drift_and_apply_repairs_it(settings):
