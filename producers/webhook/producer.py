@@ -1,7 +1,8 @@
 """An asyncio face over the confluent-kafka producer: await until the broker has it.
 
 librdkafka is thread-based: ``produce`` only queues, and the delivery report
-arrives through ``poll``. The event loop itself polls, every
+arrives through ``poll``. The records of one event-loop iteration are handed
+to librdkafka together, and the event loop itself polls, every
 :data:`POLL_INTERVAL_S` while records await their reports and every
 :data:`IDLE_POLL_S` otherwise; each delivery callback resolves the future of
 its request right there, so a handler awaits exactly "the record is on the
@@ -84,6 +85,7 @@ class AsyncProducer:
                 },
             )
         )
+        self._outbox: list[tuple[str, bytes, bytes, Headers, asyncio.Future[None]]] = []
         self._waiting: deque[tuple[float, asyncio.Future[None]]] = deque()
         self._tick: asyncio.TimerHandle | None = None
         self._tick_is_idle = True
@@ -106,22 +108,37 @@ class AsyncProducer:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        try:
-            self._producer.produce(
-                topic,
-                value=value,
-                key=key,
-                headers=headers,
-                on_delivery=functools.partial(_settle, future),
-            )
-        except (BufferError, KafkaException) as exc:
-            raise clients.translate(exc) from exc
+        if not self._outbox:
+            loop.call_soon(self._produce_outbox, loop)
+        self._outbox.append((topic, key, value, headers, future))
+        await future
+
+    def _produce_outbox(self, loop: asyncio.AbstractEventLoop) -> None:
+        # The records of one loop iteration go to librdkafka together: one
+        # produce() wakes its sender thread, and the calls that follow it do not
+        # fight that thread for the partition's queue (one call at a time did,
+        # at several times the cost of the call itself).
+        outbox, self._outbox = self._outbox, []
         # librdkafka always reports by message.timeout.ms; the deadline only guards
         # against a report that never arrives (it must never hang a request).
-        self._waiting.append((loop.time() + self._delivery_timeout_s + 2, future))
-        if self._tick_is_idle:
+        deadline = loop.time() + self._delivery_timeout_s + 2
+        for topic, key, value, headers, future in outbox:
+            if future.done():  # cancelled while waiting here: the client went away
+                continue
+            try:
+                self._producer.produce(
+                    topic,
+                    value=value,
+                    key=key,
+                    headers=headers,
+                    on_delivery=functools.partial(_settle, future),
+                )
+            except (BufferError, KafkaException) as exc:
+                future.set_exception(clients.translate(exc))
+                continue
+            self._waiting.append((deadline, future))
+        if self._tick_is_idle and self._waiting:
             self._schedule_poll(loop, POLL_INTERVAL_S)
-        await future
 
     def _schedule_poll(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
         if self._tick is not None:
