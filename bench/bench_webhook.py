@@ -36,7 +36,7 @@ BODY = (REPO_ROOT / "tests" / "fixtures" / "payloads" / "wapi_image.json").read_
 INSTANCE = "3B6XIW-ZTS923-GEAY6V"
 SECRET = "bench-webhook-secret"
 WARMUP_S = 1.0
-WARMUP_RECEIVER_S = 8.0
+WARMUP_RECEIVER_S = 15.0
 _FORK = multiprocessing.get_context("fork")
 
 
