@@ -46,7 +46,7 @@ from mediaflow.events import (
 from mediaflow.kafka import clients
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import configure
-from processors.projection.rebuild import rebuild
+from processors.projection.rebuild import rebuild, replay_consumer
 
 DEFAULT_N = 200_000
 
@@ -128,11 +128,7 @@ def _produce(settings: Settings, topic: str, n: int) -> None:
 
 def _time_consume(settings: Settings, topic: str, *, decode: bool) -> tuple[int, float]:
     """Read ``topic`` from the beginning to its end; return (records, seconds)."""
-    consumer = clients.consumer(
-        settings.kafka,
-        f"{topic}-bench-{uuid.uuid4().hex[:8]}",
-        **{"enable.partition.eof": True, "statistics.interval.ms": 0, "fetch.max.bytes": 64 << 20},
-    )
+    consumer = replay_consumer(settings.kafka)  # the rebuild's own consumer settings
     codec = AvroCodec()
     partitions = sorted(consumer.list_topics(topic, timeout=15).topics[topic].partitions)
     started = time.perf_counter()

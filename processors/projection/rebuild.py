@@ -16,20 +16,20 @@ import os
 import signal
 import sys
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import KafkaSettings, Settings
-from mediaflow.errors import BrokerUnavailable, MediaflowError
+from mediaflow.errors import MediaflowError
 from mediaflow.kafka import clients
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import configure
+from mediaflow.ops._scan import partitions_of, throwaway_consumer, watermarks
 from processors.projection.consumer import decode_record
 from storage.projection import LogRecord, ProjectionStore, open_rebuild, open_store
 
@@ -90,22 +90,23 @@ def partition_sizes(kafka: KafkaSettings, topic: str) -> dict[int, int]:
     """Records (high minus low watermark) in each partition of ``topic``.
 
     Raises:
+        ConfigError: the topic does not exist.
         BrokerUnavailable: the topic's metadata or watermarks cannot be read.
     """
-    consumer = clients.consumer(kafka, f"{topic}-rebuild-plan-{uuid.uuid4().hex[:8]}")
+    consumer = throwaway_consumer(kafka)
     try:
-        metadata = consumer.list_topics(topic, timeout=15)
-        if topic not in metadata.topics or metadata.topics[topic].error is not None:
-            raise BrokerUnavailable(f"topic {topic} is not readable; run `mediaflow topics apply`")
         sizes = {}
-        for partition in sorted(metadata.topics[topic].partitions):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
+        for partition in partitions_of(consumer, topic, timeout=15):
+            low, high = watermarks(consumer, topic, partition, timeout=15)
             sizes[partition] = max(0, high - low)
         return sizes
-    except KafkaException as exc:
-        raise BrokerUnavailable(f"cannot read the watermarks of {topic}: {exc}") from exc
     finally:
         consumer.close()
+
+
+def replay_consumer(kafka: KafkaSettings) -> Consumer:
+    """The consumer a replay reads with: no group offsets, end-of-partition events, big fetches."""
+    return throwaway_consumer(kafka, **{"fetch.max.bytes": 64 << 20})
 
 
 def split(sizes: Mapping[int, int], workers: int) -> list[list[int]]:
@@ -157,11 +158,7 @@ def replay(
     Raises:
         ReplayStopped: ``stop`` returned true.
     """
-    consumer = clients.consumer(
-        kafka,
-        f"{topic}-rebuild-{uuid.uuid4().hex[:8]}",
-        **{"enable.partition.eof": True, "statistics.interval.ms": 0, "fetch.max.bytes": 64 << 20},
-    )
+    consumer = replay_consumer(kafka)
     codec = AvroCodec()
     try:
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
@@ -206,6 +203,7 @@ def rebuild(
     the partition of its key, so no two processes ever touch the same row.
 
     Raises:
+        ConfigError: the media event log does not exist.
         BrokerUnavailable: Kafka cannot be read.
         StorageUnavailable: PostgreSQL cannot be reached.
     """
@@ -312,5 +310,6 @@ __all__ = [
     "rebuild",
     "render",
     "replay",
+    "replay_consumer",
     "split",
 ]
