@@ -64,9 +64,15 @@ class Progress:
         self._clock = clock
         self._started = clock()
         self._drawn = 0.0
+        self.done = 0
+
+    def advance(self, count: int) -> None:
+        """Count ``count`` more events and redraw if due."""
+        self.update(self.done + count)
 
     def update(self, done: int, *, final: bool = False) -> None:
         """Redraw for ``done`` events read so far."""
+        self.done = done
         now = self._clock()
         if self._stream is None or (not final and now - self._drawn < 0.5):
             return
@@ -215,13 +221,7 @@ def rebuild(
     started = time.monotonic()
     try:
         if len(shares) == 1:
-            done = [0]
-
-            def advance(n: int) -> None:
-                done[0] += n
-                bar.update(done[0])
-
-            events = replay(settings.kafka, topic, shares[0], target.store, on_batch=advance)
+            events = replay(settings.kafka, topic, shares[0], target.store, on_batch=bar.advance)
         else:
             events = _replay_in_processes(settings, topic, shares, target.url, bar)
     except BaseException:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from processors.projection.rebuild import render, split
+import io
+
+from processors.projection.rebuild import Progress, render, split
 
 
 def test_every_partition_is_replayed_exactly_once() -> None:
@@ -33,3 +35,12 @@ def test_progress_line_shows_done_total_rate_and_eta() -> None:
     assert "250 ev/s" in line
     assert "ETA 6s" in line
     assert "[##        ]" in line
+
+
+def test_progress_adds_up_the_batches_it_is_told_about() -> None:
+    stream = io.StringIO()
+    bar = Progress(100, stream, clock=iter([0.0, 1.0, 2.0, 3.0]).__next__)
+    bar.advance(30)
+    bar.advance(20)
+    bar.update(bar.done, final=True)
+    assert stream.getvalue().endswith("50/100 events  17 ev/s  ETA 3s   \n")
