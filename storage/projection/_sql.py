@@ -16,7 +16,14 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from processors.projection.apply import COLUMNS, IN_FLIGHT, MediaRow, MediaStatus, apply
+from processors.projection.apply import (
+    COLUMNS,
+    IN_FLIGHT,
+    MediaRow,
+    MediaStatus,
+    apply,
+    row_from,
+)
 from storage.projection.base import (
     DailyCount,
     LogRecord,
@@ -258,11 +265,8 @@ class SqlStore(abc.ABC):
 
 
 def _row(values: Sequence[Any]) -> MediaRow:
-    # Columns are MediaRow's fields by construction; skipping the frozen __init__
-    # (35 object.__setattr__ calls) matters when a rebuild reloads rows per batch.
-    row = object.__new__(MediaRow)
-    row.__dict__.update(zip(COLUMNS, values, strict=True))
-    return row
+    # The columns are MediaRow's fields by construction.
+    return row_from(zip(COLUMNS, values, strict=True))
 
 
 def migration_files(backend: str) -> list[tuple[int, Path]]:
