@@ -1,9 +1,10 @@
 """The downloader: fetch every media (W-API, the WhatsApp CDN, or a plain link) into S3."""
 
+from mediaflow.backoff import Backoff
 from processors.downloader.fetchers import Fetcher, Source, fetch_paths, status_error
 from processors.downloader.keys import content_type, extension, object_key
 from processors.downloader.safety import UrlPolicy
-from processors.downloader.stage import Backoff, DownloaderStage, main, run
+from processors.downloader.stage import DownloaderStage, main, run
 from processors.downloader.streaming import size_limit, transfer
 
 __all__ = [

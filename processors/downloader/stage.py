@@ -29,11 +29,11 @@ import asyncio
 import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import aiohttp
 
+from mediaflow.backoff import Backoff
 from mediaflow.codec import AvroCodec
 from mediaflow.config import DownloaderSettings, Settings
 from mediaflow.errors import MediaflowError, ProviderUnavailable, StorageUnavailable
@@ -77,18 +77,6 @@ def group_id(settings: Settings) -> str:
     one stalled partitions of the others until its session expired.
     """
     return settings.kafka.topic(GROUP_ID)
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Capped exponential backoff for waiting on the storage."""
-
-    initial_s: float = 0.5
-    max_s: float = 30.0
-
-    def delay(self, waits: int) -> float:
-        """Seconds to wait before try number ``waits + 1``."""
-        return min(self.max_s, self.initial_s * 2 ** max(0, waits))
 
 
 class DownloaderStage:
@@ -398,4 +386,4 @@ async def run(
         await worker.run(idle_exit_s=idle_exit_s)
 
 
-__all__ = ["GROUP_ID", "Backoff", "DownloaderStage", "group_id", "main", "run"]
+__all__ = ["GROUP_ID", "DownloaderStage", "group_id", "main", "run"]

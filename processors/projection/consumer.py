@@ -30,6 +30,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from prometheus_client import Counter
 
+from mediaflow.backoff import Backoff
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.errors import BrokerUnavailable, UndecodableRecord
@@ -50,6 +51,9 @@ SKIPPED = Counter(
     "mediaflow_projection_undecodable_total",
     "Records on the media event log the projection skipped",
 )
+
+_BROKER_BACKOFF = Backoff()
+"""How long the changelog waits for an absent broker between tries."""
 
 _MEDIA_EVENT_TYPES: tuple[type, ...] = MediaEvent.__args__  # type: ignore[attr-defined]
 
@@ -168,7 +172,7 @@ class ProjectionConsumer:
         harmless (a compacted topic keeps the latest); stopping instead would
         turn every broker outage into a crash and a restart.
         """
-        delay = 0.5
+        waits = 0
         while True:
             try:
                 changelog.publish(batch)
@@ -176,9 +180,10 @@ class ProjectionConsumer:
             except BrokerUnavailable as exc:
                 if self._stopping:
                     raise
+                delay = _BROKER_BACKOFF.delay(waits)
+                waits += 1
                 log.warning("changelog_waiting_for_broker", reason=exc.message, retry_in_s=delay)
                 time.sleep(delay)
-                delay = min(delay * 2, 30.0)
 
     def _idle_for(self, last_activity: float) -> float:
         # Joining the group takes seconds: idleness counts only once partitions are assigned.
