@@ -75,7 +75,6 @@ class InFlight:
 
 
 IN_FLIGHT_KEY = web.AppKey("in_flight", InFlight)
-MAX_BODY_KEY = web.AppKey("max_body_bytes", int)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +98,7 @@ class Receiver:
         received_at = datetime.now(UTC)
         check_declared_length(request.content_length, self.max_body_bytes)
         check_content_type(request.content_type)
-        body = await read_limited(request)
+        body = await read_limited(request, self.max_body_bytes)
         fields = envelope_fields(provider, parse_json(body))
         tenant = authenticate(
             self.tenants.registry,
@@ -136,17 +135,21 @@ class Receiver:
         )
 
 
-async def read_limited(request: web.Request) -> bytes:
+async def read_limited(request: web.Request, limit: int) -> bytes:
     """Read the body; aiohttp stops at the app's ``client_max_size`` (chunked uploads too).
 
+    Args:
+        request: the request.
+        limit: the app's ``client_max_size``, named in the 413.
+
     Raises:
-        Rejected: 413 once more than ``client_max_size`` bytes arrived.
+        Rejected: 413 once more than ``limit`` bytes arrived.
 
     """
     try:
         return await request.read()
     except web.HTTPRequestEntityTooLarge:
-        raise too_large(request.app[MAX_BODY_KEY]) from None
+        raise too_large(limit) from None
 
 
 def error_response(status: int, error: str, detail: str) -> web.Response:
@@ -210,7 +213,6 @@ def build_app(receiver: Receiver) -> web.Application:
     in_flight = app[IN_FLIGHT_KEY] = InFlight()
     # Read when scraped, rather than a locked gauge update twice per request.
     metrics.IN_FLIGHT.set_function(lambda: in_flight.count)
-    app[MAX_BODY_KEY] = receiver.max_body_bytes
     for provider in Provider:
         app.router.add_post(f"/webhooks/{provider.value}", _webhook_route(receiver, provider))
 
