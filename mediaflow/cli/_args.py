@@ -13,6 +13,17 @@ def json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
+def positive_int(text: str) -> int:
+    """Parse a whole number of at least 1 (argparse ``type=``)."""
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def time_arg(text: str) -> Any:
     """Parse an ISO-8601 time or epoch milliseconds (argparse ``type=``)."""
     try:

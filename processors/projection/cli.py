@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from mediaflow.cli._args import positive_int
 from mediaflow.config import Settings
 
 
@@ -18,18 +19,11 @@ def register(subparsers: Any) -> None:
     )
     rebuild_parser.add_argument(
         "--workers",
-        type=_positive,
+        type=positive_int,
         default=None,
         help="processes sharing the partitions (default: one per CPU, fewer for a short log)",
     )
     rebuild_parser.set_defaults(handler=rebuild)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def rebuild(args: argparse.Namespace, settings: Settings) -> int:
