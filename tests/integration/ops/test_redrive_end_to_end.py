@@ -23,7 +23,7 @@ from processors.downloader.stage import run
 from processors.projection import consumer as projection
 from simulator import Faults, MediaLibrary, SampleMedia, running_simulator
 from storage.s3 import s3_client
-from tests.integration.processors.test_downloader_stage import (
+from tests.support.downloader import (
     INSTANCE,
     TOKEN,
     dead_letters,

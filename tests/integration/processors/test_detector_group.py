@@ -13,7 +13,7 @@ from confluent_kafka.admin import AdminClient
 from mediaflow.config import Settings
 from mediaflow.kafka.topics import load_layout
 from processors.detector.stage import group_id
-from tests.integration.processors.test_detector_exactly_once import (
+from tests.support.detector import (
     as_record,
     envelope,
     image_body,
