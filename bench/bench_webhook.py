@@ -20,16 +20,14 @@ import signal
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from bench._fresh import fresh_stack
 from mediaflow.config import REPO_ROOT, Settings
-from mediaflow.kafka.clients import admin_client
-from mediaflow.kafka.topics import apply, delete, load_layout
 from simulator.pipeline import free_port
 
 BODY = (REPO_ROOT / "tests" / "fixtures" / "payloads" / "wapi_image.json").read_bytes()
@@ -148,15 +146,12 @@ def run(
     slow moment of the machine does not land on one side only.
 
     Args:
-        settings: where Kafka is; the bench uses topics of its own (created, then deleted).
+        settings: a cluster and a topic prefix whose topics exist (``bench._fresh.fresh_stack``).
         duration_s: measured seconds per server in all (each round: a 1 s warm-up, then
             ``duration_s / rounds``).
         connections: concurrent client connections.
         rounds: how many times the load goes to each server.
     """
-    kafka = dataclasses.replace(settings.kafka, topic_prefix=f"bench{uuid.uuid4().hex[:8]}.")
-    specs = load_layout(kafka).specs
-    apply(admin_client(kafka), specs)
     results: dict[str, list[dict[str, Any]]] = {"receiver": [], "noop": []}
     with tempfile.TemporaryDirectory() as directory:
         secret = Path(directory) / "secret"
@@ -168,7 +163,7 @@ def run(
         )
         port, noop_port = free_port(), free_port()
         bench_settings = dataclasses.replace(
-            settings, kafka=kafka, tenants_file=tenants, webhook_port=port, log_level="warning"
+            settings, tenants_file=tenants, webhook_port=port, log_level="warning"
         )
         receiver = _FORK.Process(target=_serve_receiver, args=(bench_settings,))
         noop = _FORK.Process(target=_serve_noop, args=(noop_port,))
@@ -192,7 +187,6 @@ def run(
         finally:
             _stop(receiver)
             _stop(noop)
-    delete(admin_client(kafka), [s.name for s in specs])
     ours, baseline = _summary(results["receiver"]), _summary(results["noop"])
     ratio = ours["per_s"] / baseline["per_s"] if baseline["per_s"] else None
     return {
@@ -216,7 +210,8 @@ def main() -> None:
 
     settings = Settings.from_env()
     mflog.configure(fmt="json", level="warning")
-    print(json.dumps(run(settings, args.duration, args.connections), indent=2))
+    with fresh_stack(settings) as fresh:
+        print(json.dumps(run(fresh, args.duration, args.connections), indent=2))
 
 
 if __name__ == "__main__":
