@@ -19,6 +19,7 @@ from confluent_kafka.admin import AdminClient
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import TopicLayout, apply, delete, load_layout, with_retry_delays
+from storage.s3 import drop_bucket, ensure_bucket, s3_client
 
 TEST_RETRY_DELAYS = (1, 2)
 
@@ -100,15 +101,14 @@ def make_settings(stack: None, tmp_path: Path) -> Iterator[Callable[..., Setting
         settings = Settings.from_env(env)
         if create:
             apply(admin_client(settings.kafka), load_layout(settings.kafka).specs)
-            from storage.s3 import ensure_bucket, s3_client
-
             ensure_bucket(s3_client(settings.s3), settings.s3)
             created.append(settings)
         return settings
 
     yield factory
-    for done in created:  # keep the shared broker small: drop this test's topics
+    for done in created:  # keep the shared broker and S3 server small: drop what it made
         delete(admin_client(done.kafka), [s.name for s in load_layout(done.kafka).specs])
+        drop_bucket(s3_client(done.s3), done.s3.bucket)
 
 
 @pytest.fixture
