@@ -79,7 +79,7 @@ class AsyncProducer:
                     "socket.connection.setup.timeout.ms": max(1000, int(delivery_timeout_s * 1000)),
                     # Every request waits for its own record: batches form from
                     # concurrent requests anyway, so do not hold them back.
-                    "linger.ms": 0.5,
+                    "linger.ms": 0.1,
                     # Small batches on the request path: lz4 costs both ends less CPU than zstd.
                     "compression.type": "lz4",
                 },
@@ -147,9 +147,13 @@ class AsyncProducer:
         self._tick = loop.call_later(delay, self._poll, loop)
 
     def _poll(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._producer.poll(0)  # runs the delivery callbacks, here on the loop's thread
-        self._expire_overdue(loop.time())
-        self._schedule_poll(loop, POLL_INTERVAL_S if self._waiting else IDLE_POLL_S)
+        try:
+            self._producer.poll(0)  # runs the delivery callbacks, here on the loop's thread
+        finally:
+            # Even when a callback raised (a log handler whose stream broke): polling
+            # must go on, or every waiting request would hang past its deadline.
+            self._expire_overdue(loop.time())
+            self._schedule_poll(loop, POLL_INTERVAL_S if self._waiting else IDLE_POLL_S)
 
     def _expire_overdue(self, now: float) -> None:
         # Every deadline is "sent + the same timeout", so the oldest is first: a

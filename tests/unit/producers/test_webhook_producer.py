@@ -46,3 +46,25 @@ async def test_a_report_that_never_comes_fails_the_request_after_the_deadline() 
     with pytest.raises(BrokerUnavailable, match="no delivery report"):
         await producer.send("t", b"k", b"v", [])
     assert await producer.close(timeout_s=0) == 1
+
+
+class BrokenLogClient(ReportingClient):
+    """A client whose first poll raises, as librdkafka does when a log callback fails."""
+
+    def __init__(self) -> None:
+        super().__init__(reports=True)
+        self.failures = 1
+
+    def poll(self, timeout: float) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise ValueError("I/O operation on closed file.")
+        return super().poll(timeout)
+
+
+async def test_a_poll_that_raises_does_not_stop_the_reports() -> None:
+    client = BrokenLogClient()
+    producer = AsyncProducer(KafkaSettings(), delivery_timeout_s=5, client=client)  # type: ignore[arg-type]
+    await producer.send("t", b"k", b"v", [])  # answered by the poll after the failed one
+    assert client.failures == 0
+    assert await producer.close(timeout_s=0) == 0
