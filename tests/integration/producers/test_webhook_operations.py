@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import structlog
 
 from mediaflow import logging as mflog
 from mediaflow.config import REPO_ROOT, Settings
@@ -78,7 +78,8 @@ async def test_a_webhook_secret_never_appears_in_the_logs(
                 await client.post("/webhooks/wapi", data=IMAGE, headers=headers, params=params)
             await client.post(f"/webhooks/wapi?token={WAPI_SECRET}", data=b"{bad", headers=JSON)
     finally:
-        structlog.reset_defaults()
+        # Not sys.stderr: during this test it is capsys's stream, closed after it.
+        mflog.configure(fmt="json", level="warning", stream=sys.__stderr__)
     logged = stream.getvalue() + "".join(capsys.readouterr())
     assert "webhook_accepted" in logged and "webhook_rejected" in logged
     assert WAPI_SECRET not in logged

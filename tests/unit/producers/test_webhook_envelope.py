@@ -1,10 +1,17 @@
+import uuid
 from datetime import UTC, datetime
 
 from mediaflow.config import Secret
 from mediaflow.events import Provider
 from mediaflow.providers import EnvelopeFields
 from mediaflow.tenants import Tenant
-from producers.webhook.envelope import build_record, record_key, select_headers, traceparent
+from producers.webhook.envelope import (
+    build_record,
+    record_key,
+    select_headers,
+    traceparent,
+    uuid4_from,
+)
 
 TENANT = Tenant("I1", "2", "wapi", Secret("s3cret-value"), Secret(""))
 FIELDS = EnvelopeFields(
@@ -61,3 +68,8 @@ def test_record_carries_tenant_client_body_and_matching_headers() -> None:
     assert headers["mediaflow.event-id"] == record.event.event_id.encode()
     assert headers["mediaflow.schema-fingerprint"] == b"01" * 8
     assert headers["traceparent"] == VALID.encode()
+
+
+def test_event_ids_are_version_4_uuids_of_the_given_bytes() -> None:
+    for raw in (bytes(16), b"\xff" * 16, bytes(range(16))):
+        assert uuid4_from(raw) == str(uuid.UUID(bytes=raw, version=4))
