@@ -58,6 +58,9 @@ async def _serve(request: web.Request) -> web.StreamResponse:
             return web.Response(status=decision.status, text="URL signature expired")
         return error_response(decision, json_body=False)
     calls.record(Call("cdn", media.cdn_id, decision.outcome.value, 200))
+    enc_file = library.enc_file(media)
+    if enc_file is not None and decision.outcome is Outcome.OK:
+        return web.FileResponse(enc_file, headers={"Content-Type": "application/octet-stream"})
     return await _stream(request, media, decision.outcome)
 
 

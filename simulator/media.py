@@ -22,6 +22,7 @@ import random
 import struct
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -289,6 +290,7 @@ class MediaLibrary:
         self._max_size = max_size
         self._by_id: dict[str, SampleMedia] = {}
         self._by_path: dict[str, SampleMedia] = {}
+        self._files: dict[str, Path] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -304,6 +306,26 @@ class MediaLibrary:
     def by_path(self, direct_path: str) -> SampleMedia | None:
         """Return the media at this direct path (its query string is ignored), or ``None``."""
         return self._by_path.get(direct_path.split("?", 1)[0])
+
+    def materialize(self, media: SampleMedia, directory: Path) -> Path:
+        """Write the ``.enc`` file of ``media`` into ``directory``; the CDN then serves that file.
+
+        The CDN normally encrypts while it serves (nothing to store, any size).
+        That costs the serving process as much CPU as the client's decryption,
+        too much for a benchmark source, which should cost next to nothing: a
+        written file goes out with ``sendfile``. Faults still apply.
+        """
+        path = directory / f"{media.cdn_id}.enc"
+        with path.open("wb") as out:
+            for chunk in media.iter_enc(1024 * 1024):
+                out.write(chunk)
+        with self._lock:
+            self._files[media.cdn_id] = path
+        return path
+
+    def enc_file(self, media: SampleMedia) -> Path | None:
+        """The file written by :meth:`materialize` for ``media``, if any."""
+        return self._files.get(media.cdn_id)
 
     def make(
         self,

@@ -74,6 +74,21 @@ async def test_cdn_serves_an_enc_file_that_decrypts_and_verifies(library):
     assert sim.calls.count("cdn", media.cdn_id) == 1
 
 
+async def test_a_materialized_media_is_served_from_its_file_and_faults_still_apply(
+    library, tmp_path
+):
+    media = library.make(MediaType.VIDEO, size=200_003)
+    corrupt = library.make(MediaType.IMAGE, size=5_000)
+    written = library.materialize(media, tmp_path)
+    library.materialize(corrupt, tmp_path)
+    async with _serving(library, Faults(corrupt={corrupt.cdn_id})) as (sim, session):
+        served = await (await session.get(f"{sim.cdn_url}{media.direct_path}")).read()
+        tampered = await (await session.get(f"{sim.cdn_url}{corrupt.direct_path}")).read()
+
+    assert served == written.read_bytes() == media.enc()
+    assert len(tampered) == corrupt.enc_length and tampered != corrupt.enc()
+
+
 async def test_cdn_answers_410_for_expired_media(library):
     media = library.make(MediaType.IMAGE)
     async with _serving(library, Faults(expired={media.cdn_id})) as (sim, session):
