@@ -145,26 +145,25 @@ def _env(settings: Settings) -> dict[str, str]:
 
 
 def _rss_child(total_mb: int) -> None:
-    settings = _bench_settings(Settings.from_env())
+    settings = Settings.from_env()
     library = MediaLibrary(seed=99)
     media = library.large(total_mb * MIB, "video")
     _ = media.file_sha256  # hash pass happens in the simulator thread's process too
     with SimulatorThread(library) as sim:
-        settings = _with_sim(settings, sim)
+        settings = against_simulator(settings, sim)
         asyncio.run(store_all(settings, [request_for(media)]))
     with open("/proc/self/status") as status:
         hwm = next(line for line in status if line.startswith("VmHWM"))
     print(json.dumps({"peak_rss_mb": round(int(hwm.split()[1]) / 1024, 1)}))
 
 
-def _bench_settings(settings: Settings) -> Settings:
-    downloader = dataclasses.replace(settings.downloader, allow_private_addresses=True)
-    return dataclasses.replace(settings, downloader=downloader)
-
-
-def _with_sim(settings: Settings, sim: SimulatorThread) -> Settings:
+def against_simulator(settings: Settings, sim: SimulatorThread) -> Settings:
+    """``settings`` with the downloader fetching from the simulator (on loopback, so allowed)."""
     downloader = dataclasses.replace(
-        settings.downloader, cdn_base_url=sim.cdn_url, wapi_base_url=sim.wapi_url
+        settings.downloader,
+        cdn_base_url=sim.cdn_url,
+        wapi_base_url=sim.wapi_url,
+        allow_private_addresses=True,
     )
     return dataclasses.replace(settings, downloader=downloader)
 
@@ -235,11 +234,10 @@ def run(
     (documents: multipart on both sides). The headline ``ratio`` is the lower.
     """
     del quick  # sizes already say it
-    settings = _bench_settings(settings)
     ensure_bucket(s3_client(settings.s3), settings.s3)
     library = MediaLibrary(seed=42)
     with SimulatorThread(library) as sim, tempfile.TemporaryDirectory() as folder:
-        settings = _with_sim(settings, sim)
+        settings = against_simulator(settings, sim)
         files = Path(folder)
         usual = compare(settings, sim, library, files, n, size_mb)
         for written in files.iterdir():  # the page cache holds one workload at a time

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._fresh import fresh_stack
-from bench.bench_downloader import request_for
+from bench.bench_downloader import against_simulator, request_for
 from mediaflow.codec import AvroCodec
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.events import MediaDownloadRequested
@@ -92,17 +92,12 @@ def downloader_burst(
     with SimulatorThread(library) as sim, tempfile.TemporaryDirectory() as tmp:
         tenants = Path(tmp) / "tenants.toml"
         tenants.write_text(TENANTS)
-        downloader = dataclasses.replace(
-            settings.downloader,
-            cdn_base_url=sim.cdn_url,
-            wapi_base_url=sim.wapi_url,
-            fetch_order=("direct",),
-            allow_private_addresses=True,
-            concurrency=concurrency,
-        )
+        fetching = against_simulator(settings, sim)
         child = dataclasses.replace(
-            settings,
-            downloader=downloader,
+            fetching,
+            downloader=dataclasses.replace(
+                fetching.downloader, fetch_order=("direct",), concurrency=concurrency
+            ),
             tenants_file=tenants,
             instance_name=f"bench-memory-{uuid.uuid4().hex[:6]}",
             log_level="warning",
