@@ -29,6 +29,7 @@ from mediaflow.errors import MediaflowError
 from mediaflow.kafka import clients
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import configure
+from mediaflow.ops._output import Progress
 from mediaflow.ops._scan import partitions_of, throwaway_consumer, watermarks
 from processors.projection.consumer import decode_record
 from storage.projection import LogRecord, ProjectionStore, open_rebuild, open_store
@@ -45,51 +46,6 @@ class ReplayResult:
     def events_per_s(self) -> float:
         """Throughput of the replay."""
         return self.events / self.seconds if self.seconds > 0 else 0.0
-
-
-class Progress:
-    """A one-line progress bar: done/total, events/s and ETA, redrawn at most twice a second.
-
-    Args:
-        total: events expected (from the partitions' watermarks).
-        stream: where to draw; ``None`` draws nothing.
-        clock: monotonic seconds.
-    """
-
-    def __init__(
-        self, total: int, stream: TextIO | None, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.total = total
-        self._stream = stream
-        self._clock = clock
-        self._started = clock()
-        self._drawn = 0.0
-        self.done = 0
-
-    def advance(self, count: int) -> None:
-        """Count ``count`` more events and redraw if due."""
-        self.update(self.done + count)
-
-    def update(self, done: int, *, final: bool = False) -> None:
-        """Redraw for ``done`` events read so far."""
-        self.done = done
-        now = self._clock()
-        if self._stream is None or (not final and now - self._drawn < 0.5):
-            return
-        self._drawn = now
-        self._stream.write(
-            "\r" + render(done, self.total, now - self._started) + ("\n" if final else "")
-        )
-        self._stream.flush()
-
-
-def render(done: int, total: int, elapsed_s: float, width: int = 30) -> str:
-    """Return the progress line for ``done`` of ``total`` events after ``elapsed_s`` seconds."""
-    fraction = min(1.0, done / total) if total else 1.0
-    rate = done / elapsed_s if elapsed_s > 0 else 0.0
-    eta = f"{max(0, total - done) / rate:.0f}s" if rate > 0 else "?"
-    bar = "#" * int(fraction * width)
-    return f"rebuild [{bar:<{width}}] {done:,}/{total:,} events  {rate:,.0f} ev/s  ETA {eta}   "
 
 
 def partition_sizes(kafka: KafkaSettings, topic: str) -> dict[int, int]:
@@ -198,7 +154,7 @@ class ReplayStopped(MediaflowError):
 
 
 def rebuild(
-    settings: Settings, *, workers: int | None = None, progress: TextIO | None = None
+    settings: Settings, *, workers: int | None = None, progress: TextIO = sys.stderr
 ) -> ReplayResult:
     """Replay the media event log into a fresh store and swap it in for the live one.
 
@@ -208,6 +164,11 @@ def rebuild(
     projection copies would share them live: every event of a media is on
     the partition of its key, so no two processes ever touch the same row.
 
+    Args:
+        settings: the cluster and the store to rebuild (``projection_db_url``).
+        workers: processes sharing the partitions; automatic when ``None``.
+        progress: where the progress bar is drawn (when it is a terminal).
+
     Raises:
         ConfigError: the media event log does not exist.
         BrokerUnavailable: Kafka cannot be read.
@@ -216,7 +177,7 @@ def rebuild(
     topic = load_layout(settings.kafka).media_events
     sizes = partition_sizes(settings.kafka, topic)
     shares = split(sizes, workers or _auto_workers(sum(sizes.values())))
-    bar = Progress(sum(sizes.values()), progress)
+    bar = Progress("rebuild", total=sum(sizes.values()), stream=progress, unit="events")
     target = open_rebuild(settings.projection_db_url)
     started = time.monotonic()
     try:
@@ -225,10 +186,12 @@ def rebuild(
         else:
             events = _replay_in_processes(settings, topic, shares, target.url, bar)
     except BaseException:
+        bar.close()
         target.discard()
         raise
     result = ReplayResult(events, time.monotonic() - started)
-    bar.update(events, final=True)
+    bar.update(events)
+    bar.close(keep=True)
     target.swap()
     return result
 
@@ -302,13 +265,11 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
 
 
 __all__ = [
-    "Progress",
     "ReplayResult",
     "ReplayStopped",
     "main",
     "partition_sizes",
     "rebuild",
-    "render",
     "replay",
     "replay_consumer",
     "split",

@@ -1,10 +1,8 @@
-"""How a rebuild shares the log's partitions among its processes, and its progress line."""
+"""How a rebuild shares the log's partitions among its processes."""
 
 from __future__ import annotations
 
-import io
-
-from processors.projection.rebuild import Progress, render, split
+from processors.projection.rebuild import split
 
 
 def test_every_partition_is_replayed_exactly_once() -> None:
@@ -27,20 +25,3 @@ def test_never_more_processes_than_partitions() -> None:
 def test_an_empty_log_still_gets_one_replay_so_its_offsets_are_stored() -> None:
     assert split({0: 0, 1: 0, 2: 0}, 1) == [[0, 1, 2]]
     assert split({}, 4) == [[]]
-
-
-def test_progress_line_shows_done_total_rate_and_eta() -> None:
-    line = render(500, 2000, 2.0, width=10)
-    assert "500/2,000 events" in line
-    assert "250 ev/s" in line
-    assert "ETA 6s" in line
-    assert "[##        ]" in line
-
-
-def test_progress_adds_up_the_batches_it_is_told_about() -> None:
-    stream = io.StringIO()
-    bar = Progress(100, stream, clock=iter([0.0, 1.0, 2.0, 3.0]).__next__)
-    bar.advance(30)
-    bar.advance(20)
-    bar.update(bar.done, final=True)
-    assert stream.getvalue().endswith("50/100 events  17 ev/s  ETA 3s   \n")
