@@ -172,7 +172,7 @@ def run(
             store.close()
             time.sleep(SAMPLE_S * 1.5)  # one more lag sample after the drain
             sampler.stop()
-        run_.delete_topics()
+        run_.discard()
     return _result(rate, duration_s, summary, rows, sent_at, drained_at, sampler.samples, run_)
 
 

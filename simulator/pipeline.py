@@ -148,6 +148,16 @@ class Run:
         specs = load_layout(self.settings.kafka).specs
         delete(admin_client(self.settings.kafka), [s.name for s in specs])
 
+    def discard(self) -> None:
+        """Drop this run's topics and bucket, for runs nobody looks at after (bench, tests).
+
+        The directory stays: its logs are small and explain a failure.
+        """
+        from storage.s3 import drop_bucket, s3_client
+
+        self.delete_topics()
+        drop_bucket(s3_client(self.settings.s3), self.settings.s3.bucket)
+
     def open_store(self) -> ProjectionStore:
         """The run's projection store."""
         return open_store(self.settings.projection_db_url)

@@ -16,7 +16,7 @@ import os
 import secrets
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import pytest
 
@@ -45,8 +45,11 @@ def key_forms(raw: bytes) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def leak_run() -> tuple[Result, dict[str, str], list[str]]:
-    """A short run with unique secrets; returns it, the secrets, and the HTTP answers seen."""
+def leak_run() -> Iterator[tuple[Result, dict[str, str], list[str]]]:
+    """A short run with unique secrets: it, the secrets, and the HTTP answers seen.
+
+    The run's topics and bucket go once the module's tests have read them.
+    """
     unique = {
         "MEDIAFLOW_DEMO_WEBHOOK_SECRET": f"whsec-{secrets.token_hex(12)}",
         "MEDIAFLOW_DEMO_WAPI_TOKEN": f"wapitok-{secrets.token_hex(12)}",
@@ -69,7 +72,8 @@ def leak_run() -> tuple[Result, dict[str, str], list[str]]:
 
     plan = Plan(webhooks=80, rate=40.0, steps=(), error_rate=0.3, hang_rate=0.0, seed=31)
     result = run_chaos(plan, environ=environ, inspect=inspect)
-    return result, unique, answers
+    yield result, unique, answers
+    result.run.discard()
 
 
 def _outputs(result: Result, answers: Iterable[str]) -> dict[str, str]:
