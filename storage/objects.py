@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -182,7 +183,7 @@ class Upload:
         self.key = key
         self._content_type = content_type
         self._metadata = metadata
-        self._buffer: list[bytes] = []
+        self._buffer: deque[bytes | memoryview] = deque()
         self._buffered = 0
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
@@ -210,17 +211,17 @@ class Upload:
 
     def _take(self, size: int) -> bytes:
         """Remove and return the first ``size`` buffered bytes (copied once, into the part)."""
-        parts: list[bytes] = []
+        parts: list[bytes | memoryview] = []
         needed = size
         while needed:
-            chunk = self._buffer[0]
-            if len(chunk) <= needed:
-                parts.append(self._buffer.pop(0))
-                needed -= len(chunk)
-            else:
-                parts.append(chunk[:needed])
-                self._buffer[0] = chunk[needed:]
-                needed = 0
+            chunk = self._buffer.popleft()
+            if len(chunk) > needed:
+                # Views: the chunk cut at the part boundary is copied by the join only.
+                view = memoryview(chunk)
+                self._buffer.appendleft(view[needed:])
+                chunk = view[:needed]
+            parts.append(chunk)
+            needed -= len(chunk)
         self._buffered -= size
         return b"".join(parts)
 
@@ -280,7 +281,8 @@ class Upload:
         sending, self._sending = self._sending, set()
         with contextlib.suppress(BaseException):
             await asyncio.shield(asyncio.gather(*sending, return_exceptions=True))
-        self._buffer, self._buffered = [], 0
+        self._buffer.clear()
+        self._buffered = 0
         upload_id, self._upload_id = self._upload_id, None
         if upload_id is not None:
             # Shielded: a cancelled attempt must still remove its parts.

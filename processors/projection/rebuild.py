@@ -154,7 +154,7 @@ class ReplayStopped(MediaflowError):
 
 
 def rebuild(
-    settings: Settings, *, workers: int | None = None, progress: TextIO = sys.stderr
+    settings: Settings, *, workers: int | None = None, progress: TextIO | None = None
 ) -> ReplayResult:
     """Replay the media event log into a fresh store and swap it in for the live one.
 
@@ -167,7 +167,7 @@ def rebuild(
     Args:
         settings: the cluster and the store to rebuild (``projection_db_url``).
         workers: processes sharing the partitions; automatic when ``None``.
-        progress: where the progress bar is drawn (when it is a terminal).
+        progress: where the progress bar is drawn, when it is a terminal (stderr by default).
 
     Raises:
         ConfigError: the media event log does not exist.
@@ -177,7 +177,9 @@ def rebuild(
     topic = load_layout(settings.kafka).media_events
     sizes = partition_sizes(settings.kafka, topic)
     shares = split(sizes, workers or _auto_workers(sum(sizes.values())))
-    bar = Progress("rebuild", total=sum(sizes.values()), stream=progress, unit="events")
+    bar = Progress(
+        "rebuild", total=sum(sizes.values()), stream=progress or sys.stderr, unit="events"
+    )
     target = open_rebuild(settings.projection_db_url)
     started = time.monotonic()
     try:
