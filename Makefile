@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 export
 
 .PHONY: help venv run setup test test-unit lint stack-up stack-down stack-status stack-clean \
-        pg-up pg-down topics storage demo bench chaos clean
+        pg-up pg-down topics storage demo bench bench-tools chaos clean
 
 help:
 	@echo "make run        start the local stack and every pipeline role (Ctrl-C stops)"
@@ -77,8 +77,15 @@ lint: venv
 demo: setup
 	$(PY) -m simulator.demo
 
-bench: setup
+bench: setup bench-tools
 	$(PY) -m bench
+
+# wrk: the webhook bench's second load generator (C: it does not cap the no-op handler).
+bench-tools:
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		echo "installing Debian's wrk package (once)..." && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || \
+		echo "wrk is not installed (apt-get install wrk): the webhook bench runs without it"
 
 chaos: setup
 	$(PY) -m tests.chaos.run --webhooks 5000

@@ -83,6 +83,13 @@ class Target:
 TARGETS = (
     Target("webhook receiver / no-op", "bench_webhook", ("ratio",), ">= 0.5x", lambda v: v >= 0.5),
     Target(
+        "webhook receiver / no-op, wrk as the load",
+        "bench_webhook",
+        ("wrk.ratio",),
+        ">= 0.5x",
+        lambda v: v >= 0.5,
+    ),
+    Target(
         "webhook p99 at 32 connections (ms)",
         "bench_webhook",
         ("receiver.p99_ms",),
@@ -123,6 +130,13 @@ TARGETS = (
         ("rebuild_vs_consume_only",),
         ">= 0.5x",
         lambda v: v >= 0.5,
+    ),
+    Target(
+        "projection ceiling: consume + decode, as many processes / consume-only",
+        "bench_projection",
+        ("decode_ceiling_all_workers_vs_consume_only",),
+        "reported",
+        lambda _v: True,
     ),
     Target("e2e latency p99 (ms)", "e2e", ("latency_ms.p99",), "reported", lambda _v: True),
     Target("e2e media stored/s", "e2e", ("stored_per_s",), "reported", lambda _v: True),

@@ -8,11 +8,16 @@ to its end, in the same run:
   batches, swap it in), and the same with ``--workers 1``;
 * ``consume_only``: the same consumer settings and batch size, counting
   records and nothing else (no decoding, no database);
-* ``consume_decode``: consume and Avro-decode in one process, no database.
+* ``consume_decode``: consume and Avro-decode in one process, no database;
+* ``consume_decode_all_workers``: the same in as many processes as the
+  rebuild uses, sharing the partitions the way it does (processes started
+  before the clock starts).
 
-``consume_decode / consume_only`` is the ceiling of any one-process rebuild:
-every event must at least be decoded. The size is large enough (200,000 events)
-that joining, assigning and the first fetch do not dominate the baseline.
+Every event must at least be decoded, so ``consume_decode / consume_only`` is
+the ceiling of any one-process rebuild, and ``consume_decode_all_workers /
+consume_only`` the ceiling of any rebuild on this machine, however little it
+did besides decoding. The size is large enough (200,000 events) that joining,
+assigning and the first fetch do not dominate the baseline.
 
 Run: ``.venv/bin/python -m bench.bench_projection [n]`` (needs the local stack).
 Target: rebuild at least 0.5x consume-only.
@@ -22,11 +27,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
+import multiprocessing
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +42,7 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
 from bench._fresh import fresh_stack
 from mediaflow.codec import AvroCodec
-from mediaflow.config import Settings
+from mediaflow.config import KafkaSettings, Settings
 from mediaflow.events import (
     MediaDetected,
     MediaDownloadFailed,
@@ -46,7 +53,13 @@ from mediaflow.events import (
 from mediaflow.kafka import clients
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import configure
-from processors.projection.rebuild import rebuild, replay_consumer
+from processors.projection.rebuild import (
+    auto_workers,
+    partition_sizes,
+    rebuild,
+    replay_consumer,
+    split,
+)
 
 DEFAULT_N = 200_000
 
@@ -126,11 +139,18 @@ def _produce(settings: Settings, topic: str, n: int) -> None:
         raise RuntimeError("bench input not fully produced")
 
 
-def _time_consume(settings: Settings, topic: str, *, decode: bool) -> tuple[int, float]:
-    """Read ``topic`` from the beginning to its end; return (records, seconds)."""
-    consumer = replay_consumer(settings.kafka)  # the rebuild's own consumer settings
+def _time_consume(
+    kafka: KafkaSettings, topic: str, *, decode: bool, partitions: Sequence[int] | None = None
+) -> tuple[int, float]:
+    """Read ``topic`` (or these of its partitions) from the beginning to the end.
+
+    Returns:
+        (records, seconds).
+    """
+    consumer = replay_consumer(kafka)  # the rebuild's own consumer settings
     codec = AvroCodec()
-    partitions = sorted(consumer.list_topics(topic, timeout=15).topics[topic].partitions)
+    if partitions is None:
+        partitions = sorted(consumer.list_topics(topic, timeout=15).topics[topic].partitions)
     started = time.perf_counter()
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     remaining, seen = set(partitions), 0
@@ -148,6 +168,26 @@ def _time_consume(settings: Settings, topic: str, *, decode: bool) -> tuple[int,
     return seen, elapsed
 
 
+def _time_parallel_decode(settings: Settings, topic: str, workers: int) -> float:
+    """Consume and decode ``topic`` in ``workers`` processes at once; return events/s."""
+    shares = split(partition_sizes(settings.kafka, topic), workers)
+    context = multiprocessing.get_context("spawn")  # as the rebuild: no forked librdkafka
+    with ProcessPoolExecutor(len(shares), mp_context=context) as pool:
+        # Started and imported before the clock: this is a ceiling, not a rebuild.
+        list(pool.map(_warm, range(len(shares))))
+        started = time.perf_counter()
+        futures = [
+            pool.submit(_time_consume, settings.kafka, topic, decode=True, partitions=share)
+            for share in shares
+        ]
+        seen = sum(future.result()[0] for future in futures)
+        return seen / (time.perf_counter() - started)
+
+
+def _warm(_index: int) -> None:
+    time.sleep(0.5)  # long enough that every process of the pool gets one call
+
+
 def run(settings: Settings, n: int = DEFAULT_N) -> dict[str, Any]:
     """Produce ``n`` media events once, then time the three readers over them.
 
@@ -162,14 +202,18 @@ def run(settings: Settings, n: int = DEFAULT_N) -> dict[str, Any]:
     _produce(settings, topic, n)
     rates: dict[str, float] = {}
     # Warm the broker's page cache so that the first reader is not penalised.
-    _time_consume(settings, topic, decode=False)
+    _time_consume(settings.kafka, topic, decode=False)
     # The baselines are cheap to repeat: their best of three (a slow moment of the
     # machine would otherwise flatter the ratio).
     for name, decode in (("consume_only", False), ("consume_decode", True)):
         rates[name] = max(
             seen / seconds
-            for seen, seconds in (_time_consume(settings, topic, decode=decode) for _ in range(3))
+            for seen, seconds in (
+                _time_consume(settings.kafka, topic, decode=decode) for _ in range(3)
+            )
         )
+    processes = auto_workers(n)  # what `rebuild(workers=None)` below uses
+    rates["consume_decode_all_workers"] = _time_parallel_decode(settings, topic, processes)
     for name, workers in (("rebuild_one_worker", 1), ("rebuild", None)):
         with tempfile.TemporaryDirectory() as folder:
             db = Path(folder) / "projection.db"
@@ -180,11 +224,14 @@ def run(settings: Settings, n: int = DEFAULT_N) -> dict[str, Any]:
     return {
         "n": n,
         "store": "sqlite",
-        "workers": os.cpu_count(),
+        "workers": processes,
         "events_per_s": {k: round(v) for k, v in rates.items()},
         "rebuild_vs_consume_only": round(rates["rebuild"] / rates["consume_only"], 3),
         "rebuild_vs_consume_decode": round(rates["rebuild"] / rates["consume_decode"], 3),
         "decode_ceiling_vs_consume_only": round(rates["consume_decode"] / rates["consume_only"], 3),
+        "decode_ceiling_all_workers_vs_consume_only": round(
+            rates["consume_decode_all_workers"] / rates["consume_only"], 3
+        ),
     }
 
 

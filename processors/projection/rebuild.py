@@ -176,7 +176,7 @@ def rebuild(
     """
     topic = load_layout(settings.kafka).media_events
     sizes = partition_sizes(settings.kafka, topic)
-    shares = split(sizes, workers or _auto_workers(sum(sizes.values())))
+    shares = split(sizes, workers or auto_workers(sum(sizes.values())))
     bar = Progress(
         "rebuild", total=sum(sizes.values()), stream=progress or sys.stderr, unit="events"
     )
@@ -202,7 +202,8 @@ EVENTS_PER_EXTRA_WORKER = 50_000
 """A log shorter than this per extra process is replayed by fewer (each takes ~0.5 s to start)."""
 
 
-def _auto_workers(total: int) -> int:
+def auto_workers(total: int) -> int:
+    """Processes a rebuild of ``total`` events uses by default: one per CPU, fewer if short."""
     return max(1, min(os.cpu_count() or 1, total // EVENTS_PER_EXTRA_WORKER))
 
 
@@ -269,6 +270,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
 __all__ = [
     "ReplayResult",
     "ReplayStopped",
+    "auto_workers",
     "main",
     "partition_sizes",
     "rebuild",
