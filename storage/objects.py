@@ -12,6 +12,12 @@ holds more than a few parts in memory:
   orphan parts stay behind. When the abort itself fails (S3 is down), the
   upload is remembered and aborted later by :meth:`MediaStore.sweep`.
 
+Cleaning up after others is housekeeping and never stops an upload: when the
+listing of stale uploads fails (S3Proxy's file store answers it 500 while
+other uploads write their parts; some S3-compatible servers do not implement
+it), the key is checked again by :meth:`MediaStore.sweep`. Uploads this
+process has open are never taken for stale ones.
+
 When the final key is not known up front (the SHA-256 of the content is only
 known at the end), the upload goes to a staging key and is server-side copied
 to the final key with its metadata, then the staging object is deleted.
@@ -32,7 +38,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mediaflow.config import S3Settings
-from mediaflow.errors import MediaflowError, UsageError
+from mediaflow.errors import ConfigError, MediaflowError, UsageError
 from mediaflow.logging import get_logger
 from storage.s3 import translate
 
@@ -75,6 +81,10 @@ class MediaStore:
         self.settings = settings
         self.bucket = settings.bucket
         self._pending_aborts: list[tuple[str, str]] = []
+        self._unchecked: set[str] = set()
+        """Keys whose stale-upload listing failed: checked again by :meth:`sweep`."""
+        self._open: set[str] = set()
+        """Ids of the multipart uploads this process has open: never stale."""
 
     async def call(self, method: str, **kwargs: Any) -> Any:
         """Run one boto3 call in a thread, translating its errors.
@@ -139,18 +149,64 @@ class MediaStore:
         return Upload(self, key, content_type, dict(metadata))
 
     async def sweep(self) -> None:
-        """Abort multipart uploads whose abort failed earlier (best effort, keeps failures)."""
+        """Finish deferred housekeeping (best effort; what fails again stays deferred).
+
+        Aborts the uploads whose abort failed, and looks again for stale uploads
+        at the keys whose listing failed.
+        """
         pending, self._pending_aborts = self._pending_aborts, []
         for key, upload_id in pending:
             await self.abort_quietly(key, upload_id)
+        unchecked, self._unchecked = self._unchecked, set()
+        for key in sorted(unchecked):
+            await self.abort_stale(key)
+
+    async def start_multipart(
+        self, key: str, content_type: str, metadata: Mapping[str, str]
+    ) -> str:
+        """Open a multipart upload at ``key`` after aborting stale ones there; return its id.
+
+        Call :meth:`multipart_closed` once it is completed or aborted.
+
+        Raises:
+            StorageUnavailable: S3 is down.
+        """
+        await self.abort_stale(key)
+        created = await self.call(
+            "create_multipart_upload", Key=key, ContentType=content_type, Metadata=dict(metadata)
+        )
+        upload_id = str(created["UploadId"])
+        self._open.add(upload_id)
+        return upload_id
+
+    def multipart_closed(self, upload_id: str) -> None:
+        """An upload opened by :meth:`start_multipart` was completed or aborted."""
+        self._open.discard(upload_id)
 
     async def abort_stale(self, key: str) -> None:
-        """Abort every open multipart upload at exactly ``key`` (left by a crashed copy)."""
-        listing = await self.call("list_multipart_uploads", Prefix=key)
+        """Abort the multipart uploads at exactly ``key`` but our own open ones (best effort).
+
+        Those are left by a crashed copy, or by a copy that lost the media in a
+        rebalance (whose Kafka output is fenced anyway).
+
+        Never raises for S3 trouble: a failed listing defers the key to
+        :meth:`sweep`, a failed abort is remembered like any other.
+
+        Raises:
+            ConfigError: the bucket is missing or the credentials are refused.
+        """
+        try:
+            listing = await self.call("list_multipart_uploads", Prefix=key)
+        except ConfigError:
+            raise
+        except MediaflowError as exc:
+            log.warning("stale_multipart_check_deferred", key=key, reason=exc.message)
+            self._unchecked.add(key)
+            return
         for upload in listing.get("Uploads", []):
-            if upload.get("Key") == key:
+            if upload.get("Key") == key and upload["UploadId"] not in self._open:
                 log.info("stale_multipart_aborted", key=key)
-                await self._abort(key, upload["UploadId"])
+                await self.abort_quietly(key, upload["UploadId"])
 
     async def abort_quietly(self, key: str, upload_id: str) -> None:
         """Abort one multipart upload; remember it for :meth:`sweep` if S3 cannot be reached."""
@@ -259,6 +315,7 @@ class Upload:
             UploadId=self._upload_id,
             MultipartUpload={"Parts": parts},
         )
+        self._store.multipart_closed(self._upload_id)
         self._upload_id = None
         if final_key != self.key:
             await self._store.call(
@@ -285,6 +342,7 @@ class Upload:
         self._buffered = 0
         upload_id, self._upload_id = self._upload_id, None
         if upload_id is not None:
+            self._store.multipart_closed(upload_id)
             # Shielded: a cancelled attempt must still remove its parts.
             await asyncio.shield(self._store.abort_quietly(self.key, upload_id))
 
@@ -300,14 +358,9 @@ class Upload:
 
     async def _send_part(self, body: bytes) -> None:
         if self._upload_id is None:
-            await self._store.abort_stale(self.key)
-            created = await self._store.call(
-                "create_multipart_upload",
-                Key=self.key,
-                ContentType=self._content_type,
-                Metadata=self._metadata,
+            self._upload_id = await self._store.start_multipart(
+                self.key, self._content_type, self._metadata
             )
-            self._upload_id = created["UploadId"]
         while len(self._sending) >= PARTS_IN_FLIGHT:
             done, _ = await asyncio.wait(self._sending, return_when=asyncio.FIRST_COMPLETED)
             for task in done:

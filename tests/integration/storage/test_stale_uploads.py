@@ -1,0 +1,105 @@
+"""Multipart uploads left at a key by a crashed copy are aborted, and looking for them never
+stops an upload (against the real S3 server)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from mediaflow.config import Settings
+from storage.objects import MediaStore
+from storage.s3 import s3_client
+
+PART = 5 * 1024 * 1024
+KEY = "cliente_1/instance_a/video/2026/11/29/3EB0AA-abc.mp4"
+BODY = bytes(range(256)) * (PART * 2 // 256) + b"tail"  # two full parts and a short last one
+
+
+@pytest.fixture
+def small_parts(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings(s3_multipart_threshold=PART, s3_part_size=PART)
+
+
+class ListingFails:
+    """The real client, except that listing multipart uploads answers 500 ``failures`` times.
+
+    S3Proxy's file store does this by itself when another upload is writing a
+    part during the listing, but not on demand.
+    """
+
+    def __init__(self, client: Any, failures: int) -> None:
+        self._client = client
+        self.failures = failures
+
+    def list_multipart_uploads(self, **kwargs: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise ClientError(
+                {
+                    "Error": {"Code": "InternalError", "Message": "boom"},
+                    "ResponseMetadata": {"HTTPStatusCode": 500},
+                },
+                "ListMultipartUploads",
+            )
+        return self._client.list_multipart_uploads(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def open_uploads(client: Any, bucket: str) -> list[str]:
+    listing = client.list_multipart_uploads(Bucket=bucket, Prefix=KEY)
+    return [u["UploadId"] for u in listing.get("Uploads", []) if u["Key"] == KEY]
+
+
+async def store_body(store: MediaStore) -> None:
+    upload = store.upload(KEY, "video/mp4", {"media-id": "m1"})
+    for start in range(0, len(BODY), 1 << 20):
+        await upload.write(BODY[start : start + (1 << 20)])
+    await upload.complete()
+
+
+async def test_a_new_upload_aborts_the_one_a_crashed_copy_left_at_its_key(
+    small_parts: Settings,
+) -> None:
+    client, bucket = s3_client(small_parts.s3), small_parts.s3.bucket
+    crashed = client.create_multipart_upload(Bucket=bucket, Key=KEY)["UploadId"]
+    client.upload_part(Bucket=bucket, Key=KEY, UploadId=crashed, PartNumber=1, Body=b"x" * PART)
+
+    await store_body(MediaStore(client, small_parts.s3))
+
+    assert open_uploads(client, bucket) == []
+    assert client.get_object(Bucket=bucket, Key=KEY)["Body"].read() == BODY
+
+
+async def test_a_failed_listing_does_not_stop_the_upload_and_the_next_sweep_cleans_up(
+    small_parts: Settings,
+) -> None:
+    client, bucket = s3_client(small_parts.s3), small_parts.s3.bucket
+    crashed = client.create_multipart_upload(Bucket=bucket, Key=KEY)["UploadId"]
+    store = MediaStore(ListingFails(client, failures=1), small_parts.s3)
+
+    await store_body(store)
+
+    assert client.get_object(Bucket=bucket, Key=KEY)["Body"].read() == BODY
+    assert open_uploads(client, bucket) == [crashed]  # not found yet: the listing failed
+    await store.sweep()
+    assert open_uploads(client, bucket) == []
+
+
+async def test_a_sweep_during_our_own_upload_leaves_it_alone(small_parts: Settings) -> None:
+    client, bucket = s3_client(small_parts.s3), small_parts.s3.bucket
+    store = MediaStore(ListingFails(client, failures=1), small_parts.s3)
+    upload = store.upload(KEY, "video/mp4", {"media-id": "m1"})
+    await upload.write(BODY[: PART * 2])  # the listing fails; our upload is opened anyway
+
+    await store.sweep()  # the deferred check finds our open upload: not stale
+    await upload.write(BODY[PART * 2 :])
+    stored = await upload.complete()
+
+    assert stored.size == len(BODY)
+    assert client.get_object(Bucket=bucket, Key=KEY)["Body"].read() == BODY
+    assert open_uploads(client, bucket) == []
