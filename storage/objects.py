@@ -13,10 +13,11 @@ holds more than a few parts in memory:
   upload is remembered and aborted later by :meth:`MediaStore.sweep`.
 
 Cleaning up after others is housekeeping and never stops an upload: when the
-listing of stale uploads fails (S3Proxy's file store answers it 500 while
-other uploads write their parts; some S3-compatible servers do not implement
-it), the key is checked again by :meth:`MediaStore.sweep`. Uploads this
-process has open are never taken for stale ones.
+listing of stale uploads fails because the server is having trouble
+(S3Proxy's file store answers it 500 while other uploads write their parts),
+the key is checked again by :meth:`MediaStore.sweep` (a few keys per sweep, a
+bounded number in all); when the server refuses it (a 4xx), the check is
+skipped. Uploads this process has open are never taken for stale ones.
 
 When the final key is not known up front (the SHA-256 of the content is only
 known at the end), the upload goes to a staging key and is server-side copied
@@ -38,7 +39,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mediaflow.config import S3Settings
-from mediaflow.errors import ConfigError, MediaflowError, UsageError
+from mediaflow.errors import ConfigError, MediaflowError, StorageUnavailable, UsageError
 from mediaflow.logging import get_logger
 from storage.s3 import translate
 
@@ -52,6 +53,12 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 
 STAGING_PREFIX = "_staging/"
 """Where uploads whose final key is not yet known are written."""
+
+STALE_CHECKS_PER_SWEEP = 8
+"""Deferred stale-upload checks per :meth:`MediaStore.sweep` (which runs before every attempt)."""
+
+MAX_UNCHECKED = 1000
+"""Deferred stale-upload checks kept; beyond, new ones are dropped (a lifecycle rule's job)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +88,8 @@ class MediaStore:
         self.settings = settings
         self.bucket = settings.bucket
         self._pending_aborts: list[tuple[str, str]] = []
-        self._unchecked: set[str] = set()
-        """Keys whose stale-upload listing failed: checked again by :meth:`sweep`."""
+        self._unchecked: dict[str, None] = {}
+        """Keys whose stale-upload listing failed, oldest first: checked again by :meth:`sweep`."""
         self._open: set[str] = set()
         """Ids of the multipart uploads this process has open: never stale."""
 
@@ -152,13 +159,13 @@ class MediaStore:
         """Finish deferred housekeeping (best effort; what fails again stays deferred).
 
         Aborts the uploads whose abort failed, and looks again for stale uploads
-        at the keys whose listing failed.
+        at the oldest :data:`STALE_CHECKS_PER_SWEEP` keys whose listing failed.
         """
         pending, self._pending_aborts = self._pending_aborts, []
         for key, upload_id in pending:
             await self.abort_quietly(key, upload_id)
-        unchecked, self._unchecked = self._unchecked, set()
-        for key in sorted(unchecked):
+        for key in list(self._unchecked)[:STALE_CHECKS_PER_SWEEP]:
+            del self._unchecked[key]
             await self.abort_stale(key)
 
     async def start_multipart(
@@ -189,24 +196,34 @@ class MediaStore:
         Those are left by a crashed copy, or by a copy that lost the media in a
         rebalance (whose Kafka output is fenced anyway).
 
-        Never raises for S3 trouble: a failed listing defers the key to
-        :meth:`sweep`, a failed abort is remembered like any other.
+        Never raises for S3 trouble: a listing the server failed defers the key
+        to :meth:`sweep`, one it refused is skipped, a failed abort is
+        remembered like any other.
 
         Raises:
             ConfigError: the bucket is missing or the credentials are refused.
         """
         try:
             listing = await self.call("list_multipart_uploads", Prefix=key)
+        except StorageUnavailable as exc:
+            self._defer_stale_check(key, exc.message)
+            return
         except ConfigError:
             raise
         except MediaflowError as exc:
-            log.warning("stale_multipart_check_deferred", key=key, reason=exc.message)
-            self._unchecked.add(key)
+            log.warning("stale_multipart_check_skipped", key=key, reason=exc.message)
             return
         for upload in listing.get("Uploads", []):
             if upload.get("Key") == key and upload["UploadId"] not in self._open:
                 log.info("stale_multipart_aborted", key=key)
                 await self.abort_quietly(key, upload["UploadId"])
+
+    def _defer_stale_check(self, key: str, reason: str) -> None:
+        if len(self._unchecked) >= MAX_UNCHECKED and key not in self._unchecked:
+            log.warning("stale_multipart_check_dropped", key=key, reason=reason)
+            return
+        log.warning("stale_multipart_check_deferred", key=key, reason=reason)
+        self._unchecked[key] = None
 
     async def abort_quietly(self, key: str, upload_id: str) -> None:
         """Abort one multipart upload; remember it for :meth:`sweep` if S3 cannot be reached."""

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mediaflow.config import Settings
-from storage.objects import MediaStore
+from storage.objects import STALE_CHECKS_PER_SWEEP, MediaStore
 from storage.s3 import s3_client
 
 PART = 5 * 1024 * 1024
@@ -24,26 +24,25 @@ def small_parts(make_settings: Callable[..., Settings]) -> Settings:
 
 
 class ListingFails:
-    """The real client, except that listing multipart uploads answers 500 ``failures`` times.
+    """The real client, except that listing multipart uploads fails ``failures`` times.
 
-    S3Proxy's file store does this by itself when another upload is writing a
-    part during the listing, but not on demand.
+    S3Proxy's file store answers 500 by itself when another upload is writing
+    a part during the listing, but not on demand.
     """
 
-    def __init__(self, client: Any, failures: int) -> None:
+    def __init__(
+        self, client: Any, failures: int, code: str = "InternalError", status: int = 500
+    ) -> None:
         self._client = client
         self.failures = failures
+        self.error = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        self.listings = 0
 
     def list_multipart_uploads(self, **kwargs: Any) -> Any:
+        self.listings += 1
         if self.failures:
             self.failures -= 1
-            raise ClientError(
-                {
-                    "Error": {"Code": "InternalError", "Message": "boom"},
-                    "ResponseMetadata": {"HTTPStatusCode": 500},
-                },
-                "ListMultipartUploads",
-            )
+            raise ClientError(self.error, "ListMultipartUploads")  # type: ignore[arg-type]
         return self._client.list_multipart_uploads(**kwargs)
 
     def __getattr__(self, name: str) -> Any:
@@ -103,3 +102,30 @@ async def test_a_sweep_during_our_own_upload_leaves_it_alone(small_parts: Settin
     assert stored.size == len(BODY)
     assert client.get_object(Bucket=bucket, Key=KEY)["Body"].read() == BODY
     assert open_uploads(client, bucket) == []
+
+
+async def test_a_refused_listing_is_skipped_not_retried(small_parts: Settings) -> None:
+    client, bucket = s3_client(small_parts.s3), small_parts.s3.bucket
+    crashed = client.create_multipart_upload(Bucket=bucket, Key=KEY)["UploadId"]
+    refusing = ListingFails(client, failures=1, code="InvalidRequest", status=400)
+    store = MediaStore(refusing, small_parts.s3)
+
+    await store_body(store)
+    await store.sweep()
+
+    assert client.get_object(Bucket=bucket, Key=KEY)["Body"].read() == BODY
+    assert refusing.listings == 1  # a 4xx will not change: no second try
+    assert open_uploads(client, bucket) == [crashed]
+
+
+async def test_deferred_checks_are_spread_over_sweeps(small_parts: Settings) -> None:
+    failing = ListingFails(s3_client(small_parts.s3), failures=STALE_CHECKS_PER_SWEEP + 2)
+    store = MediaStore(failing, small_parts.s3)
+    for i in range(STALE_CHECKS_PER_SWEEP + 2):
+        await store.abort_stale(f"{KEY}.{i}")
+
+    await store.sweep()
+    assert failing.listings == STALE_CHECKS_PER_SWEEP + 2 + STALE_CHECKS_PER_SWEEP
+    await store.sweep()
+    await store.sweep()
+    assert failing.listings == 2 * (STALE_CHECKS_PER_SWEEP + 2)  # every key checked once more
