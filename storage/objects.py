@@ -41,7 +41,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from mediaflow.config import S3Settings
 from mediaflow.errors import ConfigError, MediaflowError, StorageUnavailable, UsageError
 from mediaflow.logging import get_logger
-from storage.s3 import translate
+from storage.s3 import error_code, translate
 
 log = get_logger("mediaflow.storage")
 
@@ -136,7 +136,7 @@ class MediaStore:
                 self._client.head_object, Bucket=self.bucket, Key=key
             )
         except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise translate(exc, bucket=self.bucket) from exc
         except BotoCoreError as exc:
@@ -240,7 +240,7 @@ class MediaStore:
                 self._client.abort_multipart_upload, Bucket=self.bucket, Key=key, UploadId=upload_id
             )
         except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code")) not in ("NoSuchUpload", "404"):
+            if error_code(exc) not in ("NoSuchUpload", "404"):
                 raise translate(exc, bucket=self.bucket) from exc
         except BotoCoreError as exc:
             raise translate(exc, bucket=self.bucket) from exc

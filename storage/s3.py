@@ -52,12 +52,17 @@ def s3_client(settings: S3Settings) -> Any:
     )
 
 
+def error_code(exc: ClientError) -> str:
+    """The S3 error code of a refused call (``NoSuchKey``, ``404``...); empty when it has none."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 def translate(exc: Exception, *, bucket: str) -> MediaflowError:
     """Map a botocore error to the mediaflow error tree, keeping it as the cause."""
     if isinstance(exc, EndpointConnectionError | ConnectionClosedError | ReadTimeoutError):
         return StorageUnavailable(f"S3 server unreachable: {type(exc).__name__}")
     if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
+        code = error_code(exc)
         status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
         if code == "NoSuchBucket":
             return ConfigError(f"bucket {bucket!r} does not exist; run `mediaflow storage init`")
@@ -80,11 +85,7 @@ def ensure_bucket(client: Any, settings: S3Settings) -> bool:
         client.head_bucket(Bucket=settings.bucket)
         return False
     except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code")) not in (
-            "404",
-            "NoSuchBucket",
-            "NotFound",
-        ):
+        if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
             raise translate(exc, bucket=settings.bucket) from exc
     except BotoCoreError as exc:
         raise translate(exc, bucket=settings.bucket) from exc
@@ -119,10 +120,10 @@ def drop_bucket(client: Any, bucket: str) -> None:
                 client.delete_object(Bucket=bucket, Key=entry["Key"])
         client.delete_bucket(Bucket=bucket)
     except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code")) != "NoSuchBucket":
+        if error_code(exc) != "NoSuchBucket":
             raise translate(exc, bucket=bucket) from exc
     except BotoCoreError as exc:
         raise translate(exc, bucket=bucket) from exc
 
 
-__all__ = ["drop_bucket", "ensure_bucket", "s3_client", "translate"]
+__all__ = ["drop_bucket", "ensure_bucket", "error_code", "s3_client", "translate"]

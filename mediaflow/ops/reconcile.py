@@ -22,7 +22,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from processors.projection.apply import IN_FLIGHT
-from storage.s3 import translate
+from storage.s3 import error_code, translate
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +87,7 @@ def head_object(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     try:
         return dict(s3.head_object(Bucket=bucket, Key=key))
     except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
             return None
         raise translate(exc, bucket=bucket) from exc
     except BotoCoreError as exc:
