@@ -90,6 +90,20 @@ TARGETS = (
         lambda v: v >= 0.5,
     ),
     Target(
+        "webhook floor: read + JSON parse + Avro encode + produce, nothing else / no-op",
+        "bench_webhook",
+        ("floor_ratio",),
+        "reported",
+        lambda _v: True,
+    ),
+    Target(
+        "webhook floor / no-op, wrk as the load",
+        "bench_webhook",
+        ("wrk.floor_ratio",),
+        "reported",
+        lambda _v: True,
+    ),
+    Target(
         "webhook p99 at 32 connections (ms)",
         "bench_webhook",
         ("receiver.p99_ms",),
