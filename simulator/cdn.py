@@ -4,10 +4,13 @@ Lookup ignores the query string (``ccb``, ``oh``, ``oe``...), as the direct
 path's file part identifies the media. Expired media answer
 ``faults.expired_status`` (403/404/410), unknown paths 404. The body is
 streamed in chunks with ``Content-Length`` set, generated on the fly, so a
-1 GiB video costs no memory. Every request is recorded in the call log.
+1 GiB video costs no memory; a throttled media is paced to its rate. Every
+request is recorded in the call log.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from aiohttp import web
 
@@ -59,12 +62,15 @@ async def _serve(request: web.Request) -> web.StreamResponse:
         return error_response(decision, json_body=False)
     calls.record(Call("cdn", media.cdn_id, decision.outcome.value, 200))
     enc_file = library.enc_file(media)
-    if enc_file is not None and decision.outcome is Outcome.OK:
+    bytes_per_s = faults.throttle.get(media.cdn_id)
+    if enc_file is not None and decision.outcome is Outcome.OK and bytes_per_s is None:
         return web.FileResponse(enc_file, headers={"Content-Type": "application/octet-stream"})
-    return await _stream(request, media, decision.outcome)
+    return await _stream(request, media, decision.outcome, bytes_per_s)
 
 
-async def _stream(request: web.Request, media: SampleMedia, outcome: Outcome) -> web.StreamResponse:
+async def _stream(
+    request: web.Request, media: SampleMedia, outcome: Outcome, bytes_per_s: float | None
+) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
     response.content_length = media.enc_length
     await response.prepare(request)
@@ -83,6 +89,8 @@ async def _stream(request: web.Request, media: SampleMedia, outcome: Outcome) ->
             return response
         await response.write(chunk)
         sent += len(chunk)
+        if bytes_per_s:
+            await asyncio.sleep(len(chunk) / bytes_per_s)
     await response.write_eof()
     return response
 

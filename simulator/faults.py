@@ -73,6 +73,8 @@ class Faults:
         expired_status: 403, 404 or 410.
         corrupt: media whose ``.enc`` is served with one byte flipped.
         truncate: media whose ``.enc`` stream stops halfway (connection closed).
+        throttle: media whose ``.enc`` the CDN streams no faster than this many
+            bytes per second (a slow CDN; long enough to catch an upload mid-way).
         targets: which endpoints the random faults apply to.
         wapi_error_status: HTTP status of W-API ``{"error": true}`` answers.
         seed: seeds the generator behind every random choice.
@@ -92,6 +94,7 @@ class Faults:
     expired_status: int = 410
     corrupt: set[str] = dataclasses.field(default_factory=set)
     truncate: set[str] = dataclasses.field(default_factory=set)
+    throttle: dict[str, float] = dataclasses.field(default_factory=dict)
     targets: frozenset[str] = frozenset({"wapi", "cdn"})
     wapi_error_status: int = 200
     seed: int = 0

@@ -185,7 +185,10 @@ def test_sigkill_mid_download_stores_everything_exactly_once(make_settings, tmp_
     library = MediaLibrary(seed=8, max_size=50_000)
     big = library.large(96 * 1024 * 1024, "video")
     small = [library.make("image") for _ in range(3)]
-    with SimulatorThread(library, Faults(), {INSTANCE: TOKEN}) as sim:
+    # A slow CDN keeps the big upload open for seconds: at full speed it could open
+    # and complete between two looks at the bucket, and there would be nothing to kill.
+    faults = Faults(throttle={big.cdn_id: 16 * 1024 * 1024})
+    with SimulatorThread(library, faults, {INSTANCE: TOKEN}) as sim:
         tenants = tenants_file(tmp_path, fetch_order=["direct"])
         settings = settings_for(make_settings, sim.wapi_url, sim.cdn_url, tenants)
         send(settings, [request_for(big), *(request_for(m) for m in small)])

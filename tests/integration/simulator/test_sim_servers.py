@@ -121,6 +121,18 @@ async def test_truncated_media_breaks_the_connection_midway(library):
             await response.read()
 
 
+async def test_throttled_media_streams_no_faster_than_its_rate(library):
+    media = library.make(MediaType.VIDEO, size=300_000)
+    rate = 1_000_000  # bytes per second: the body takes at least 0.3 s
+    async with _serving(library, Faults(throttle={media.cdn_id: rate})) as (sim, session):
+        started = asyncio.get_running_loop().time()
+        body = await (await session.get(f"{sim.cdn_url}{media.direct_path}")).read()
+        took = asyncio.get_running_loop().time() - started
+
+    assert body == media.enc()
+    assert took >= media.enc_length / rate * 0.9
+
+
 async def test_wapi_returns_a_file_link_that_serves_the_plaintext(library):
     media = library.make(MediaType.DOCUMENT, size=12_345)
     async with _serving(library, tokens={INSTANCE: TOKEN}) as (sim, session):
