@@ -60,9 +60,10 @@ _FORK = multiprocessing.get_context("fork")
 
 
 def _serve_receiver(settings: Settings) -> None:
+    from producers.webhook import event_loop
     from producers.webhook.server import serve
 
-    raise SystemExit(asyncio.run(serve(settings)))
+    raise SystemExit(event_loop.run(serve(settings)))
 
 
 def _serve_noop(port: int) -> None:
@@ -83,11 +84,16 @@ def _serve_floor(settings: Settings) -> None:
     from mediaflow.kafka.topics import load_layout
     from mediaflow.providers import read_envelope
     from mediaflow.tenants import Tenant
+    from producers.webhook import event_loop
     from producers.webhook.envelope import build_record
     from producers.webhook.producer import AsyncProducer
 
     codec = AvroCodec()
-    producer = AsyncProducer(settings.kafka, delivery_timeout_s=settings.webhook_delivery_timeout_s)
+    producer = AsyncProducer(
+        settings.kafka,
+        delivery_timeout_s=settings.webhook_delivery_timeout_s,
+        linger_ms=settings.webhook_linger_ms,
+    )
     topic = load_layout(settings.kafka).webhooks
     # One envelope built in advance: the floor pays for encoding it, not for filling it in.
     record = build_record(
@@ -112,7 +118,14 @@ def _serve_floor(settings: Settings) -> None:
     app.router.add_post("/webhooks/wapi", accept)
     app.router.add_get("/healthz", lambda _r: _ok())
     app.on_cleanup.append(close)
-    web.run_app(app, host="127.0.0.1", port=settings.webhook_port, access_log=None, print=None)
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=settings.webhook_port,
+        access_log=None,
+        print=None,
+        loop=event_loop.new_event_loop(),  # the receiver's, so its polls are as prompt
+    )
 
 
 async def _ok() -> web.Response:

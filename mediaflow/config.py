@@ -125,6 +125,7 @@ class Settings:
     webhook_port: int = 8080
     webhook_max_body_bytes: int = 1024 * 1024
     webhook_delivery_timeout_s: float = 10.0
+    webhook_linger_ms: float = 0.0
     api_host: str = "127.0.0.1"
     api_port: int = 8081
     api_token: Secret = field(default_factory=lambda: Secret("local-api-token"))

@@ -25,6 +25,7 @@ from mediaflow.config import Settings
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import get_logger
 from mediaflow.tenants import TenantRegistry
+from producers.webhook import event_loop
 from producers.webhook.app import IN_FLIGHT_KEY, Receiver, build_app
 from producers.webhook.auth import TenantSource
 from producers.webhook.producer import AsyncProducer
@@ -48,7 +49,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     """
     workers = max(1, int(getattr(args, "workers", 1) or 1))
     if workers == 1:
-        return asyncio.run(serve(settings))
+        return event_loop.run(serve(settings))
     return _supervise(settings, workers)
 
 
@@ -72,7 +73,11 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     stop = stop or asyncio.Event()
     tenants = TenantSource(settings.tenants_file)
     topic = load_layout(settings.kafka).webhooks
-    producer = AsyncProducer(settings.kafka, delivery_timeout_s=settings.webhook_delivery_timeout_s)
+    producer = AsyncProducer(
+        settings.kafka,
+        delivery_timeout_s=settings.webhook_delivery_timeout_s,
+        linger_ms=settings.webhook_linger_ms,
+    )
     receiver = Receiver(
         tenants=tenants,
         producer=producer,
@@ -120,7 +125,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
 
 
 def _worker(settings: Settings) -> None:
-    raise SystemExit(asyncio.run(serve(settings)))
+    raise SystemExit(event_loop.run(serve(settings)))
 
 
 def _supervise(settings: Settings, workers: int) -> int:
