@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from mediaflow.config import KafkaSettings
-from mediaflow.errors import BrokerUnavailable, MediaflowError, UsageError
+from mediaflow.errors import BrokerUnavailable, ConfigError, MediaflowError, UsageError
 from mediaflow.logging import get_logger
 from mediaflow.metrics import CONSUMER_LAG
 
 log = get_logger("mediaflow.kafka")
+
+Client = TypeVar("Client")
 
 
 class FatalKafkaError(UsageError):
@@ -43,6 +46,21 @@ def _base(settings: KafkaSettings) -> dict[str, Any]:
     return config
 
 
+def _create(kind: Callable[[dict[str, Any]], Client], config: dict[str, Any]) -> Client:
+    """Build a librdkafka client; a property it refuses becomes a :class:`ConfigError`.
+
+    Without this, a mistyped ``MEDIAFLOW_KAFKA_PROP_*`` or an out-of-range
+    setting ended the process with a traceback from inside confluent-kafka.
+    """
+    try:
+        return kind(config)
+    except KafkaException as exc:
+        raise ConfigError(
+            f"the Kafka client configuration was refused: {exc.args[0].str().strip()} "
+            "(check MEDIAFLOW_KAFKA_PROP_* and the setting that feeds that property)"
+        ) from exc
+
+
 def _log_client_error(error: KafkaError) -> None:
     # librdkafka reports transient broker trouble here and retries by itself.
     if error.fatal():
@@ -53,7 +71,7 @@ def _log_client_error(error: KafkaError) -> None:
 
 def admin_client(settings: KafkaSettings) -> AdminClient:
     """Return an AdminClient for topic management and group inspection."""
-    return AdminClient(_base(settings))
+    return _create(AdminClient, _base(settings))
 
 
 def producer(settings: KafkaSettings, **overrides: Any) -> Producer:
@@ -77,7 +95,7 @@ def producer(settings: KafkaSettings, **overrides: Any) -> Producer:
         }
     )
     config.update(overrides)
-    return Producer(config)
+    return _create(Producer, config)
 
 
 def transactional_producer(settings: KafkaSettings, transactional_id: str) -> Producer:
@@ -113,7 +131,7 @@ def consumer(settings: KafkaSettings, group_id: str, **overrides: Any) -> Consum
         }
     )
     config.update(overrides)
-    return Consumer(config)
+    return _create(Consumer, config)
 
 
 def _record_lag(group_id: str) -> Any:

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
+from mediaflow.errors import ConfigError, UsageError
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import get_logger
 from mediaflow.tenants import TenantRegistry
@@ -34,6 +35,9 @@ log = get_logger("mediaflow.webhook")
 
 DRAIN_MARGIN_S = 5.0
 """Extra time in-flight requests get past the delivery timeout during shutdown."""
+
+EXIT_MISCONFIGURED = 78
+"""A worker's exit code when its configuration is refused (``EX_CONFIG``): not restarted."""
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
@@ -125,12 +129,19 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
 
 
 def _worker(settings: Settings) -> None:
-    raise SystemExit(event_loop.run(serve(settings)))
+    try:
+        code = event_loop.run(serve(settings))
+    except UsageError as exc:
+        log.error("webhooks_worker_misconfigured", reason=exc.message)
+        code = EXIT_MISCONFIGURED
+    raise SystemExit(code)
 
 
 def _supervise(settings: Settings, workers: int) -> int:
     """Fork ``workers`` receivers on one port; forward signals; restart a crashed one."""
-    # Fail fast, once, on a bad configuration instead of restarting workers forever.
+    # Fail fast, once, on a bad configuration instead of restarting workers forever
+    # (what only a worker can find out, such as a Kafka property librdkafka refuses,
+    # ends it with EXIT_MISCONFIGURED, which stops them all).
     TenantRegistry.load(settings.tenants_file)
     load_layout(settings.kafka)
     # fork, not spawn: each worker gets these exact settings and the logging set-up.
@@ -153,17 +164,26 @@ def _supervise(settings: Settings, workers: int) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, forward)
+    misconfigured = False
     while not stopping:
         time.sleep(0.2)
         for index, child in enumerate(children):
-            if child.exitcode is not None and not stopping:
-                log.error("webhooks_worker_exited", pid=child.pid, code=child.exitcode)
-                time.sleep(1)
-                children[index] = start()
+            if child.exitcode is None or stopping:
+                continue
+            if child.exitcode == EXIT_MISCONFIGURED:
+                # Every worker has these settings: a restart would be refused the same way.
+                misconfigured = True
+                forward(signal.SIGTERM, None)
+                break
+            log.error("webhooks_worker_exited", pid=child.pid, code=child.exitcode)
+            time.sleep(1)
+            children[index] = start()
     codes = []
     for child in children:
         child.join()
         codes.append(child.exitcode)
+    if misconfigured:
+        raise ConfigError("a webhook worker's configuration was refused; see its log line above")
     return 0 if all(code == 0 for code in codes) else 1
 
 

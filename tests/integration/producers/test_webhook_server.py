@@ -89,3 +89,31 @@ def test_workers_share_a_port_reload_tenants_on_sighup_and_exit_0_on_sigterm(
     assert code == 0
     # Every request answered 200 is on the topic: one before the reload, four after.
     assert len(wait_for(settings, load_layout(settings.kafka).webhooks, 5, timeout=20)) == 5
+
+
+def test_workers_refused_their_configuration_stop_all_instead_of_restarting(
+    settings: Settings, tmp_path: Path
+) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MEDIAFLOW_")},
+        "MEDIAFLOW_TOPICS_FILE": str(settings.kafka.topics_file),
+        "MEDIAFLOW_TENANTS_FILE": str(write_tenants(tmp_path)),
+        "MEDIAFLOW_WEBHOOK_PORT": str(free_port()),
+        "MEDIAFLOW_WEBHOOK_LINGER_MS": "-1",
+        "MEDIAFLOW_LOG_FORMAT": "json",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "mediaflow", "serve", "webhooks", "--workers", "2"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "webhooks_worker_misconfigured" in done.stderr
+    assert "value -1 is outside allowed range" in done.stderr
+    assert "webhooks_worker_exited" not in done.stderr  # nothing was restarted
+    assert done.stderr.rstrip().endswith(
+        "mediaflow serve: a webhook worker's configuration was refused; see its log line above"
+    )
