@@ -22,7 +22,7 @@ from aiohttp import web
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
-from mediaflow.errors import ConfigError, UsageError
+from mediaflow.errors import ConfigError
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import get_logger
 from mediaflow.tenants import TenantRegistry
@@ -131,7 +131,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
 def _worker(settings: Settings) -> None:
     try:
         code = event_loop.run(serve(settings))
-    except UsageError as exc:
+    except ConfigError as exc:  # not every UsageError: a fenced producer is worth a restart
         log.error("webhooks_worker_misconfigured", reason=exc.message)
         code = EXIT_MISCONFIGURED
     raise SystemExit(code)
