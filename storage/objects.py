@@ -41,7 +41,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from mediaflow.config import S3Settings
 from mediaflow.errors import ConfigError, MediaflowError, StorageUnavailable, UsageError
 from mediaflow.logging import get_logger
-from storage.s3 import error_code, translate
+from storage.s3 import error_code, head_object, translate
 
 log = get_logger("mediaflow.storage")
 
@@ -131,16 +131,9 @@ class MediaStore:
 
     async def head(self, key: str) -> StoredObject | None:
         """Describe one object, or ``None`` if it does not exist."""
-        try:
-            response = await asyncio.to_thread(
-                self._client.head_object, Bucket=self.bucket, Key=key
-            )
-        except ClientError as exc:
-            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise translate(exc, bucket=self.bucket) from exc
-        except BotoCoreError as exc:
-            raise translate(exc, bucket=self.bucket) from exc
+        response = await asyncio.to_thread(head_object, self._client, self.bucket, key)
+        if response is None:
+            return None
         metadata = dict(response.get("Metadata", {}))
         return StoredObject(
             bucket=self.bucket,

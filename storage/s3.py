@@ -79,6 +79,23 @@ def translate(exc: Exception, *, bucket: str) -> MediaflowError:
     return MediaflowError(f"unexpected S3 failure: {type(exc).__name__}")
 
 
+def head_object(client: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """HEAD one object; ``None`` when it does not exist.
+
+    Raises:
+        StorageUnavailable: the S3 server is down.
+        ConfigError: missing bucket or refused credentials.
+    """
+    try:
+        return dict(client.head_object(Bucket=bucket, Key=key))
+    except ClientError as exc:
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise translate(exc, bucket=bucket) from exc
+    except BotoCoreError as exc:
+        raise translate(exc, bucket=bucket) from exc
+
+
 def ensure_bucket(client: Any, settings: S3Settings) -> bool:
     """Create the bucket, private, if it does not exist. Return whether it was created."""
     try:
@@ -126,4 +143,4 @@ def drop_bucket(client: Any, bucket: str) -> None:
         raise translate(exc, bucket=bucket) from exc
 
 
-__all__ = ["drop_bucket", "ensure_bucket", "error_code", "s3_client", "translate"]
+__all__ = ["drop_bucket", "ensure_bucket", "error_code", "head_object", "s3_client", "translate"]

@@ -19,10 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from processors.projection.apply import IN_FLIGHT
-from storage.s3 import error_code, translate
+from storage.s3 import head_object
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,23 +75,6 @@ def check_object(row: Any, head: dict[str, Any] | None) -> Finding | None:
     return None
 
 
-def head_object(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
-    """HEAD one object; ``None`` when it does not exist.
-
-    Raises:
-        StorageUnavailable: the S3 server is down.
-        ConfigError: missing bucket or refused credentials.
-    """
-    try:
-        return dict(s3.head_object(Bucket=bucket, Key=key))
-    except ClientError as exc:
-        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise translate(exc, bucket=bucket) from exc
-    except BotoCoreError as exc:
-        raise translate(exc, bucket=bucket) from exc
-
-
 def stored_problems(
     rows: Iterable[Any], s3: Any, default_bucket: str, *, progress: Any = None
 ) -> list[Finding]:
@@ -112,4 +93,4 @@ def stored_problems(
     return findings
 
 
-__all__ = ["Finding", "check_object", "head_object", "stored_problems", "stuck"]
+__all__ = ["Finding", "check_object", "stored_problems", "stuck"]
