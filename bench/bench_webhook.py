@@ -89,11 +89,7 @@ def _serve_floor(settings: Settings) -> None:
     from producers.webhook.producer import AsyncProducer
 
     codec = AvroCodec()
-    producer = AsyncProducer(
-        settings.kafka,
-        delivery_timeout_s=settings.webhook_delivery_timeout_s,
-        linger_ms=settings.webhook_linger_ms,
-    )
+    producer = AsyncProducer.from_settings(settings)
     topic = load_layout(settings.kafka).webhooks
     # One envelope built in advance: the floor pays for encoding it, not for filling it in.
     record = build_record(

@@ -24,7 +24,7 @@ from collections import deque
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from mediaflow.config import KafkaSettings
+from mediaflow.config import KafkaSettings, Settings
 from mediaflow.errors import BrokerUnavailable
 from mediaflow.kafka import clients
 from mediaflow.kafka.headers import Headers
@@ -99,6 +99,15 @@ class AsyncProducer:
         self._tick: asyncio.TimerHandle | None = None
         self._tick_is_idle = True
         self._ready: tuple[float, bool] = (0.0, False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AsyncProducer:
+        """The receiver's producer as ``settings`` configure it (delivery timeout, linger)."""
+        return cls(
+            settings.kafka,
+            delivery_timeout_s=settings.webhook_delivery_timeout_s,
+            linger_ms=settings.webhook_linger_ms,
+        )
 
     async def send(self, topic: str, key: bytes, value: bytes, headers: Headers) -> None:
         """Produce one record and return once the broker acknowledged it.

@@ -77,11 +77,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     stop = stop or asyncio.Event()
     tenants = TenantSource(settings.tenants_file)
     topic = load_layout(settings.kafka).webhooks
-    producer = AsyncProducer(
-        settings.kafka,
-        delivery_timeout_s=settings.webhook_delivery_timeout_s,
-        linger_ms=settings.webhook_linger_ms,
-    )
+    producer = AsyncProducer.from_settings(settings)
     receiver = Receiver(
         tenants=tenants,
         producer=producer,
