@@ -25,42 +25,44 @@ def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     right.close()
 
 
-def test_a_sub_millisecond_wait_returns_what_is_readable(
+@pytest.fixture
+def selector(
     pair: tuple[socket.socket, socket.socket],
+) -> Iterator[event_loop.PreciseEpollSelector]:
+    """A precise selector watching the pair's reading end for input."""
+    with event_loop.PreciseEpollSelector() as selector:
+        selector.register(pair[0], selectors.EVENT_READ)
+        yield selector
+
+
+def test_a_sub_millisecond_wait_returns_what_is_readable(
+    pair: tuple[socket.socket, socket.socket], selector: event_loop.PreciseEpollSelector
 ) -> None:
     reader, writer = pair
-    with event_loop.PreciseEpollSelector() as selector:
-        selector.register(reader, selectors.EVENT_READ)
-        assert selector.select(0.0005) == []
-        writer.send(b"x")
-        [(key, events)] = selector.select(0.0005)
+    assert selector.select(0.0005) == []
+    writer.send(b"x")
+    [(key, events)] = selector.select(0.0005)
     assert key.fileobj is reader
     assert events == selectors.EVENT_READ
 
 
 def test_a_sub_millisecond_wait_with_nothing_to_read_sleeps_rather_than_spins(
-    pair: tuple[socket.socket, socket.socket],
+    selector: event_loop.PreciseEpollSelector,
 ) -> None:
-    reader, _writer = pair
-    with event_loop.PreciseEpollSelector() as selector:
-        selector.register(reader, selectors.EVENT_READ)
-        started = time.perf_counter()
-        for _ in range(20):
-            assert selector.select(0.0005) == []
-        # A lower bound only: a slow machine waits longer, never shorter.
-        assert time.perf_counter() - started >= 20 * 0.0004
+    started = time.perf_counter()
+    for _ in range(20):
+        assert selector.select(0.0005) == []
+    # A lower bound only: a slow machine waits longer, never shorter.
+    assert time.perf_counter() - started >= 20 * 0.0004
 
 
 def test_longer_and_unbounded_waits_are_epolls_own(
-    pair: tuple[socket.socket, socket.socket],
+    pair: tuple[socket.socket, socket.socket], selector: event_loop.PreciseEpollSelector
 ) -> None:
-    reader, writer = pair
-    writer.send(b"x")
-    with event_loop.PreciseEpollSelector() as selector:
-        selector.register(reader, selectors.EVENT_READ)
-        assert len(selector.select(0.05)) == 1
-        assert len(selector.select(None)) == 1
-        assert len(selector.select(0)) == 1
+    pair[1].send(b"x")
+    assert len(selector.select(0.05)) == 1
+    assert len(selector.select(None)) == 1
+    assert len(selector.select(0)) == 1
 
 
 def test_run_drives_a_coroutine_with_sub_millisecond_timers_on_the_precise_loop() -> None:
