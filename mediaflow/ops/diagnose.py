@@ -89,7 +89,7 @@ def check_topics(settings: Settings, timeout: float) -> Check:
 
 def check_bucket(settings: Settings, s3: Any) -> Check:
     """The bucket exists and a probe object can be written, read back and deleted."""
-    from storage.s3 import translate
+    from storage.s3 import error_code, translate
 
     bucket = settings.s3.bucket
     key = f"{PROBE_PREFIX}{uuid.uuid4()}"
@@ -100,7 +100,7 @@ def check_bucket(settings: Settings, s3: Any) -> Check:
         read = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         s3.delete_object(Bucket=bucket, Key=key)
     except (ClientError, BotoCoreError) as exc:
-        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+        code = error_code(exc) if isinstance(exc, ClientError) else ""
         if code in ("404", "NoSuchBucket", "NotFound"):
             return Check(
                 "bucket", False, f"bucket {bucket!r} does not exist", "run `mediaflow storage init`"
