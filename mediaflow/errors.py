@@ -165,9 +165,18 @@ class ConfigError(UsageError):
     """A setting is missing or invalid; the message names the variable to fix."""
 
 
+EXIT_CONFIG = 78
+"""The exit code of a command stopped by a :class:`ConfigError` (``EX_CONFIG`` in sysexits.h).
+
+A supervisor does not restart such a process: the same configuration would be
+refused again (systemd: ``RestartPreventExitStatus=78``).
+"""
+
+
 __all__ = [
     "BlockedUrl",
     "BrokerUnavailable",
+    "EXIT_CONFIG",
     "ConfigError",
     "ErrorKind",
     "IntegrityError",

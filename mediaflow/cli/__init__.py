@@ -24,7 +24,7 @@ from mediaflow.cli import (
     _status,
 )
 from mediaflow.config import Settings
-from mediaflow.errors import MediaflowError, UsageError
+from mediaflow.errors import EXIT_CONFIG, ConfigError, MediaflowError
 from processors.projection import cli as _projection
 
 COMMAND_MODULES = [
@@ -58,9 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
-    except UsageError as exc:
+    except ConfigError as exc:
         print(f"mediaflow: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     mflog.configure(fmt=settings.log_format, level=settings.log_level)
     # The S3 access key *id* is an identifier, not a secret (AWS prints it in its
     # consoles); registering it would mask every "mediaflow" with the local default.
@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except MediaflowError as exc:
         print(f"mediaflow {args.command}: {mflog.scrub(exc.message)}", file=sys.stderr)
-        return 1
+        return EXIT_CONFIG if isinstance(exc, ConfigError) else 1
 
 
 __all__ = ["build_parser", "main"]

@@ -18,6 +18,7 @@ from typing import Any
 from prometheus_client import start_http_server
 
 from mediaflow.config import Settings
+from mediaflow.errors import EXIT_CONFIG, ConfigError
 from mediaflow.logging import get_logger
 
 log = get_logger("mediaflow.supervisor")
@@ -83,7 +84,13 @@ def supervise(settings: Settings) -> int:
 
     Shutdown order: SIGTERM every child (each drains and commits), wait up to
     30 s, then SIGKILL stragglers. A child that dies on its own is reported
-    and restarted after a pause, so one crashing role does not stop the rest.
+    and restarted after a pause, so one crashing role does not stop the rest,
+    except one that exits with :data:`~mediaflow.errors.EXIT_CONFIG`: its
+    configuration would be refused again, so every role is stopped instead.
+
+    Raises:
+        ConfigError: a role stopped on its configuration (its message is above).
+
     """
     children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
@@ -115,13 +122,19 @@ def supervise(settings: Settings) -> int:
         "Press Ctrl-C to stop.",
         flush=True,
     )
+    misconfigured = None
     while not stopping:
         time.sleep(0.5)
         for role, child in list(children.items()):
-            if child.poll() is not None and not stopping:
-                log.error("role_exited", role=role, code=child.returncode)
-                time.sleep(2)
-                start(role)
+            if child.poll() is None or stopping:
+                continue
+            if child.returncode == EXIT_CONFIG:
+                misconfigured = role
+                stopping = True
+                break
+            log.error("role_exited", role=role, code=child.returncode)
+            time.sleep(2)
+            start(role)
     for child in children.values():
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
@@ -132,4 +145,9 @@ def supervise(settings: Settings) -> int:
         except subprocess.TimeoutExpired:
             child.kill()
     print("mediaflow stopped.")
+    if misconfigured is not None:
+        raise ConfigError(
+            f"the {misconfigured} role refused its configuration (its message is above); "
+            "every role was stopped: fix the setting and start again"
+        )
     return 0

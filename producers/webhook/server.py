@@ -22,7 +22,7 @@ from aiohttp import web
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
-from mediaflow.errors import ConfigError
+from mediaflow.errors import EXIT_CONFIG, ConfigError
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import get_logger
 from mediaflow.tenants import TenantRegistry
@@ -35,9 +35,6 @@ log = get_logger("mediaflow.webhook")
 
 DRAIN_MARGIN_S = 5.0
 """Extra time in-flight requests get past the delivery timeout during shutdown."""
-
-EXIT_MISCONFIGURED = 78
-"""A worker's exit code when its configuration is refused (``EX_CONFIG``): not restarted."""
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
@@ -129,7 +126,7 @@ def _worker(settings: Settings) -> None:
         code = event_loop.run(serve(settings))
     except ConfigError as exc:  # not every UsageError: a fenced producer is worth a restart
         log.error("webhooks_worker_misconfigured", reason=exc.message)
-        code = EXIT_MISCONFIGURED
+        code = EXIT_CONFIG
     raise SystemExit(code)
 
 
@@ -137,7 +134,7 @@ def _supervise(settings: Settings, workers: int) -> int:
     """Fork ``workers`` receivers on one port; forward signals; restart a crashed one."""
     # Fail fast, once, on a bad configuration instead of restarting workers forever
     # (what only a worker can find out, such as a Kafka property librdkafka refuses,
-    # ends it with EXIT_MISCONFIGURED, which stops them all).
+    # ends it with EXIT_CONFIG, which stops them all).
     TenantRegistry.load(settings.tenants_file)
     load_layout(settings.kafka)
     # fork, not spawn: each worker gets these exact settings and the logging set-up.
@@ -166,7 +163,7 @@ def _supervise(settings: Settings, workers: int) -> int:
         for index, child in enumerate(children):
             if child.exitcode is None or stopping:
                 continue
-            if child.exitcode == EXIT_MISCONFIGURED:
+            if child.exitcode == EXIT_CONFIG:
                 # Every worker has these settings: a restart would be refused the same way.
                 misconfigured = True
                 forward(signal.SIGTERM, None)

@@ -1,11 +1,16 @@
+import subprocess
+import sys
 import time
 import urllib.request
 
 import pytest
 
 from mediaflow.codec import AvroCodec
+from mediaflow.config import REPO_ROOT
+from mediaflow.errors import EXIT_CONFIG
 from mediaflow.events import WebhookReceived, new_event_id, utcnow
 from mediaflow.kafka.topics import load_layout
+from mediaflow.process import settings_env
 from simulator.pipeline import free_port
 from tests.support.kafka import produce
 from tests.support.processes import spawn_role, stop
@@ -49,3 +54,30 @@ def test_a_processor_role_serves_prometheus_metrics_and_stops_cleanly_on_sigterm
         assert "mediaflow_commit_seconds" in text
     finally:
         assert stop(proc) == 0
+
+
+def test_run_all_stops_every_role_when_one_refuses_its_configuration(settings, tmp_path):
+    missing = tmp_path / "tenants.toml"
+    env = settings_env(settings) | {
+        "MEDIAFLOW_TENANTS_FILE": str(missing),
+        "MEDIAFLOW_WEBHOOK_PORT": str(free_port()),
+        "MEDIAFLOW_API_PORT": str(free_port()),
+        "MEDIAFLOW_LOG_FORMAT": "json",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "mediaflow", "run", "all"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == EXIT_CONFIG
+    # The role's own reason, then the supervisor's: no restart in between.
+    assert f"tenant registry {missing} does not exist" in done.stderr
+    assert "role_exited" not in done.stderr
+    assert "mediaflow stopped." in done.stdout
+    assert done.stderr.rstrip().endswith(
+        "role refused its configuration (its message is above); "
+        "every role was stopped: fix the setting and start again"
+    )

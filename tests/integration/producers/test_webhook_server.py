@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mediaflow.config import REPO_ROOT, Settings
+from mediaflow.errors import EXIT_CONFIG
 from mediaflow.kafka.topics import load_layout
 from simulator.pipeline import free_port
 from tests.support.kafka import wait_for
@@ -110,7 +111,7 @@ def test_workers_refused_their_configuration_stop_all_instead_of_restarting(
         text=True,
         timeout=60,
     )
-    assert done.returncode == 1
+    assert done.returncode == EXIT_CONFIG
     assert "webhooks_worker_misconfigured" in done.stderr
     assert "value -1 is outside allowed range" in done.stderr
     assert "webhooks_worker_exited" not in done.stderr  # nothing was restarted
