@@ -64,6 +64,54 @@ class Secret:
 
 
 @dataclass(frozen=True, slots=True)
+class Bounds:
+    """The values a numeric setting accepts; checked whenever settings are built.
+
+    Kept as field metadata (see :func:`_bounded`), beside the default it constrains.
+    """
+
+    lowest: float
+    highest: float | None = None
+    exclusive: bool = False
+    """Whether ``lowest`` itself is refused (a timeout of 0 is no timeout)."""
+
+    def problem(self, value: float) -> str | None:
+        """Say what is wrong with ``value``, or return ``None`` when it is accepted."""
+        if self.exclusive and value <= self.lowest:
+            return f"must be greater than {_number(self.lowest)}"
+        if value < self.lowest:
+            return f"must be at least {_number(self.lowest)}"
+        if self.highest is not None and value > self.highest:
+            return f"must be at most {_number(self.highest)}"
+        return None
+
+
+def _number(value: float) -> str:
+    """``5242880`` rather than ``5.24288e+06``, ``-1`` rather than ``-1.0``."""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _bounded(
+    default: Any, lowest: float, highest: float | None = None, *, exclusive: bool = False
+) -> Any:
+    """A dataclass field holding ``default`` whose values must stay within these bounds."""
+    return field(default=default, metadata={"bounds": Bounds(lowest, highest, exclusive)})
+
+
+def _positive(default: Any) -> Any:
+    return _bounded(default, 0, exclusive=True)
+
+
+MAX_PORT = 65535
+MIN_PART_SIZE = 5 * 1024 * 1024
+"""S3 refuses a multipart upload whose parts (all but the last) are smaller."""
+MAX_PRESIGN_TTL_S = 7 * 24 * 3600
+"""SigV4 presigned URLs live at most seven days."""
+MAX_LINGER_MS = 900_000
+"""librdkafka's own ceiling for ``linger.ms``."""
+
+
+@dataclass(frozen=True, slots=True)
 class KafkaSettings:
     """Where the broker is, how clients talk to it, and the topic names in use."""
 
@@ -88,9 +136,12 @@ class S3Settings:
     access_key: Secret = field(default_factory=lambda: Secret("mediaflow"))
     secret_key: Secret = field(default_factory=lambda: Secret("mediaflow-local-secret"))
     addressing_style: str = "path"
-    multipart_threshold: int = 16 * 1024 * 1024
-    part_size: int = 8 * 1024 * 1024
-    presign_ttl_s: int = 300
+    multipart_threshold: int = _bounded(16 * 1024 * 1024, 1)
+    part_size: int = _bounded(8 * 1024 * 1024, MIN_PART_SIZE)
+    presign_ttl_s: int = _bounded(300, 1, MAX_PRESIGN_TTL_S)
+
+    def __post_init__(self) -> None:
+        _check_bounds(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,17 +150,20 @@ class DownloaderSettings:
 
     wapi_base_url: str = "https://api.w-api.app"
     cdn_base_url: str = "https://mmg.whatsapp.net"
-    concurrency: int = 8
-    retry_delays_s: tuple[int, ...] = (10, 60, 600, 3600)
-    max_attempts: int = 5
-    max_media_bytes: int = 2 * 1024 * 1024 * 1024
-    length_margin: float = 0.05
-    connect_timeout_s: float = 5.0
-    read_timeout_s: float = 30.0
-    total_timeout_s: float = 900.0
+    concurrency: int = _bounded(8, 1)
+    retry_delays_s: tuple[int, ...] = _bounded((10, 60, 600, 3600), 0)
+    max_attempts: int = _bounded(5, 1)
+    max_media_bytes: int = _bounded(2 * 1024 * 1024 * 1024, 1)
+    length_margin: float = _bounded(0.05, 0)
+    connect_timeout_s: float = _positive(5.0)
+    read_timeout_s: float = _positive(30.0)
+    total_timeout_s: float = _positive(900.0)
     allowed_hosts: tuple[str, ...] = ("api.w-api.app", "*.whatsapp.net", "*.w-api.app")
     allow_private_addresses: bool = False
     fetch_order: tuple[str, ...] = ("wapi", "direct")
+
+    def __post_init__(self) -> None:
+        _check_bounds(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,20 +176,23 @@ class Settings:
     tenants_file: Path = REPO_ROOT / "deploy" / "tenants.toml"
     projection_db_url: str = f"sqlite:///{REPO_ROOT / '.stack' / 'projection.db'}"
     webhook_host: str = "127.0.0.1"
-    webhook_port: int = 8080
-    webhook_max_body_bytes: int = 1024 * 1024
-    webhook_delivery_timeout_s: float = 10.0
-    webhook_linger_ms: float = 0.0
+    webhook_port: int = _bounded(8080, 0, MAX_PORT)
+    webhook_max_body_bytes: int = _bounded(1024 * 1024, 1)
+    webhook_delivery_timeout_s: float = _positive(10.0)
+    webhook_linger_ms: float = _bounded(0.0, 0, MAX_LINGER_MS)
     api_host: str = "127.0.0.1"
-    api_port: int = 8081
+    api_port: int = _bounded(8081, 0, MAX_PORT)
     api_token: Secret = field(default_factory=lambda: Secret("local-api-token"))
     instance_name: str = field(default_factory=socket.gethostname)
     metrics_host: str = "127.0.0.1"
-    metrics_port: int = 0
-    batch_max_records: int = 500
-    batch_max_interval_s: float = 0.5
+    metrics_port: int = _bounded(0, 0, MAX_PORT)
+    batch_max_records: int = _bounded(500, 1)
+    batch_max_interval_s: float = _positive(0.5)
     log_format: str = "auto"
     log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        _check_bounds(self)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -195,6 +252,38 @@ _FIELDS: dict[str, tuple[str, str]] = {
 }
 _TOP = {f.name for f in dataclasses.fields(Settings)} - {"kafka", "s3", "downloader"}
 _SECTIONS = {"kafka": KafkaSettings, "s3": S3Settings, "downloader": DownloaderSettings}
+_FLAT_NAME = {section_attr: name for name, section_attr in _FIELDS.items()}
+
+
+def variable_name(section: str, attr: str) -> str:
+    """The environment variable that sets ``attr`` of a section ("" for the top level).
+
+    ``variable_name("s3", "part_size")`` is ``MEDIAFLOW_S3_PART_SIZE``.
+    """
+    return f"{PREFIX}{_FLAT_NAME.get((section, attr), attr).upper()}"
+
+
+def _check_bounds(settings: object) -> None:
+    """Refuse a numeric setting outside its :class:`Bounds`, naming its variable.
+
+    Raises:
+        ConfigError: e.g. ``MEDIAFLOW_WEBHOOK_LINGER_MS=-1.0 must be at least 0``.
+
+    """
+    section = next((name for name, cls in _SECTIONS.items() if isinstance(settings, cls)), "")
+    for spec in dataclasses.fields(settings):  # type: ignore[arg-type]
+        bounds: Bounds | None = spec.metadata.get("bounds")
+        if bounds is None:
+            continue
+        value = getattr(settings, spec.name)
+        for item in value if isinstance(value, tuple) else (value,):
+            problem = bounds.problem(item)
+            if problem is not None:
+                shown = (
+                    ",".join(map(_number, value)) if isinstance(value, tuple) else _number(value)
+                )
+                each = "each value " if isinstance(value, tuple) else ""
+                raise ConfigError(f"{variable_name(section, spec.name)}={shown} {each}{problem}")
 
 
 def _read_file(path: Path) -> dict[str, Any]:

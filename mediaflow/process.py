@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mediaflow.config import _FIELDS, KAFKA_PROP_PREFIX, PREFIX, Secret, Settings
+from mediaflow.config import _FIELDS, KAFKA_PROP_PREFIX, PREFIX, Secret, Settings, variable_name
 
 _SECTIONS = ("kafka", "s3", "downloader")
-_VARIABLE = {section_attr: name for name, section_attr in _FIELDS.items()}
 _TOP = {f.name for f in dataclasses.fields(Settings)} - set(_SECTIONS)
 
 
@@ -41,10 +40,9 @@ def settings_env(settings: Settings, base: Mapping[str, str] | None = None) -> d
             for sub in dataclasses.fields(value):
                 if sub.name == "properties":
                     continue
-                name = _VARIABLE[(field.name, sub.name)]
-                env[f"{PREFIX}{name.upper()}"] = _text(getattr(value, sub.name))
+                env[variable_name(field.name, sub.name)] = _text(getattr(value, sub.name))
         else:
-            env[f"{PREFIX}{field.name.upper()}"] = _text(value)
+            env[variable_name("", field.name)] = _text(value)
     for prop, value in settings.kafka.properties.items():
         env[f"{KAFKA_PROP_PREFIX}{prop.upper().replace('.', '_')}"] = value
     return env

@@ -39,7 +39,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mediaflow.config import S3Settings
-from mediaflow.errors import ConfigError, MediaflowError, StorageUnavailable, UsageError
+from mediaflow.errors import ConfigError, MediaflowError, StorageUnavailable
 from mediaflow.logging import get_logger
 from storage.s3 import error_code, head_object, translate
 
@@ -47,9 +47,6 @@ log = get_logger("mediaflow.storage")
 
 PARTS_IN_FLIGHT = 2
 """Parts of one upload sent concurrently: overlaps the network with the download."""
-
-MIN_PART_SIZE = 5 * 1024 * 1024
-"""S3's minimum size of every part but the last."""
 
 STAGING_PREFIX = "_staging/"
 """Where uploads whose final key is not yet known are written."""
@@ -82,8 +79,6 @@ class MediaStore:
     """
 
     def __init__(self, client: Any, settings: S3Settings) -> None:
-        if settings.part_size < MIN_PART_SIZE:
-            raise UsageError(f"MEDIAFLOW_S3_PART_SIZE must be at least {MIN_PART_SIZE} bytes")
         self._client = client
         self.settings = settings
         self.bucket = settings.bucket

@@ -8,6 +8,16 @@ from mediaflow.cli import main
 from mediaflow.errors import EXIT_CONFIG
 
 
+def test_a_setting_out_of_range_stops_the_command_before_it_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MEDIAFLOW_WEBHOOK_LINGER_MS", "-1")
+    assert main(["serve", "webhooks"]) == EXIT_CONFIG
+    assert capsys.readouterr().err == (
+        "mediaflow: configuration error: MEDIAFLOW_WEBHOOK_LINGER_MS=-1 must be at least 0\n"
+    )
+
+
 def test_a_configuration_refused_while_starting_a_role_exits_78(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -1,3 +1,4 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,65 @@ def test_config_file_is_read_and_environment_wins(tmp_path: Path):
 def test_a_bad_value_names_the_variable():
     with pytest.raises(ConfigError, match="MEDIAFLOW_DOWNLOAD_CONCURRENCY"):
         Settings.from_env({"MEDIAFLOW_DOWNLOAD_CONCURRENCY": "many"})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("MEDIAFLOW_WEBHOOK_LINGER_MS", "-1", "MEDIAFLOW_WEBHOOK_LINGER_MS=-1 must be at least 0"),
+        ("MEDIAFLOW_WEBHOOK_PORT", "70000", "MEDIAFLOW_WEBHOOK_PORT=70000 must be at most 65535"),
+        (
+            "MEDIAFLOW_CONNECT_TIMEOUT_S",
+            "0",
+            "MEDIAFLOW_CONNECT_TIMEOUT_S=0 must be greater than 0",
+        ),
+        (
+            "MEDIAFLOW_DOWNLOAD_CONCURRENCY",
+            "0",
+            "MEDIAFLOW_DOWNLOAD_CONCURRENCY=0 must be at least 1",
+        ),
+        (
+            "MEDIAFLOW_S3_PART_SIZE",
+            "1048576",
+            "MEDIAFLOW_S3_PART_SIZE=1048576 must be at least 5242880",
+        ),
+        (
+            "MEDIAFLOW_RETRY_DELAYS_S",
+            "10,-5",
+            "MEDIAFLOW_RETRY_DELAYS_S=10,-5 each value must be at least 0",
+        ),
+    ],
+)
+def test_a_value_out_of_range_names_the_variable_and_the_limit(variable, value, message):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({variable: value})
+    assert str(caught.value) == message
+
+
+def test_limits_hold_for_the_config_file_and_for_settings_built_in_code(tmp_path: Path):
+    config = tmp_path / "mediaflow.toml"
+    config.write_text("webhook_max_body_bytes = 0\n")
+    with pytest.raises(ConfigError, match="MEDIAFLOW_WEBHOOK_MAX_BODY_BYTES=0 must be at least 1"):
+        Settings.from_env({"MEDIAFLOW_CONFIG_FILE": str(config)})
+    with pytest.raises(
+        ConfigError, match="MEDIAFLOW_BATCH_MAX_INTERVAL_S=0 must be greater than 0"
+    ):
+        dataclasses.replace(Settings(), batch_max_interval_s=0)
+
+
+def test_values_at_their_limits_are_accepted():
+    settings = Settings.from_env(
+        {
+            "MEDIAFLOW_WEBHOOK_LINGER_MS": "0",
+            "MEDIAFLOW_WEBHOOK_PORT": "65535",
+            "MEDIAFLOW_S3_PART_SIZE": str(5 * 1024 * 1024),
+            "MEDIAFLOW_RETRY_DELAYS_S": "0,1",
+        }
+    )
+    assert settings.webhook_linger_ms == 0
+    assert settings.webhook_port == 65535
+    assert settings.s3.part_size == 5 * 1024 * 1024
+    assert settings.downloader.retry_delays_s == (0, 1)
 
 
 def test_a_missing_config_file_is_a_clear_error(tmp_path: Path):
