@@ -263,6 +263,14 @@ def variable_name(section: str, attr: str) -> str:
     return f"{PREFIX}{_FLAT_NAME.get((section, attr), attr).upper()}"
 
 
+def property_variable(name: str) -> str:
+    """The environment variable that passes librdkafka property ``name`` through.
+
+    ``property_variable("sasl.mechanism")`` is ``MEDIAFLOW_KAFKA_PROP_SASL_MECHANISM``.
+    """
+    return f"{KAFKA_PROP_PREFIX}{name.upper().replace('.', '_')}"
+
+
 def _check_bounds(settings: object) -> None:
     """Refuse a numeric setting outside its :class:`Bounds`, naming its variable.
 

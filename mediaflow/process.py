@@ -14,7 +14,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mediaflow.config import _FIELDS, KAFKA_PROP_PREFIX, PREFIX, Secret, Settings, variable_name
+from mediaflow.config import (
+    _FIELDS,
+    KAFKA_PROP_PREFIX,
+    PREFIX,
+    Secret,
+    Settings,
+    property_variable,
+    variable_name,
+)
 
 _SECTIONS = ("kafka", "s3", "downloader")
 _TOP = {f.name for f in dataclasses.fields(Settings)} - set(_SECTIONS)
@@ -44,7 +52,7 @@ def settings_env(settings: Settings, base: Mapping[str, str] | None = None) -> d
         else:
             env[variable_name("", field.name)] = _text(value)
     for prop, value in settings.kafka.properties.items():
-        env[f"{KAFKA_PROP_PREFIX}{prop.upper().replace('.', '_')}"] = value
+        env[property_variable(prop)] = value
     return env
 
 

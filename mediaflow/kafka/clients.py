@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from mediaflow.config import KafkaSettings
+from mediaflow.config import KafkaSettings, property_variable
 from mediaflow.errors import BrokerUnavailable, ConfigError, MediaflowError, UsageError
 from mediaflow.logging import get_logger
 from mediaflow.metrics import CONSUMER_LAG
@@ -34,16 +35,116 @@ class AbortableKafkaError(MediaflowError):
     """The current transaction must be aborted and its input re-read."""
 
 
-def _base(settings: KafkaSettings) -> dict[str, Any]:
-    config: dict[str, Any] = {
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "compression.type": "zstd",
+    "linger.ms": 5,
+    "batch.size": 512 * 1024,
+    "queue.buffering.max.kbytes": 256 * 1024,
+}
+"""Producer tuning; a ``MEDIAFLOW_KAFKA_PROP_*`` property changes any of it."""
+
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    "max.poll.interval.ms": 300_000,
+    "session.timeout.ms": 45_000,
+    "statistics.interval.ms": 5_000,
+}
+"""Consumer tuning; a ``MEDIAFLOW_KAFKA_PROP_*`` property changes any of it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Guarantee:
+    """A property mediaflow's promises rest on: set by every client, never weakened."""
+
+    value: Any
+    accepted: tuple[str, ...]
+    """Spellings of the same value a user may give (lower case)."""
+    aliases: tuple[str, ...]
+    """librdkafka's other names for the property, which would otherwise slip past."""
+    why: str
+
+
+PRODUCER_GUARANTEES = {
+    "enable.idempotence": Guarantee(
+        True, ("true",), (), "a retried send must not duplicate or reorder records"
+    ),
+    "acks": Guarantee(
+        "all",
+        ("all", "-1"),
+        ("request.required.acks",),
+        "a record counts as written only once every in-sync replica has it",
+    ),
+}
+CONSUMER_GUARANTEES = {
+    "enable.auto.commit": Guarantee(
+        False,
+        ("false",),
+        ("auto.commit.enable",),
+        "an offset is committed only after its work is durable",
+    ),
+    "enable.auto.offset.store": Guarantee(
+        False, ("false",), (), "an offset is committed only after its work is durable"
+    ),
+    "isolation.level": Guarantee(
+        "read_committed", ("read_committed",), (), "aborted transactions must stay unseen"
+    ),
+    "auto.offset.reset": Guarantee(
+        "earliest",
+        ("earliest", "smallest", "beginning"),
+        (),
+        "a new consumer group must start at the oldest record, not skip any",
+    ),
+}
+
+
+def client_config(
+    settings: KafkaSettings,
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    guarantees: Mapping[str, Guarantee] | None = None,
+    stage: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The librdkafka configuration of one client, from lowest to highest precedence.
+
+    1. connection: ``bootstrap.servers``, ``client.id``, error and log callbacks;
+    2. ``defaults``: mediaflow's tuning;
+    3. the user's ``MEDIAFLOW_KAFKA_PROP_*`` properties (SASL, SSL, tuning...);
+    4. ``stage``: what a stage derives from its own settings (the receiver's
+       ``linger.ms`` from ``MEDIAFLOW_WEBHOOK_LINGER_MS``); a user property it
+       replaces is logged, not silently dropped;
+    5. ``guarantees``, which no property may weaken.
+
+    Raises:
+        ConfigError: a user property contradicts a guarantee; names the variable and why.
+
+    """
+    user = dict(settings.properties)
+    stage = dict(stage or {})
+    for name, guarantee in (guarantees or {}).items():
+        for spelling in (name, *guarantee.aliases):
+            given = user.pop(spelling, None)
+            if given is not None and str(given).strip().lower() not in guarantee.accepted:
+                raise ConfigError(
+                    f"{property_variable(spelling)}={given} is refused: mediaflow sets "
+                    f"{name}={str(guarantee.value).lower()} because {guarantee.why}"
+                )
+        stage[name] = guarantee.value
+    for name in sorted(user.keys() & stage.keys()):
+        log.warning(
+            "kafka_property_replaced",
+            property=name,
+            variable=property_variable(name),
+            reason="this client sets it from its own settings",
+        )
+    return {
         "bootstrap.servers": settings.bootstrap_servers,
         "client.id": settings.client_id,
         "error_cb": _log_client_error,
         # librdkafka's own log lines go through stdlib logging instead of raw stderr.
         "logger": logging.getLogger("librdkafka"),
+        **(defaults or {}),
+        **user,
+        **stage,
     }
-    config.update(settings.properties)
-    return config
 
 
 def _create(kind: Callable[[dict[str, Any]], Client], config: dict[str, Any]) -> Client:
@@ -71,30 +172,24 @@ def _log_client_error(error: KafkaError) -> None:
 
 def admin_client(settings: KafkaSettings) -> AdminClient:
     """Return an AdminClient for topic management and group inspection."""
-    return _create(AdminClient, _base(settings))
+    return _create(AdminClient, client_config(settings))
 
 
 def producer(settings: KafkaSettings, **overrides: Any) -> Producer:
-    """Return an idempotent, ``acks=all``, zstd-compressed producer.
+    """Return an idempotent, ``acks=all`` producer (zstd-compressed unless configured otherwise).
 
     Args:
-        settings: where the cluster is.
-        overrides: librdkafka properties that win over the defaults
-            (``transactional.id``, ``linger.ms``...).
+        settings: where the cluster is, and the user's properties.
+        overrides: librdkafka properties the stage sets itself, winning over the
+            user's (``transactional.id``, the receiver's ``linger.ms``...).
+
+    Raises:
+        ConfigError: a property weakens a guarantee, or librdkafka refuses one.
 
     """
-    config = _base(settings)
-    config.update(
-        {
-            "enable.idempotence": True,
-            "acks": "all",
-            "compression.type": "zstd",
-            "linger.ms": 5,
-            "batch.size": 512 * 1024,
-            "queue.buffering.max.kbytes": 256 * 1024,
-        }
+    config = client_config(
+        settings, defaults=PRODUCER_DEFAULTS, guarantees=PRODUCER_GUARANTEES, stage=overrides
     )
-    config.update(overrides)
     return _create(Producer, config)
 
 
@@ -115,22 +210,20 @@ def consumer(settings: KafkaSettings, group_id: str, **overrides: Any) -> Consum
 
     Offsets are committed by the worker loop only after the work is durable,
     inside the output transaction.
+
+    Args:
+        settings: where the cluster is, and the user's properties.
+        group_id: the consumer group.
+        overrides: librdkafka properties the caller sets itself, winning over the user's.
+
+    Raises:
+        ConfigError: a property weakens a guarantee, or librdkafka refuses one.
+
     """
-    config = _base(settings)
-    config.update(
-        {
-            "group.id": group_id,
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-            "max.poll.interval.ms": 300_000,
-            "session.timeout.ms": 45_000,
-            "statistics.interval.ms": 5_000,
-            "stats_cb": _record_lag(group_id),
-        }
+    stage = {"group.id": group_id, "stats_cb": _record_lag(group_id), **overrides}
+    config = client_config(
+        settings, defaults=CONSUMER_DEFAULTS, guarantees=CONSUMER_GUARANTEES, stage=stage
     )
-    config.update(overrides)
     return _create(Consumer, config)
 
 
@@ -164,9 +257,15 @@ def translate(exc: KafkaException | BufferError) -> MediaflowError:
 
 
 __all__ = [
+    "CONSUMER_DEFAULTS",
+    "CONSUMER_GUARANTEES",
+    "PRODUCER_DEFAULTS",
+    "PRODUCER_GUARANTEES",
     "AbortableKafkaError",
     "FatalKafkaError",
+    "Guarantee",
     "admin_client",
+    "client_config",
     "consumer",
     "producer",
     "transactional_producer",
