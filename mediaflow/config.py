@@ -275,7 +275,7 @@ def _check_bounds(settings: object) -> None:
     """Refuse a numeric setting outside its :class:`Bounds`, naming its variable.
 
     Raises:
-        ConfigError: e.g. ``MEDIAFLOW_WEBHOOK_LINGER_MS=-1.0 must be at least 0``.
+        ConfigError: e.g. ``MEDIAFLOW_WEBHOOK_LINGER_MS=-1 must be at least 0``.
 
     """
     section = next((name for name, cls in _SECTIONS.items() if isinstance(settings, cls)), "")
