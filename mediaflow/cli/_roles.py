@@ -17,8 +17,9 @@ from typing import Any
 
 from prometheus_client import start_http_server
 
+from mediaflow.cli._args import positive_int
 from mediaflow.config import Settings
-from mediaflow.errors import EXIT_CONFIG, ConfigError
+from mediaflow.errors import EXIT_CONFIG, ConfigError, UsageError
 from mediaflow.logging import get_logger
 
 log = get_logger("mediaflow.supervisor")
@@ -37,14 +38,18 @@ def register(subparsers: Any) -> None:
     """Add ``serve`` and ``run`` to the CLI."""
     serve = subparsers.add_parser("serve", help="run an HTTP role in the foreground")
     serve.add_argument("role", choices=["webhooks", "api"])
-    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    serve.add_argument(
+        "--workers", type=positive_int, default=1, help="processes sharing the port (webhooks)"
+    )
     serve.set_defaults(handler=run_role)
 
     run = subparsers.add_parser(
         "run", help="run a pipeline role (or all of them) in the foreground"
     )
     run.add_argument("role", choices=[*ROLES, "all"])
-    run.add_argument("--workers", type=int, default=1, help="processes (webhooks only)")
+    run.add_argument(
+        "--workers", type=positive_int, default=1, help="processes sharing the port (webhooks)"
+    )
     run.add_argument(
         "--idle-exit",
         type=float,
@@ -71,6 +76,11 @@ def run_role(args: argparse.Namespace, settings: Settings) -> int:
     Processor roles serve Prometheus metrics on ``MEDIAFLOW_METRICS_PORT`` when it
     is set (the HTTP roles serve ``/metrics`` on their own port).
     """
+    if args.workers > 1 and args.role != "webhooks":
+        raise UsageError(
+            "--workers applies to the webhooks role only (mediaflow serve webhooks --workers N); "
+            "other roles scale by running more copies of them"
+        )
     if args.role == "all":
         return supervise(settings)
     if args.role in PROCESSOR_METRICS_PORTS and settings.metrics_port:

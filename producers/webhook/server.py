@@ -48,10 +48,9 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         ConfigError: the tenant registry or the topics file is missing or invalid.
 
     """
-    workers = max(1, int(getattr(args, "workers", 1) or 1))
-    if workers == 1:
+    if args.workers == 1:
         return event_loop.run(serve(settings))
-    return _supervise(settings, workers)
+    return _supervise(settings, args.workers)
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:

@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from mediaflow.cli import build_parser
+from mediaflow.cli import build_parser, main
 from mediaflow.cli._args import positive_int
 
 
@@ -22,3 +22,20 @@ def test_projection_rebuild_refuses_zero_workers(capsys: pytest.CaptureFixture[s
     with pytest.raises(SystemExit):
         build_parser().parse_args(["projection", "rebuild", "--workers", "0"])
     assert "--workers: must be at least 1" in capsys.readouterr().err
+
+
+def test_serve_refuses_zero_workers(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "webhooks", "--workers", "0"])
+    assert "--workers: must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["serve", "api"], ["run", "detector"], ["run", "all"]])
+def test_workers_for_a_role_other_than_webhooks_is_refused_not_ignored(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*argv, "--workers", "2"]) == 1
+    assert capsys.readouterr().err == (
+        f"mediaflow {argv[0]}: --workers applies to the webhooks role only "
+        "(mediaflow serve webhooks --workers N); other roles scale by running more copies of them\n"
+    )
