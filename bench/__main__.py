@@ -104,6 +104,13 @@ TARGETS = (
         lambda _v: True,
     ),
     Target(
+        "webhook no-op / receiver main-thread CPU per webhook, wrk as the load",
+        "bench_webhook",
+        ("wrk.main_thread_ratio",),
+        "reported",
+        lambda _v: True,
+    ),
+    Target(
         "webhook p99 at 32 connections (ms)",
         "bench_webhook",
         ("receiver.p99_ms",),

@@ -21,6 +21,14 @@ broker's acknowledgement), and nothing else: no authentication, no envelope
 built per request, no metrics. The receiver does all of that and more, so
 ``floor_ratio`` is the most it can reach on this machine with its codec and
 producer.
+
+Under ``wrk`` the bench also reads each server's CPU time from ``/proc``:
+``cpu_us_per_webhook`` (all its threads) and ``main_us_per_webhook`` (the event
+loop's thread, which bounds one process). ``wrk.main_thread_ratio`` (the
+no-op's main-thread CPU per webhook over the receiver's) is the throughput
+ratio to expect where each process's loop has a core to itself and the broker
+and the load run elsewhere; on a small machine that shares its cores with
+them, the measured ratios fall below it.
 """
 
 from __future__ import annotations
@@ -230,15 +238,43 @@ def _parse_wrk(out: str, seconds: float) -> dict[str, Any]:
 
 
 def _wrk_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """Throughput over every wrk round; the worst round's p99 (wrk reports per run)."""
+    """Throughput over every wrk round; the worst round's p99 (wrk reports per run).
+
+    Rounds that carry the server's CPU seconds (``cpu_s``, ``main_cpu_s``; see
+    :func:`_cpu_seconds`) also give its CPU per webhook taken.
+    """
     seconds = sum(r["seconds"] for r in rounds)
-    return {
+    summary: dict[str, Any] = {
         "per_s": round(sum(r["per_s"] * r["seconds"] for r in rounds) / seconds, 1),
         "per_s_by_round": [round(r["per_s"], 1) for r in rounds],
         "p50_ms": round(statistics.median(r["p50_ms"] for r in rounds), 2),
         "p99_ms": round(max(r["p99_ms"] for r in rounds), 2),
         "errors": sum(r["errors"] for r in rounds),
     }
+    webhooks = sum(r["per_s"] * r["seconds"] for r in rounds)
+    if webhooks and all("cpu_s" in r for r in rounds):
+        for key, name in (("cpu_s", "cpu_us_per_webhook"), ("main_cpu_s", "main_us_per_webhook")):
+            summary[name] = round(sum(r[key] for r in rounds) / webhooks * 1e6, 1)
+    return summary
+
+
+def _cpu_seconds(pid: int) -> tuple[float, float] | None:
+    """CPU seconds process ``pid`` has used: all its threads, and its main thread alone.
+
+    ``None`` where there is no Linux ``/proc``. Throughput on a small machine
+    moves with whatever else runs; CPU per webhook says what the server itself
+    costs, and the main thread's share is what bounds one process.
+    """
+
+    def used(stat: Path) -> float:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    proc = Path(f"/proc/{pid}")
+    try:
+        return used(proc / "stat"), used(proc / "task" / str(pid) / "stat")
+    except OSError:
+        return None
 
 
 def _wait_healthy(port: int, path: str, timeout_s: float = 30.0) -> None:
@@ -332,9 +368,14 @@ def run(
                 for name in names[round_ % 3 :] + names[: round_ % 3]:
                     results[name].append(_measure(urls[name], duration_s / rounds, connections))
                     if with_wrk:
-                        wrk_results[name].append(
-                            _wrk(urls[name], duration_s / rounds, connections, script)
-                        )
+                        pid = servers[name].pid or 0
+                        before = _cpu_seconds(pid)
+                        result = _wrk(urls[name], duration_s / rounds, connections, script)
+                        after = _cpu_seconds(pid)
+                        if before and after:
+                            result["cpu_s"] = after[0] - before[0]
+                            result["main_cpu_s"] = after[1] - before[1]
+                        wrk_results[name].append(result)
         finally:
             for server in servers.values():
                 _stop(server)
@@ -352,6 +393,10 @@ def run(
         wrk = {name: _wrk_summary(wrk_results[name]) for name in names}
         wrk["ratio"] = _ratio(wrk["receiver"], wrk["noop"])
         wrk["floor_ratio"] = _ratio(wrk["floor"], wrk["noop"])
+        if "main_us_per_webhook" in wrk["receiver"] and "main_us_per_webhook" in wrk["noop"]:
+            wrk["main_thread_ratio"] = round(
+                wrk["noop"]["main_us_per_webhook"] / wrk["receiver"]["main_us_per_webhook"], 3
+            )
         out["wrk"] = wrk
     else:
         out["wrk"] = {"status": "wrk not installed (Debian: apt-get install wrk)"}

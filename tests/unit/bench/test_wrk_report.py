@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
-from bench.bench_webhook import _parse_wrk, _wrk_summary
+from bench.bench_webhook import _cpu_seconds, _parse_wrk, _wrk_summary
 
 REPORT = """\
 Running 3s test @ http://127.0.0.1:8080/webhooks/wapi?token=x
@@ -61,3 +64,31 @@ def test_rounds_are_weighted_by_their_length_and_keep_the_worst_p99() -> None:
     assert summary["per_s"] == 3250.0
     assert summary["p99_ms"] == 9.0
     assert summary["errors"] == 2
+
+
+def test_rounds_with_the_servers_cpu_time_give_cpu_per_webhook() -> None:
+    rounds = [
+        {"per_s": 1000.0, "p50_ms": 2.0, "p99_ms": 9.0, "errors": 0, "seconds": 2},
+        {"per_s": 3000.0, "p50_ms": 3.0, "p99_ms": 5.0, "errors": 0, "seconds": 1},
+    ]
+    rounds[0] |= {"cpu_s": 0.3, "main_cpu_s": 0.2}
+    rounds[1] |= {"cpu_s": 0.2, "main_cpu_s": 0.1}
+
+    summary = _wrk_summary(rounds)
+
+    assert summary["cpu_us_per_webhook"] == 100.0  # 0.5 s over 5,000 webhooks
+    assert summary["main_us_per_webhook"] == 60.0
+
+
+def test_cpu_time_is_read_for_the_whole_process_and_its_main_thread() -> None:
+    before = _cpu_seconds(os.getpid())
+    if before is None:
+        pytest.skip("no /proc here")
+    started = time.thread_time()
+    while time.thread_time() - started < 0.2:  # CPU, not wall time: a slow machine only waits
+        pass
+    after = _cpu_seconds(os.getpid())
+
+    assert after is not None
+    assert after[1] - before[1] >= 0.15  # clock ticks are 10 ms
+    assert after[0] >= after[1]
