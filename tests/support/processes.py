@@ -1,4 +1,4 @@
-"""Run mediaflow roles as real subprocesses configured like the test's :class:`Settings`.
+"""Run mediaflow roles and commands as subprocesses configured like the test's :class:`Settings`.
 
 Usage::
 
@@ -6,6 +6,9 @@ Usage::
     assert proc.wait(timeout=60) == 0
     ...
     stop(proc)  # SIGTERM, then SIGKILL if it does not exit in time
+
+    done = run_mediaflow("topics", "check", env=settings_env(settings))
+    assert done.returncode == 0, done.stderr
 """
 
 from __future__ import annotations
@@ -39,6 +42,26 @@ def spawn_role(
         [sys.executable, "-m", "mediaflow", "run", role, *extra_args],
         cwd=REPO_ROOT,
         env=child_env,
+    )
+
+
+def run_mediaflow(
+    *argv: str, env: dict[str, str], timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """Run ``mediaflow <argv>`` to the end; return its exit code and captured output.
+
+    Args:
+        argv: the command line after ``mediaflow``.
+        env: the child's whole environment (``settings_env(settings)``, plus changes).
+        timeout: seconds before the test fails rather than waits on.
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "mediaflow", *argv],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

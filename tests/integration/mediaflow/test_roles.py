@@ -1,19 +1,16 @@
-import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 
 from mediaflow.codec import AvroCodec
-from mediaflow.config import REPO_ROOT
 from mediaflow.errors import EXIT_CONFIG
 from mediaflow.events import WebhookReceived, new_event_id, utcnow
 from mediaflow.kafka.topics import load_layout
 from mediaflow.process import settings_env
 from simulator.pipeline import free_port
 from tests.support.kafka import produce
-from tests.support.processes import spawn_role, stop
+from tests.support.processes import run_mediaflow, spawn_role, stop
 
 pytestmark = pytest.mark.integration
 
@@ -64,14 +61,7 @@ def test_run_all_stops_every_role_when_one_refuses_its_configuration(settings, t
         "MEDIAFLOW_API_PORT": str(free_port()),
         "MEDIAFLOW_LOG_FORMAT": "json",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "mediaflow", "run", "all"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_mediaflow("run", "all", env=env, timeout=120)
     assert done.returncode == EXIT_CONFIG
     # The role's own reason, then the supervisor's: no restart in between.
     assert f"tenant registry {missing} does not exist" in done.stderr

@@ -1,5 +1,3 @@
-import subprocess
-import sys
 import time
 
 import pytest
@@ -7,7 +5,7 @@ from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import apply, check, delete, load_layout
-from tests.support.processes import settings_env
+from tests.support.processes import run_mediaflow, settings_env
 
 pytestmark = pytest.mark.integration
 
@@ -61,12 +59,6 @@ def test_topics_check_command_exits_non_zero_on_drift(settings):
     admin = admin_client(settings.kafka)
     layout = load_layout(settings.kafka)
     admin.delete_topics([layout.dead_letters])[layout.dead_letters].result(10)
-    run = subprocess.run(
-        [sys.executable, "-m", "mediaflow", "topics", "check"],
-        env=settings_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = run_mediaflow("topics", "check", env=settings_env(settings), timeout=60)
     assert run.returncode == 1
     assert f"{layout.dead_letters}: existence declared present, actual missing" in run.stdout

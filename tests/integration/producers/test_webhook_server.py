@@ -19,6 +19,7 @@ from mediaflow.errors import EXIT_CONFIG
 from mediaflow.kafka.topics import load_layout
 from simulator.pipeline import free_port
 from tests.support.kafka import wait_for
+from tests.support.processes import run_mediaflow
 from tests.support.webhook import WAPI_INSTANCE, WAPI_SECRET, write_tenants
 
 pytestmark = pytest.mark.integration
@@ -104,14 +105,7 @@ def test_workers_refused_their_configuration_stop_all_instead_of_restarting(
         "MEDIAFLOW_KAFKA_PROP_BATCH_SIZEZ": "1",
         "MEDIAFLOW_LOG_FORMAT": "json",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "mediaflow", "serve", "webhooks", "--workers", "2"],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_mediaflow("serve", "webhooks", "--workers", "2", env=env, timeout=60)
     assert done.returncode == EXIT_CONFIG
     assert "webhooks_worker_misconfigured" in done.stderr
     assert "No such configuration property" in done.stderr
