@@ -17,7 +17,7 @@ from typing import Any
 
 from prometheus_client import start_http_server
 
-from mediaflow.cli._args import positive_int
+from mediaflow.cli._args import positive_int, positive_seconds
 from mediaflow.config import Settings
 from mediaflow.errors import EXIT_CONFIG, ConfigError, UsageError
 from mediaflow.logging import get_logger
@@ -52,7 +52,7 @@ def register(subparsers: Any) -> None:
     )
     run.add_argument(
         "--idle-exit",
-        type=float,
+        type=positive_seconds,
         default=None,
         metavar="SECONDS",
         help="drain mode: exit once idle this long (processors only)",
@@ -65,6 +65,9 @@ def resolve(role: str) -> Any:
     module_name, function = ROLES[role].split(":")
     return getattr(importlib.import_module(module_name), function)
 
+
+PROCESSOR_ROLES = ("detector", "downloader", "projection")
+"""The roles that consume Kafka: the ones ``--idle-exit`` can drain."""
 
 PROCESSOR_METRICS_PORTS = {"detector": 9101, "downloader": 9102, "projection": 9103}
 """Where ``mediaflow run all`` exposes each processor's Prometheus metrics."""
@@ -80,6 +83,11 @@ def run_role(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(
             "--workers applies to the webhooks role only (mediaflow serve webhooks --workers N); "
             "other roles scale by running more copies of them"
+        )
+    if getattr(args, "idle_exit", None) is not None and args.role not in PROCESSOR_ROLES:
+        raise UsageError(
+            f"--idle-exit applies to the processor roles only ({', '.join(PROCESSOR_ROLES)}); "
+            "the others serve until stopped"
         )
     if args.role == "all":
         return supervise(settings)

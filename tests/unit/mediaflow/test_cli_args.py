@@ -5,7 +5,7 @@ import argparse
 import pytest
 
 from mediaflow.cli import build_parser, main
-from mediaflow.cli._args import positive_int
+from mediaflow.cli._args import positive_int, positive_seconds
 
 
 def test_a_positive_count_is_read() -> None:
@@ -38,4 +38,40 @@ def test_workers_for_a_role_other_than_webhooks_is_refused_not_ignored(
     assert capsys.readouterr().err == (
         f"mediaflow {argv[0]}: --workers applies to the webhooks role only "
         "(mediaflow serve webhooks --workers N); other roles scale by running more copies of them\n"
+    )
+
+
+def test_a_number_of_seconds_is_read() -> None:
+    assert positive_seconds("2.5") == 2.5
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("0", "above 0"),
+        ("-1", "above 0"),
+        ("nan", "above 0"),
+        ("inf", "above 0"),
+        ("soon", "not a number of seconds"),
+    ],
+)
+def test_seconds_that_are_not_a_wait_are_refused(text: str, reason: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=reason):
+        positive_seconds(text)
+
+
+def test_run_refuses_a_negative_idle_exit(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "detector", "--idle-exit", "-1"])
+    assert "--idle-exit: '-1' must be a number of seconds above 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("role", ["webhooks", "api", "all"])
+def test_idle_exit_for_a_role_that_does_not_drain_is_refused_not_ignored(
+    role: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", role, "--idle-exit", "5"]) == 1
+    assert capsys.readouterr().err == (
+        "mediaflow run: --idle-exit applies to the processor roles only "
+        "(detector, downloader, projection); the others serve until stopped\n"
     )
