@@ -178,6 +178,8 @@ class Settings:
     webhook_host: str = "127.0.0.1"
     webhook_port: int = _bounded(8080, 0, MAX_PORT)
     webhook_max_body_bytes: int = _bounded(1024 * 1024, 1)
+    webhook_body_timeout_s: float = _positive(10.0)
+    webhook_idle_timeout_s: float = _positive(75.0)
     webhook_delivery_timeout_s: float = _positive(10.0)
     webhook_linger_ms: float = _bounded(0.0, 0, MAX_LINGER_MS)
     api_host: str = "127.0.0.1"

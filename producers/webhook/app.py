@@ -1,11 +1,11 @@
 """The aiohttp application: webhook routes, health, readiness, metrics, error JSON.
 
 One request, in order: declared size (413 before reading) -> content type
-(415) -> body read with a running size limit (413) -> JSON (400 with the
-position) -> routing fields (422 naming the field) -> tenant secret (401) ->
-envelope -> Kafka, awaited until the broker acknowledges -> 200. A broker that
-cannot take the record gives 503 with ``Retry-After`` so the provider retries;
-no request is answered 200 before its record is on Kafka.
+(415) -> body read with a running size limit (413) and a time limit (408) ->
+JSON (400 with the position) -> routing fields (422 naming the field) -> tenant
+secret (401) -> envelope -> Kafka, awaited until the broker acknowledges ->
+200. A broker that cannot take the record gives 503 with ``Retry-After`` so
+the provider retries; no request is answered 200 before its record is on Kafka.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from producers.webhook.envelope import build_record
 from producers.webhook.producer import AsyncProducer
 from producers.webhook.validation import (
     Rejected,
+    body_timeout,
     check_content_type,
     check_declared_length,
     envelope_fields,
@@ -79,13 +80,14 @@ IN_FLIGHT_KEY = web.AppKey("in_flight", InFlight)
 
 @dataclass(frozen=True, slots=True)
 class Receiver:
-    """What the routes need: tenants, the producer, the codec and where to write."""
+    """What the routes need: tenants, the producer, the codec, where to write, and limits."""
 
     tenants: TenantSource
     producer: AsyncProducer
     codec: AvroCodec
     topic: str
     max_body_bytes: int
+    body_timeout_s: float
 
     async def accept(self, request: web.Request, provider: Provider) -> web.Response:
         """Validate, authenticate and durably record one webhook.
@@ -98,7 +100,7 @@ class Receiver:
         received_at = datetime.now(UTC)
         check_declared_length(request.content_length, self.max_body_bytes)
         check_content_type(request.content_type)
-        body = await read_limited(request, self.max_body_bytes)
+        body = await read_limited(request, self.max_body_bytes, self.body_timeout_s)
         fields = envelope_fields(provider, parse_json(body))
         tenant = authenticate(
             self.tenants.registry,
@@ -135,21 +137,30 @@ class Receiver:
         )
 
 
-async def read_limited(request: web.Request, limit: int) -> bytes:
+async def read_limited(request: web.Request, limit: int, timeout_s: float) -> bytes:
     """Read the body; aiohttp stops at the app's ``client_max_size`` (chunked uploads too).
 
     Args:
         request: the request.
         limit: the app's ``client_max_size``, named in the 413.
+        timeout_s: how long the rest of the body may take to arrive. Without it a
+            client that stops sending mid-body holds its connection, and a place
+            among the requests shutdown waits for, forever.
 
     Raises:
-        Rejected: 413 once more than ``limit`` bytes arrived.
+        Rejected: 413 once more than ``limit`` bytes arrived; 408 when the body
+            is not complete within ``timeout_s``.
 
     """
     try:
-        return await request.read()
+        if request.content.is_eof():  # it came with the headers, as webhooks do: no timer
+            return await request.read()
+        async with asyncio.timeout(timeout_s):
+            return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise too_large(limit) from None
+    except TimeoutError:
+        raise body_timeout(timeout_s) from None
 
 
 def error_response(status: int, error: str, detail: str) -> web.Response:
@@ -157,6 +168,9 @@ def error_response(status: int, error: str, detail: str) -> web.Response:
     response = web.json_response({"error": error, "detail": detail}, status=status)
     if status == 503:
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    elif status == 408:
+        # The rest of the body may still come, and would be read as the next request.
+        response.force_close()
     return response
 
 

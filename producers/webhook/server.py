@@ -59,9 +59,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     Shutdown order:
 
     1. stop listening, so no new request is accepted;
-    2. let in-flight requests finish, bodies still uploading included: each then
-       waits for its delivery report, which comes within the delivery timeout
-       (stragglers are cancelled after the delivery timeout plus a margin);
+    2. let in-flight requests finish, bodies still uploading included (one that
+       stops arriving is answered 408 after the body timeout): each then waits for
+       its delivery report, which comes within the delivery timeout (stragglers
+       are cancelled after the delivery timeout plus a margin);
     3. flush the producer, so nothing queued is lost;
     4. return 0.
 
@@ -80,12 +81,18 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         codec=AvroCodec(),
         topic=topic,
         max_body_bytes=settings.webhook_max_body_bytes,
+        body_timeout_s=settings.webhook_body_timeout_s,
     )
     app = build_app(receiver)
     drain_timeout_s = settings.webhook_delivery_timeout_s + DRAIN_MARGIN_S
     # access_log=None: aiohttp's access log prints the query string, where the token may be.
+    # keepalive_timeout also closes a connection that never completes a request's headers.
     runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=DRAIN_MARGIN_S
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=DRAIN_MARGIN_S,
+        keepalive_timeout=settings.webhook_idle_timeout_s,
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port, reuse_port=True)

@@ -40,6 +40,15 @@ def too_large(limit: int) -> Rejected:
     return Rejected(413, "payload_too_large", f"the body exceeds the limit of {limit} bytes")
 
 
+def body_timeout(timeout_s: float) -> Rejected:
+    """Return the rejection for a body that did not arrive within ``timeout_s`` (408)."""
+    return Rejected(
+        408,
+        "body_timeout",
+        f"the body did not arrive within {timeout_s:g} s of the headers; send it whole and retry",
+    )
+
+
 def check_declared_length(content_length: int | None, limit: int) -> None:
     """Refuse a body whose declared ``Content-Length`` is over ``limit``, before reading it.
 
@@ -140,6 +149,7 @@ def _json_type(value: Any) -> str:
 __all__ = [
     "JSON_TYPES",
     "Rejected",
+    "body_timeout",
     "check_content_type",
     "check_declared_length",
     "envelope_fields",

@@ -45,6 +45,7 @@ async def receiver_client(settings: Settings, tenants: Path) -> AsyncIterator[Te
         codec=AvroCodec(),
         topic=load_layout(settings.kafka).webhooks,
         max_body_bytes=settings.webhook_max_body_bytes,
+        body_timeout_s=settings.webhook_body_timeout_s,
     )
     try:
         async with TestClient(TestServer(build_app(receiver))) as client:
