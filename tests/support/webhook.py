@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -52,3 +53,13 @@ async def receiver_client(settings: Settings, tenants: Path) -> AsyncIterator[Te
             yield client
     finally:
         await producer.close(timeout_s=1)
+
+
+async def accepts_connections(port: int) -> bool:
+    """Whether something listens on ``port`` of the loopback address right now."""
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    return True

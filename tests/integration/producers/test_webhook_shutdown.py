@@ -18,7 +18,7 @@ from mediaflow.kafka.topics import load_layout
 from producers.webhook import serve
 from simulator.pipeline import free_port
 from tests.support.kafka import read_all
-from tests.support.webhook import WAPI_SECRET, write_tenants
+from tests.support.webhook import WAPI_SECRET, accepts_connections, write_tenants
 
 pytestmark = pytest.mark.integration
 
@@ -44,22 +44,14 @@ async def test_sigterm_drains_the_request_in_flight_then_exits_0(
         await released.wait()
         yield IMAGE[100:]
 
-    async def listening() -> bool:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            return False
-        writer.close()
-        return True
-
     async def in_flight() -> bool:
         return (REGISTRY.get_sample_value("mediaflow_webhook_in_flight") or 0) >= 1
 
     async def closed() -> bool:
-        return not await listening()
+        return not await accepts_connections(port)
 
     async with aiohttp.ClientSession() as session:
-        await until(listening)
+        await until(lambda: accepts_connections(port))
         request = asyncio.create_task(
             session.post(
                 f"http://127.0.0.1:{port}/webhooks/wapi?token={WAPI_SECRET}",

@@ -17,7 +17,7 @@ import pytest
 from mediaflow.config import REPO_ROOT, Settings
 from producers.webhook import serve
 from simulator.pipeline import free_port
-from tests.support.webhook import WAPI_SECRET, write_tenants
+from tests.support.webhook import WAPI_SECRET, accepts_connections, write_tenants
 
 pytestmark = pytest.mark.integration
 
@@ -40,20 +40,11 @@ async def port(settings: Settings, tmp_path: Path) -> AsyncIterator[int]:
     stop = asyncio.Event()
     server = asyncio.create_task(serve(config, stop=stop))
     async with asyncio.timeout(GIVE_UP_S):
-        while not await _accepts(port):
+        while not await accepts_connections(port):
             await asyncio.sleep(0.05)
     yield port
     stop.set()
     assert await server == 0
-
-
-async def _accepts(port: int) -> bool:
-    try:
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
-    except OSError:
-        return False
-    writer.close()
-    return True
 
 
 def request_head(length: int) -> bytes:
