@@ -1,11 +1,10 @@
-import time
-
 import pytest
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import apply, check, delete, load_layout
 from tests.support.processes import run_mediaflow, settings_env
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -45,14 +44,6 @@ def test_check_lists_drift_and_apply_repairs_it(settings):
     changes = apply(admin, layout.specs)
     assert changes == [f"{events.name}: retention.ms 1000 -> -1"]
     assert eventually(lambda: check(admin, layout.specs) == []) is True
-
-
-def eventually(probe, timeout=10.0):
-    """Config changes reach brokers asynchronously: poll until the probe is truthy."""
-    deadline = time.monotonic() + timeout
-    while not (result := probe()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return result
 
 
 def test_topics_check_command_exits_non_zero_on_drift(settings):

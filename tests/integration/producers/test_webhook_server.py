@@ -6,10 +6,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from mediaflow.kafka.topics import load_layout
 from simulator.pipeline import free_port
 from tests.support.kafka import wait_for
 from tests.support.processes import run_mediaflow
+from tests.support.waiting import eventually
 from tests.support.webhook import WAPI_INSTANCE, WAPI_SECRET, write_tenants
 
 pytestmark = pytest.mark.integration
@@ -43,15 +42,6 @@ def post(port: int, body: bytes, token: str) -> int:
         return 0
 
 
-def until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def test_workers_share_a_port_reload_tenants_on_sighup_and_exit_0_on_sigterm(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -71,7 +61,7 @@ def test_workers_share_a_port_reload_tenants_on_sighup_and_exit_0_on_sigterm(
         cwd=REPO_ROOT,
     )
     try:
-        assert until(lambda: post(port, IMAGE, WAPI_SECRET) == 200)
+        assert eventually(lambda: post(port, IMAGE, WAPI_SECRET) == 200, timeout=30)
         new_body = IMAGE.replace(WAPI_INSTANCE.encode(), NEW_INSTANCE.encode())
         assert post(port, new_body, "new-secret") == 401
 
@@ -84,7 +74,9 @@ def test_workers_share_a_port_reload_tenants_on_sighup_and_exit_0_on_sigterm(
             )
         server.send_signal(signal.SIGHUP)
         # Both workers reloaded: several requests in a row all succeed.
-        assert until(lambda: all(post(port, new_body, "new-secret") == 200 for _ in range(4)))
+        assert eventually(
+            lambda: all(post(port, new_body, "new-secret") == 200 for _ in range(4)), timeout=30
+        )
     finally:
         server.send_signal(signal.SIGTERM)
         code = server.wait(timeout=60)
