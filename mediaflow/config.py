@@ -179,12 +179,12 @@ class Settings:
     webhook_port: int = _bounded(8080, 0, MAX_PORT)
     webhook_max_body_bytes: int = _bounded(1024 * 1024, 1)
     webhook_body_timeout_s: float = _positive(10.0)
-    webhook_idle_timeout_s: float = _positive(75.0)
     webhook_delivery_timeout_s: float = _positive(10.0)
     webhook_linger_ms: float = _bounded(0.0, 0, MAX_LINGER_MS)
     api_host: str = "127.0.0.1"
     api_port: int = _bounded(8081, 0, MAX_PORT)
     api_token: Secret = field(default_factory=lambda: Secret("local-api-token"))
+    http_idle_timeout_s: float = _positive(75.0)
     instance_name: str = field(default_factory=socket.gethostname)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = _bounded(0, 0, MAX_PORT)

@@ -373,7 +373,13 @@ def main(_args: argparse.Namespace, settings: Settings) -> int:
     )
     app.on_cleanup.append(lambda _app: asyncio.to_thread(store.close))
     log.info("api_listening", host=settings.api_host, port=settings.api_port)
-    web.run_app(app, host=settings.api_host, port=settings.api_port, print=None)
+    web.run_app(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        print=None,
+        keepalive_timeout=settings.http_idle_timeout_s,
+    )
     return 0
 
 

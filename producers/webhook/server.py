@@ -92,7 +92,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         access_log=None,
         handle_signals=False,
         shutdown_timeout=DRAIN_MARGIN_S,
-        keepalive_timeout=settings.webhook_idle_timeout_s,
+        keepalive_timeout=settings.http_idle_timeout_s,
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port, reuse_port=True)

@@ -1,20 +1,24 @@
-"""The read API against the real S3Proxy: presigned downloads of a private bucket."""
+"""The read API against the real S3Proxy: presigned downloads of a private bucket; its server."""
 
 from __future__ import annotations
 
 import dataclasses
+import socket
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from mediaflow.config import Settings
 from processors.projection.api import create_app
+from simulator.pipeline import free_port
 from storage.projection import LogRecord, open_store
 from storage.s3 import s3_client
+from tests.support.processes import spawn_role
 from tests.support.projection import detected, stored
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -56,3 +60,30 @@ async def test_the_bucket_itself_stays_private(client: TestClient, settings: Set
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(unsigned, timeout=10)
     assert refused.value.code == 403
+
+
+def test_the_api_role_closes_a_connection_that_never_sends_a_whole_request(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(create=False, api_port=free_port(), http_idle_timeout_s=0.5)
+    api = spawn_role("api", settings)
+    try:
+        stats = urllib.request.Request(
+            f"http://127.0.0.1:{settings.api_port}/stats",
+            headers={"Authorization": f"Bearer {settings.api_token.reveal()}"},
+        )
+        assert eventually(lambda: _answers(stats), timeout=30), "the API did not start"
+        with socket.create_connection(("127.0.0.1", settings.api_port), timeout=20) as half:
+            half.sendall(b"GET /stats HTTP/1.1\r\nHost: api\r\n")
+            assert half.recv(1024) == b""  # closed by the server, not by our 20 s timeout
+    finally:
+        api.terminate()
+        api.wait(timeout=30)
+
+
+def _answers(request: urllib.request.Request) -> bool:
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False

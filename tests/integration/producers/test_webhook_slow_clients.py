@@ -35,7 +35,7 @@ async def port(settings: Settings, tmp_path: Path) -> AsyncIterator[int]:
         tenants_file=write_tenants(tmp_path),
         webhook_port=port,
         webhook_body_timeout_s=TIMEOUT_S,
-        webhook_idle_timeout_s=TIMEOUT_S,
+        http_idle_timeout_s=TIMEOUT_S,
     )
     stop = asyncio.Event()
     server = asyncio.create_task(serve(config, stop=stop))
