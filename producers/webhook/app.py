@@ -168,9 +168,6 @@ def error_response(status: int, error: str, detail: str) -> web.Response:
     response = web.json_response({"error": error, "detail": detail}, status=status)
     if status == 503:
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
-    elif status == 408:
-        # The rest of the body may still come, and would be read as the next request.
-        response.force_close()
     return response
 
 
@@ -199,7 +196,10 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except Rejected as exc:
         log.info("webhook_rejected", path=request.path, status=exc.status, error=exc.error)
-        return error_response(exc.status, exc.error, exc.message)
+        response = error_response(exc.status, exc.error, exc.message)
+        if exc.status == 408:
+            await _answer_and_hang_up(request, response)
+        return response
     except TransientError as exc:
         log.warning("webhook_not_recorded", path=request.path, reason=exc.message)
         return error_response(503, "unavailable", "the event could not be recorded; retry later")
@@ -210,6 +210,15 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception:
         log.exception("webhook_internal_error", path=request.path)
         return error_response(500, "internal_error", "internal error; it has been logged")
+
+
+async def _answer_and_hang_up(request: web.Request, response: web.StreamResponse) -> None:
+    # A stalled body: whatever of it comes later would be read as the next request,
+    # and aiohttp would otherwise linger up to 10 s more, reading it to discard it.
+    response.force_close()  # "Connection: close"
+    await response.prepare(request)
+    await response.write_eof()
+    request.protocol.force_close()
 
 
 def _slug(reason: str) -> str:
