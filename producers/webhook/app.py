@@ -213,9 +213,10 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def _answer_and_hang_up(request: web.Request, response: web.StreamResponse) -> None:
-    # A stalled body: whatever of it comes later would be read as the next request,
-    # and aiohttp would otherwise linger up to 10 s more, reading it to discard it.
-    response.force_close()  # "Connection: close"
+    # A stalled body: say "Connection: close" and hang up once the answer is out.
+    # Left to itself, aiohttp would linger up to 10 s more, reading the rest of the
+    # body only to discard it.
+    response.force_close()
     await response.prepare(request)
     await response.write_eof()
     request.protocol.force_close()
