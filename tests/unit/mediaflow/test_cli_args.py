@@ -1,6 +1,7 @@
 """Argument types shared by the CLI commands: a bad value is refused with a reason."""
 
 import argparse
+from collections.abc import Callable
 
 import pytest
 
@@ -12,10 +13,27 @@ def test_a_positive_count_is_read() -> None:
     assert positive_int("3") == 3
 
 
-@pytest.mark.parametrize(("text", "reason"), [("0", "at least 1"), ("x", "not a whole number")])
-def test_zero_or_garbage_is_refused_with_its_reason(text: str, reason: str) -> None:
+def test_a_number_of_seconds_is_read() -> None:
+    assert positive_seconds("2.5") == 2.5
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "reason"),
+    [
+        (positive_int, "0", "at least 1"),
+        (positive_int, "x", "not a whole number"),
+        (positive_seconds, "0", "above 0"),
+        (positive_seconds, "-1", "above 0"),
+        (positive_seconds, "nan", "above 0"),
+        (positive_seconds, "inf", "above 0"),
+        (positive_seconds, "soon", "not a number of seconds"),
+    ],
+)
+def test_a_value_out_of_range_or_garbage_is_refused_with_its_reason(
+    parse: Callable[[str], object], text: str, reason: str
+) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match=reason):
-        positive_int(text)
+        parse(text)
 
 
 def test_projection_rebuild_refuses_zero_workers(capsys: pytest.CaptureFixture[str]) -> None:
@@ -39,25 +57,6 @@ def test_workers_for_a_role_other_than_webhooks_is_refused_not_ignored(
         f"mediaflow {argv[0]}: --workers applies to the webhooks role only "
         "(mediaflow serve webhooks --workers N); other roles scale by running more copies of them\n"
     )
-
-
-def test_a_number_of_seconds_is_read() -> None:
-    assert positive_seconds("2.5") == 2.5
-
-
-@pytest.mark.parametrize(
-    ("text", "reason"),
-    [
-        ("0", "above 0"),
-        ("-1", "above 0"),
-        ("nan", "above 0"),
-        ("inf", "above 0"),
-        ("soon", "not a number of seconds"),
-    ],
-)
-def test_seconds_that_are_not_a_wait_are_refused(text: str, reason: str) -> None:
-    with pytest.raises(argparse.ArgumentTypeError, match=reason):
-        positive_seconds(text)
 
 
 def test_run_refuses_a_negative_idle_exit(capsys: pytest.CaptureFixture[str]) -> None:
