@@ -13,6 +13,12 @@ Redaction does not depend on discipline. :class:`RedactSecrets`:
   webhook secrets, S3 keys, the API token) anywhere in any string;
 * strips query strings from URLs (CDN links carry signatures, some providers
   put tokens there).
+
+The standard library's records (librdkafka, botocore, aiohttp) pass through
+the same processors and renderer, so they are redacted and rendered like ours.
+aiohttp logs a request it cannot parse as an error with a traceback that
+quotes the offending bytes; that is the client's mistake, so it becomes one
+``http_request_malformed`` line at info level instead.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 
 REDACTED = "****"
 _SECRET_KEY = re.compile(
@@ -92,6 +99,31 @@ def _scrub_exception(_logger: Any, _name: str, event: MutableMapping[str, Any]) 
     return event
 
 
+def _component_from_record(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Any:
+    # A standard-library record is named by its logger, as ours are by component.
+    record = event.get("_record")
+    if record is not None:
+        event.setdefault("component", record.name)
+    return event
+
+
+class _MalformedRequestsAreInfo(logging.Filter):
+    """Turn aiohttp's traceback for a request it could not parse into one info line."""
+
+    def __init__(self, min_level: int) -> None:
+        super().__init__()
+        self._min_level = min_level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, HttpProcessingError):
+            return True
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.msg, record.args, record.exc_info = "http_request_malformed", (), None
+        record.reason = error.message  # the status line aiohttp answered says the same
+        return self._min_level <= logging.INFO
+
+
 def configure(*, fmt: str = "auto", level: str = "info", stream: Any = None) -> None:
     """Configure structlog (and stdlib logging, for librdkafka/botocore) once, at start-up.
 
@@ -110,21 +142,29 @@ def configure(*, fmt: str = "auto", level: str = "info", stream: Any = None) -> 
         else structlog.processors.JSONRenderer()
     )
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redactor,
+        structlog.processors.format_exc_info,
+        _scrub_exception,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _redactor,
-            structlog.processors.format_exc_info,
-            _scrub_exception,
-            renderer,
-        ],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=stream, force=True)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[_component_from_record, structlog.stdlib.ExtraAdder(), *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    handler.addFilter(_MalformedRequestsAreInfo(numeric))
+    logging.basicConfig(level=max(numeric, logging.WARNING), handlers=[handler], force=True)
     global _generation
     _generation += 1
 

@@ -1,6 +1,9 @@
 import io
 import json
+import logging
 import sys
+
+from aiohttp.http_exceptions import BadHttpMessage
 
 from mediaflow import logging as mflog
 
@@ -34,3 +37,45 @@ def test_a_bound_logger_keeps_its_context_and_redacts_secrets() -> None:
     (line,) = _lines(stream)
     assert (line["media_id"], line["token"]) == ("m-1", mflog.REDACTED)
     assert "s3cr3t" not in stream.getvalue()
+
+
+def test_standard_library_records_are_rendered_and_redacted_like_ours() -> None:
+    stream = io.StringIO()
+    mflog.register_secrets(["stdlib-s3cr3t-value"])
+    try:
+        mflog.configure(fmt="json", level="info", stream=stream)
+        library = logging.getLogger("somelibrary")
+        library.warning("connecting with %s", "stdlib-s3cr3t-value")
+        try:
+            raise RuntimeError("refused: stdlib-s3cr3t-value")
+        except RuntimeError:
+            library.exception("failed")
+    finally:
+        mflog.configure(fmt="json", level="warning", stream=sys.__stderr__)
+    warning, error = _lines(stream)
+    assert (warning["component"], warning["level"]) == ("somelibrary", "warning")
+    assert warning["event"] == f"connecting with {mflog.REDACTED}"
+    assert "RuntimeError: refused: ****" in str(error["exception"])
+    assert "stdlib-s3cr3t-value" not in stream.getvalue()
+
+
+def test_a_request_aiohttp_cannot_parse_is_one_info_line_without_a_traceback() -> None:
+    def log_malformed_request() -> None:
+        try:
+            raise BadHttpMessage("Invalid header value char")
+        except BadHttpMessage:
+            logging.getLogger("aiohttp.server").exception("Error handling request")
+
+    info, warning = io.StringIO(), io.StringIO()
+    try:
+        mflog.configure(fmt="json", level="info", stream=info)
+        log_malformed_request()
+        mflog.configure(fmt="json", level="warning", stream=warning)
+        log_malformed_request()
+    finally:
+        mflog.configure(fmt="json", level="warning", stream=sys.__stderr__)
+    (line,) = _lines(info)
+    assert line["event"] == "http_request_malformed"
+    assert (line["level"], line["reason"]) == ("info", "Invalid header value char")
+    assert "exception" not in line
+    assert warning.getvalue() == ""
