@@ -32,9 +32,11 @@ from producers.webhook.validation import (
     body_timeout,
     check_content_type,
     check_declared_length,
+    client_gone,
     envelope_fields,
     parse_json,
     too_large,
+    unreadable_body,
 )
 
 log = get_logger("mediaflow.webhook")
@@ -149,7 +151,8 @@ async def read_limited(request: web.Request, limit: int, timeout_s: float) -> by
 
     Raises:
         Rejected: 413 once more than ``limit`` bytes arrived; 408 when the body
-            is not complete within ``timeout_s``.
+            is not complete within ``timeout_s``; 400 when its chunked framing or
+            its ``Content-Encoding`` is broken; 499 when the client hung up first.
 
     """
     try:
@@ -161,6 +164,11 @@ async def read_limited(request: web.Request, limit: int, timeout_s: float) -> by
         raise too_large(limit) from None
     except TimeoutError:
         raise body_timeout(timeout_s) from None
+    except web.RequestPayloadError as exc:
+        # aiohttp wraps the parser's error, whose message says what is broken.
+        raise unreadable_body(getattr(exc.__cause__, "message", str(exc))) from None
+    except ConnectionResetError:
+        raise client_gone() from None
 
 
 def error_response(status: int, error: str, detail: str) -> web.Response:
@@ -197,7 +205,7 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Rejected as exc:
         log.info("webhook_rejected", path=request.path, status=exc.status, error=exc.error)
         response = error_response(exc.status, exc.error, exc.message)
-        if exc.status == 408:
+        if exc.hang_up:
             await _answer_and_hang_up(request, response)
         return response
     except TransientError as exc:
@@ -213,9 +221,9 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def _answer_and_hang_up(request: web.Request, response: web.StreamResponse) -> None:
-    # A stalled body: say "Connection: close" and hang up once the answer is out.
-    # Left to itself, aiohttp would linger up to 10 s more, reading the rest of the
-    # body only to discard it.
+    # A body stalled or broken: say "Connection: close" and hang up once the answer
+    # is out. Left to itself, aiohttp would linger up to 10 s more, reading the rest
+    # of the body only to discard it (or to log a broken one as its own error).
     response.force_close()
     await response.prepare(request)
     await response.write_eof()

@@ -24,15 +24,18 @@ class Rejected(MediaflowError):
     Attributes:
         status: the HTTP status to answer with.
         error: a short stable word for the JSON ``error`` field.
+        hang_up: the connection cannot carry another request (the rest of its
+            body is missing or unreadable): close it once the answer is out.
 
     """
 
     kind = ErrorKind.INVALID_PAYLOAD
 
-    def __init__(self, status: int, error: str, detail: str) -> None:
+    def __init__(self, status: int, error: str, detail: str, *, hang_up: bool = False) -> None:
         super().__init__(detail)
         self.status = status
         self.error = error
+        self.hang_up = hang_up
 
 
 def too_large(limit: int) -> Rejected:
@@ -46,6 +49,30 @@ def body_timeout(timeout_s: float) -> Rejected:
         408,
         "body_timeout",
         f"the body did not arrive within {timeout_s:g} s of the headers; send it whole and retry",
+        hang_up=True,
+    )
+
+
+def unreadable_body(reason: str) -> Rejected:
+    """Return the rejection for a body its own framing or encoding breaks (400).
+
+    Args:
+        reason: what the HTTP parser found, e.g. ``Can not decode content-encoding: gzip``.
+
+    """
+    return Rejected(400, "unreadable_body", f"the body could not be read: {reason}", hang_up=True)
+
+
+CLIENT_CLOSED_REQUEST = 499
+"""nginx's status for "the client went away before its request was complete"; never sent."""
+
+
+def client_gone() -> Rejected:
+    """Return the refusal recorded when the client closed the connection mid-body (499)."""
+    return Rejected(
+        CLIENT_CLOSED_REQUEST,
+        "client_closed_request",
+        "the client closed the connection before its body was complete",
     )
 
 
@@ -149,10 +176,13 @@ def _json_type(value: Any) -> str:
 __all__ = [
     "JSON_TYPES",
     "Rejected",
+    "CLIENT_CLOSED_REQUEST",
     "body_timeout",
     "check_content_type",
+    "client_gone",
     "check_declared_length",
     "envelope_fields",
     "parse_json",
     "too_large",
+    "unreadable_body",
 ]

@@ -108,6 +108,18 @@ async def test_a_tenant_of_another_provider_is_401(client: TestClient) -> None:
     assert status == 401
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_body_its_content_encoding_cannot_decode_is_400(
+    client: TestClient, encoding: str
+) -> None:
+    status, answer = await post(client, IMAGE, headers={**JSON, "Content-Encoding": encoding})
+    assert status == 400
+    assert answer == {
+        "error": "unreadable_body",
+        "detail": f"the body could not be read: Can not decode content-encoding: {encoding}",
+    }
+
+
 async def test_unknown_paths_and_methods_answer_json(client: TestClient) -> None:
     missing = await client.get("/webhooks/nope")
     wrong_method = await client.get("/webhooks/wapi")

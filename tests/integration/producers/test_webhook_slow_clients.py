@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from mediaflow.config import REPO_ROOT, Settings
 from producers.webhook import serve
@@ -88,6 +89,26 @@ async def test_a_body_sent_whole_is_still_accepted(port: int) -> None:
         status_line = await reader.readline()
     writer.close()
     assert status_line.startswith(b"HTTP/1.1 200 ")
+
+
+async def test_a_client_that_hangs_up_mid_body_is_counted_as_499_not_as_our_error(
+    port: int,
+) -> None:
+    def answered(status: str) -> float:
+        labels = {"provider": "wapi", "status": status}
+        return REGISTRY.get_sample_value("mediaflow_webhook_requests_total", labels) or 0.0
+
+    before_499, before_500 = answered("499"), answered("500")
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request_head(len(IMAGE)) + IMAGE[:100])
+    await writer.drain()
+    writer.close()
+
+    async with asyncio.timeout(GIVE_UP_S):
+        while answered("499") == before_499:
+            await asyncio.sleep(0.05)
+    assert answered("499") == before_499 + 1
+    assert answered("500") == before_500
 
 
 @pytest.mark.parametrize(
