@@ -151,8 +151,8 @@ async def read_limited(request: web.Request, limit: int, timeout_s: float) -> by
 
     Raises:
         Rejected: 413 once more than ``limit`` bytes arrived; 408 when the body
-            is not complete within ``timeout_s``; 400 when its chunked framing or
-            its ``Content-Encoding`` is broken; 499 when the client hung up first.
+            is not complete within ``timeout_s``; 400 when its ``Content-Encoding``
+            does not decode; 499 when the client hung up first.
 
     """
     try:

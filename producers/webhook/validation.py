@@ -54,7 +54,7 @@ def body_timeout(timeout_s: float) -> Rejected:
 
 
 def unreadable_body(reason: str) -> Rejected:
-    """Return the rejection for a body its own framing or encoding breaks (400).
+    """Return the rejection for a body whose ``Content-Encoding`` does not decode (400).
 
     Args:
         reason: what the HTTP parser found, e.g. ``Can not decode content-encoding: gzip``.
