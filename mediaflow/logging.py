@@ -16,9 +16,10 @@ Redaction does not depend on discipline. :class:`RedactSecrets`:
 
 The standard library's records (librdkafka, botocore, aiohttp) pass through
 the same processors and renderer, so they are redacted and rendered like ours.
-aiohttp logs a request it cannot parse as an error with a traceback that
-quotes the offending bytes; that is the client's mistake, so it becomes one
-``http_request_malformed`` line at info level instead.
+aiohttp logs a request it cannot parse, and a client that hung up before its
+answer, as errors with a traceback (the first quoting the offending bytes);
+both are the client's doing, so they become one info line each instead:
+``http_request_malformed`` and ``http_client_gone``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 
 import structlog
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web import RequestPayloadError
 
 REDACTED = "****"
 _SECRET_KEY = re.compile(
@@ -107,8 +109,8 @@ def _component_from_record(_logger: Any, _name: str, event: MutableMapping[str, 
     return event
 
 
-class _MalformedRequestsAreInfo(logging.Filter):
-    """Turn aiohttp's traceback for a request it could not parse into one info line."""
+class _ClientFaultsAreInfo(logging.Filter):
+    """Turn aiohttp's tracebacks for what a client did into one info line each."""
 
     def __init__(self, min_level: int) -> None:
         super().__init__()
@@ -116,11 +118,19 @@ class _MalformedRequestsAreInfo(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        if not isinstance(error, HttpProcessingError):
+        if record.name != "aiohttp.server" or error is None:
+            return True
+        if isinstance(error, RequestPayloadError):  # met while discarding an unread body
+            error = error.__cause__
+        if isinstance(error, HttpProcessingError):
+            event, reason = "http_request_malformed", error.message
+        elif isinstance(error, ConnectionResetError):
+            event, reason = "http_client_gone", str(error)
+        else:
             return True
         record.levelno, record.levelname = logging.INFO, "INFO"
-        record.msg, record.args, record.exc_info = "http_request_malformed", (), None
-        record.reason = error.message  # the status line aiohttp answered says the same
+        record.msg, record.args, record.exc_info = event, (), None
+        record.reason = f"{type(error).__name__}: {reason}"
         return self._min_level <= logging.INFO
 
 
@@ -163,7 +173,7 @@ def configure(*, fmt: str = "auto", level: str = "info", stream: Any = None) -> 
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
-    handler.addFilter(_MalformedRequestsAreInfo(numeric))
+    handler.addFilter(_ClientFaultsAreInfo(numeric))
     logging.basicConfig(level=max(numeric, logging.WARNING), handlers=[handler], force=True)
     global _generation
     _generation += 1

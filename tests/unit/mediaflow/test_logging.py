@@ -2,8 +2,12 @@ import io
 import json
 import logging
 import sys
+from collections.abc import Callable
 
-from aiohttp.http_exceptions import BadHttpMessage
+import pytest
+from aiohttp import ClientConnectionResetError
+from aiohttp.http_exceptions import BadHttpMessage, ContentEncodingError
+from aiohttp.web import RequestPayloadError
 
 from mediaflow import logging as mflog
 
@@ -59,11 +63,48 @@ def test_standard_library_records_are_rendered_and_redacted_like_ours() -> None:
     assert "stdlib-s3cr3t-value" not in stream.getvalue()
 
 
-def test_a_request_aiohttp_cannot_parse_is_one_info_line_without_a_traceback() -> None:
+def _unparsable_request() -> Exception:
+    return BadHttpMessage("Invalid header value char")
+
+
+def _undecodable_unread_body() -> Exception:
+    # What aiohttp meets while it discards the body of a request answered unread.
+    error = RequestPayloadError("400, message: Can not decode content-encoding: gzip")
+    error.__cause__ = ContentEncodingError("Can not decode content-encoding: gzip")
+    return error
+
+
+def _client_hung_up() -> Exception:
+    return ClientConnectionResetError("Cannot write to closing transport")
+
+
+@pytest.mark.parametrize(
+    ("error", "event", "reason"),
+    [
+        (
+            _unparsable_request,
+            "http_request_malformed",
+            "BadHttpMessage: Invalid header value char",
+        ),
+        (
+            _undecodable_unread_body,
+            "http_request_malformed",
+            "ContentEncodingError: Can not decode content-encoding: gzip",
+        ),
+        (
+            _client_hung_up,
+            "http_client_gone",
+            "ClientConnectionResetError: Cannot write to closing transport",
+        ),
+    ],
+)
+def test_what_a_client_did_wrong_is_one_info_line_without_a_traceback(
+    error: Callable[[], Exception], event: str, reason: str
+) -> None:
     def log_malformed_request() -> None:
         try:
-            raise BadHttpMessage("Invalid header value char")
-        except BadHttpMessage:
+            raise error()
+        except Exception:
             logging.getLogger("aiohttp.server").exception("Error handling request")
 
     info, warning = io.StringIO(), io.StringIO()
@@ -75,7 +116,22 @@ def test_a_request_aiohttp_cannot_parse_is_one_info_line_without_a_traceback() -
     finally:
         mflog.configure(fmt="json", level="warning", stream=sys.__stderr__)
     (line,) = _lines(info)
-    assert line["event"] == "http_request_malformed"
-    assert (line["level"], line["reason"]) == ("info", "Invalid header value char")
+    assert line["event"] == event
+    assert (line["level"], line["reason"]) == ("info", reason)
     assert "exception" not in line
     assert warning.getvalue() == ""
+
+
+def test_a_connection_reset_outside_aiohttp_server_stays_an_error() -> None:
+    stream = io.StringIO()
+    try:
+        mflog.configure(fmt="json", level="info", stream=stream)
+        try:
+            raise ConnectionResetError("storage went away")
+        except ConnectionResetError:
+            logging.getLogger("botocore").exception("request failed")
+    finally:
+        mflog.configure(fmt="json", level="warning", stream=sys.__stderr__)
+    (line,) = _lines(stream)
+    assert (line["event"], line["level"]) == ("request failed", "error")
+    assert "ConnectionResetError: storage went away" in str(line["exception"])
