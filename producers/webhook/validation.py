@@ -174,13 +174,13 @@ def _json_type(value: Any) -> str:
 
 
 __all__ = [
+    "CLIENT_CLOSED_REQUEST",
     "JSON_TYPES",
     "Rejected",
-    "CLIENT_CLOSED_REQUEST",
     "body_timeout",
     "check_content_type",
-    "client_gone",
     "check_declared_length",
+    "client_gone",
     "envelope_fields",
     "parse_json",
     "too_large",
