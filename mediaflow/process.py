@@ -16,6 +16,8 @@ from typing import Any
 
 from mediaflow.config import (
     _FIELDS,
+    _SECTIONS,
+    _TOP,
     KAFKA_PROP_PREFIX,
     PREFIX,
     Secret,
@@ -23,9 +25,6 @@ from mediaflow.config import (
     property_variable,
     variable_name,
 )
-
-_SECTIONS = ("kafka", "s3", "downloader")
-_TOP = {f.name for f in dataclasses.fields(Settings)} - set(_SECTIONS)
 
 
 def settings_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
