@@ -244,14 +244,14 @@ def _wrk_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     :func:`_cpu_seconds`) also give its CPU per webhook taken.
     """
     seconds = sum(r["seconds"] for r in rounds)
+    webhooks = sum(r["per_s"] * r["seconds"] for r in rounds)
     summary: dict[str, Any] = {
-        "per_s": round(sum(r["per_s"] * r["seconds"] for r in rounds) / seconds, 1),
+        "per_s": round(webhooks / seconds, 1),
         "per_s_by_round": [round(r["per_s"], 1) for r in rounds],
         "p50_ms": round(statistics.median(r["p50_ms"] for r in rounds), 2),
         "p99_ms": round(max(r["p99_ms"] for r in rounds), 2),
         "errors": sum(r["errors"] for r in rounds),
     }
-    webhooks = sum(r["per_s"] * r["seconds"] for r in rounds)
     if webhooks and all("cpu_s" in r for r in rounds):
         for key, name in (("cpu_s", "cpu_us_per_webhook"), ("main_cpu_s", "main_us_per_webhook")):
             summary[name] = round(sum(r[key] for r in rounds) / webhooks * 1e6, 1)
