@@ -10,7 +10,6 @@ time out or drop a connection; it cannot make it answer 500 or log an error.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import gzip
 import io
 import itertools
@@ -25,9 +24,7 @@ from prometheus_client import REGISTRY
 
 from mediaflow import logging as mflog
 from mediaflow.config import REPO_ROOT, Settings
-from producers.webhook import serve
-from simulator.pipeline import free_port
-from tests.support.webhook import WAPI_SECRET, accepts_connections, write_tenants
+from tests.support.webhook import WAPI_SECRET, serving, write_tenants
 
 pytestmark = pytest.mark.integration
 
@@ -74,25 +71,14 @@ CASES = [
 @pytest.fixture
 async def receiver(settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[int, io.StringIO]]:
     """The receiver on a free port, with its log captured as JSON lines."""
-    port, logged = free_port(), io.StringIO()
-    config = dataclasses.replace(
-        settings,
-        tenants_file=write_tenants(tmp_path),
-        webhook_port=port,
-        webhook_body_timeout_s=0.5,
-        http_idle_timeout_s=2.0,
-    )
+    logged = io.StringIO()
     mflog.configure(fmt="json", level="info", stream=logged)
-    stop = asyncio.Event()
-    server = asyncio.create_task(serve(config, stop=stop))
     try:
-        async with asyncio.timeout(20):
-            while not await accepts_connections(port):
-                await asyncio.sleep(0.05)
-        yield port, logged
+        async with serving(
+            settings, write_tenants(tmp_path), webhook_body_timeout_s=0.5, http_idle_timeout_s=2.0
+        ) as port:
+            yield port, logged
     finally:
-        stop.set()
-        await server
         mflog.configure(fmt="json", level="warning", stream=sys.__stderr__)
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.kafka.topics import load_layout
-from producers.webhook import AsyncProducer, Receiver, TenantSource, build_app
+from producers.webhook import AsyncProducer, Receiver, TenantSource, build_app, serve
+from simulator.pipeline import free_port
 
 WAPI_INSTANCE = "3B6XIW-ZTS923-GEAY6V"
 WAPI_SECRET = "wapi-secret-for-webhook-tests"
@@ -63,3 +66,27 @@ async def accepts_connections(port: int) -> bool:
         return False
     writer.close()
     return True
+
+
+@asynccontextmanager
+async def serving(settings: Settings, tenants: Path, **overrides: Any) -> AsyncIterator[int]:
+    """Run the real ``serve()`` on a free port for the block; yield the port.
+
+    Args:
+        settings: the base settings.
+        tenants: the tenants file.
+        overrides: more ``Settings`` fields (timeouts...).
+
+    """
+    port = free_port()
+    config = dataclasses.replace(settings, tenants_file=tenants, webhook_port=port, **overrides)
+    stop = asyncio.Event()
+    server = asyncio.create_task(serve(config, stop=stop))
+    try:
+        async with asyncio.timeout(20):
+            while not await accepts_connections(port):
+                await asyncio.sleep(0.05)
+        yield port
+    finally:
+        stop.set()
+        assert await server == 0

@@ -7,7 +7,6 @@ with both timeouts shortened; each client is a raw socket, so it can stop mid-re
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,9 +15,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from mediaflow.config import REPO_ROOT, Settings
-from producers.webhook import serve
-from simulator.pipeline import free_port
-from tests.support.webhook import WAPI_SECRET, accepts_connections, write_tenants
+from tests.support.webhook import WAPI_SECRET, serving, write_tenants
 
 pytestmark = pytest.mark.integration
 
@@ -30,22 +27,13 @@ GIVE_UP_S = 20.0
 
 @pytest.fixture
 async def port(settings: Settings, tmp_path: Path) -> AsyncIterator[int]:
-    port = free_port()
-    config = dataclasses.replace(
+    async with serving(
         settings,
-        tenants_file=write_tenants(tmp_path),
-        webhook_port=port,
+        write_tenants(tmp_path),
         webhook_body_timeout_s=TIMEOUT_S,
         http_idle_timeout_s=TIMEOUT_S,
-    )
-    stop = asyncio.Event()
-    server = asyncio.create_task(serve(config, stop=stop))
-    async with asyncio.timeout(GIVE_UP_S):
-        while not await accepts_connections(port):
-            await asyncio.sleep(0.05)
-    yield port
-    stop.set()
-    assert await server == 0
+    ) as port:
+        yield port
 
 
 def request_head(length: int) -> bytes:
