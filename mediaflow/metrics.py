@@ -40,9 +40,15 @@ DOWNLOAD_SECONDS = Histogram(
     ["media_type", "fetch_path"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
+CONNECTIONS_REFUSED = Counter(
+    "mediaflow_http_connections_refused_total",
+    "HTTP connections answered 503 because the open-files limit was near",
+    ["role"],
+)
 
 __all__ = [
     "COMMIT_SECONDS",
+    "CONNECTIONS_REFUSED",
     "CONSUMER_LAG",
     "DEAD_LETTERS",
     "DOWNLOADS",

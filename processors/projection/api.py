@@ -18,6 +18,7 @@ import base64
 import binascii
 import hmac
 import json
+import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from aiohttp import web
 from mediaflow.config import Secret, Settings
 from mediaflow.events import MediaType
 from mediaflow.logging import get_logger
+from mediaflow.serving import listen, raise_open_files_limit
 from processors.projection.apply import COLUMNS, MediaRow, MediaStatus, millis
 from storage.projection import MediaQuery, ProjectionStore, open_store
 
@@ -372,15 +374,28 @@ def main(_args: argparse.Namespace, settings: Settings) -> int:
         presign_ttl_s=settings.s3.presign_ttl_s,
     )
     app.on_cleanup.append(lambda _app: asyncio.to_thread(store.close))
-    log.info("api_listening", host=settings.api_host, port=settings.api_port)
-    web.run_app(
-        app,
-        host=settings.api_host,
-        port=settings.api_port,
-        print=None,
-        keepalive_timeout=settings.http_idle_timeout_s,
-    )
+    raise_open_files_limit()
+    asyncio.run(_serve(app, settings))
     return 0
+
+
+async def _serve(app: web.Application, settings: Settings) -> None:
+    # keepalive_timeout also closes a connection that never completes a request's headers.
+    runner = web.AppRunner(
+        app, handle_signals=False, keepalive_timeout=settings.http_idle_timeout_s
+    )
+    await runner.setup()
+    listener = await listen(runner, settings.api_host, settings.api_port, role="api")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("api_listening", host=settings.api_host, port=settings.api_port)
+    try:
+        await stop.wait()
+    finally:
+        listener.close()
+        await runner.cleanup()
 
 
 __all__ = [

@@ -25,6 +25,7 @@ from mediaflow.config import Settings
 from mediaflow.errors import EXIT_CONFIG, ConfigError
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import get_logger
+from mediaflow.serving import listen, raise_open_files_limit
 from mediaflow.tenants import TenantRegistry
 from producers.webhook import event_loop
 from producers.webhook.app import IN_FLIGHT_KEY, Receiver, build_app
@@ -48,6 +49,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         ConfigError: the tenant registry or the topics file is missing or invalid.
 
     """
+    raise_open_files_limit()  # before forking: the workers inherit it
     if args.workers == 1:
         return event_loop.run(serve(settings))
     return _supervise(settings, args.workers)
@@ -95,8 +97,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         keepalive_timeout=settings.http_idle_timeout_s,
     )
     await runner.setup()
-    site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port, reuse_port=True)
-    await site.start()
+    listener = await listen(
+        runner, settings.webhook_host, settings.webhook_port, role="webhooks", reuse_port=True
+    )
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -117,8 +120,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         # Stop listening ourselves and wait for requests in flight: aiohttp's own
         # shutdown stops reading request bodies still arriving, which would cut off
         # a webhook that was mid-upload when the signal came.
-        for running in list(runner.sites):
-            await running.stop()
+        listener.close()
         await asyncio.sleep(0)  # let connections accepted just before start their request
         drained = await app[IN_FLIGHT_KEY].drained(drain_timeout_s)
         await runner.cleanup()

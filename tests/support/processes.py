@@ -13,9 +13,11 @@ Usage::
 
 from __future__ import annotations
 
+import resource
 import signal
 import subprocess
 import sys
+from typing import IO
 
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.process import settings_env
@@ -26,6 +28,8 @@ def spawn_role(
     settings: Settings,
     *extra_args: str,
     env: dict[str, str] | None = None,
+    max_open_files: int | None = None,
+    log: IO[bytes] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start ``mediaflow run <role> <extra_args>`` configured by ``settings``.
 
@@ -34,14 +38,22 @@ def spawn_role(
         settings: the settings the child reads from its environment.
         extra_args: more command-line arguments (``"--idle-exit", "3"``).
         env: extra variables that win over the ones derived from ``settings``.
-
-    The child's output goes to the test's stdout/stderr (pytest shows it on failure).
+        max_open_files: the child's open-files limit, soft and hard alike.
+        log: a file for the child's stderr, where it logs; by default the
+            test's own stderr (pytest shows it on failure).
     """
     child_env = settings_env(settings) | (env or {})
+
+    def limit_open_files() -> None:  # runs in the child, between fork and exec
+        limit = (max_open_files, max_open_files)
+        resource.setrlimit(resource.RLIMIT_NOFILE, limit)
+
     return subprocess.Popen(
         [sys.executable, "-m", "mediaflow", "run", role, *extra_args],
         cwd=REPO_ROOT,
         env=child_env,
+        preexec_fn=None if max_open_files is None else limit_open_files,
+        stderr=log,
     )
 
 

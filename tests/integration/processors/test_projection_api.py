@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable
+from contextlib import ExitStack
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -16,6 +18,7 @@ from processors.projection.api import create_app
 from simulator.pipeline import free_port
 from storage.projection import LogRecord, open_store
 from storage.s3 import s3_client
+from tests.support.connections import OPEN_FILES, PAST_THE_LIMIT, answered, hold, read_answer
 from tests.support.processes import spawn_role
 from tests.support.projection import detected, stored
 from tests.support.waiting import eventually
@@ -79,6 +82,29 @@ def test_the_api_role_closes_a_connection_that_never_sends_a_whole_request(
     finally:
         api.terminate()
         api.wait(timeout=30)
+
+
+def test_the_api_role_answers_503_to_connections_past_its_open_files_limit(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(create=False, api_port=free_port())
+    api = spawn_role("api", settings, max_open_files=OPEN_FILES)
+    try:
+        stats = urllib.request.Request(
+            f"http://127.0.0.1:{settings.api_port}/stats",
+            headers={"Authorization": f"Bearer {settings.api_token.reveal()}"},
+        )
+        assert eventually(lambda: _answers(stats), timeout=30), "the API did not start"
+        with ExitStack() as held:
+            connections = hold(held, settings.api_port, PAST_THE_LIMIT)
+            assert eventually(lambda: connections[-1] in answered(connections), timeout=20)
+            head, body = read_answer(connections[-1])
+        assert head.startswith(b"HTTP/1.1 503 ")
+        assert json.loads(body)["error"] == "too_many_connections"
+        assert eventually(lambda: _answers(stats), timeout=20)  # served again once they left
+    finally:
+        api.terminate()
+        assert api.wait(timeout=30) == 0
 
 
 def _answers(request: urllib.request.Request) -> bool:

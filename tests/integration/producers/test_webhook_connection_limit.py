@@ -1,0 +1,113 @@
+"""More connections than the open-files limit allows: a clear 503, no log flood, no harm.
+
+The receiver runs as ``mediaflow run webhooks`` with a small open-files limit
+(soft and hard, so it cannot raise it) and real Kafka.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from mediaflow.config import REPO_ROOT, Settings
+from mediaflow.serving import RETRY_AFTER_S
+from simulator.pipeline import free_port
+from tests.support.connections import OPEN_FILES, PAST_THE_LIMIT, answered, hold, read_answer
+from tests.support.processes import spawn_role, stop
+from tests.support.waiting import eventually
+from tests.support.webhook import WAPI_SECRET, write_tenants
+
+pytestmark = pytest.mark.integration
+
+IMAGE = (REPO_ROOT / "tests" / "fixtures" / "payloads" / "wapi_image.json").read_bytes()
+
+
+def webhook_request() -> bytes:
+    return (
+        f"POST /webhooks/wapi?token={WAPI_SECRET} HTTP/1.1\r\nHost: test\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(IMAGE)}\r\n\r\n"
+    ).encode() + IMAGE
+
+
+def post_webhook(port: int) -> int:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/webhooks/wapi?token={WAPI_SECRET}",
+        data=IMAGE,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def refused_total(port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found = re.search(
+        r'^mediaflow_http_connections_refused_total\{role="webhooks"\} (\S+)$', text, re.M
+    )
+    return float(found.group(1)) if found else 0.0
+
+
+class Receiver(NamedTuple):
+    port: int
+    log: Path
+
+
+@pytest.fixture
+def receiver(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[Receiver]:
+    port = free_port()
+    settings = make_settings(tenants_file=write_tenants(tmp_path), webhook_port=port)
+    log = tmp_path / "receiver.log"
+    with log.open("wb") as log_file:
+        process = spawn_role("webhooks", settings, max_open_files=OPEN_FILES, log=log_file)
+    try:
+        assert eventually(lambda: post_webhook(port) == 200, timeout=30), (
+            "the receiver did not start"
+        )
+        yield Receiver(port, log)
+    finally:
+        assert stop(process) == 0
+
+
+def test_connections_past_the_limit_get_a_503_and_the_admitted_ones_keep_working(
+    receiver: Receiver,
+) -> None:
+    with ExitStack() as held:
+        connections = hold(held, receiver.port, PAST_THE_LIMIT)
+        # Accepted in order: once the last one is answered, every one has been decided.
+        assert eventually(lambda: connections[-1] in answered(connections), timeout=20)
+        refused = answered(connections)
+        admitted = connections[: len(connections) - len(refused)]
+        assert refused == connections[len(admitted) :]  # the first ones in, every later one out
+        assert len(admitted) >= 100  # the reserve is all that is withheld
+
+        head, body = read_answer(refused[0])
+        assert head.startswith(b"HTTP/1.1 503 ")
+        assert f"Retry-After: {RETRY_AFTER_S}".encode() in head
+        assert b"Connection: close" in head
+        assert json.loads(body)["error"] == "too_many_connections"
+
+        # The connections it holds are served as before.
+        admitted[0].sendall(webhook_request())
+        assert admitted[0].recv(65536).startswith(b"HTTP/1.1 200 ")
+
+    # Once the clients hang up, new connections are admitted again.
+    assert eventually(lambda: post_webhook(receiver.port) == 200, timeout=20)
+    assert refused_total(receiver.port) >= len(refused)
+    logs = receiver.log.read_text()
+    assert "out of system resource" not in logs
+    assert '"level": "error"' not in logs
+    assert '"event": "connections_refused"' in logs  # said once, not once per connection
