@@ -1,26 +1,31 @@
 """What both HTTP roles share: listening within the process's open-files limit.
 
 Every connection costs a file descriptor. When a process runs out of them,
-``accept()`` fails with EMFILE, and asyncio then logs an error with its
-traceback for every pending connection, over a thousand a second, while the
-clients past the limit wait in the kernel's backlog for an answer that never
-comes. So:
+``accept()`` fails with EMFILE; asyncio's own accept loop then logs an error
+with its traceback for every pending connection, over a thousand a second,
+burns CPU retrying, and leaves the clients past the limit unanswered in the
+kernel's backlog. So:
 
 * :func:`raise_open_files_limit` lifts the soft limit to the hard one at start,
   as the Go runtime does for every program: 1024, a common soft default, is
   too few for a receiver behind a busy load balancer.
-* :func:`listen` admits a connection only while the descriptors below
-  ``limit - RESERVED_DESCRIPTORS`` leave room for it; past that it answers
-  ``503 too_many_connections`` with ``Retry-After`` and closes it, so the
-  client retries, and Kafka's sockets and the files the server opens still
-  find a descriptor.
+* :func:`listen` accepts connections itself. Linux hands out the lowest free
+  descriptor, so a connection whose descriptor is at or above ``limit -
+  RESERVED_DESCRIPTORS`` means every descriptor below it is in use: it gets
+  ``503 too_many_connections`` with ``Retry-After`` at once and is closed on
+  the spot, so the client retries, and Kafka's sockets and the files the
+  server opens still find a descriptor. Every other connection goes to aiohttp
+  through ``loop.connect_accepted_socket``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import json
 import resource
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -32,27 +37,22 @@ from mediaflow.metrics import CONNECTIONS_REFUSED
 
 log = get_logger("mediaflow.serving")
 
+RESERVED_DESCRIPTORS = 64
+"""Descriptors connections never get: Kafka's sockets, files, the refusal itself."""
+
 ACCEPT_BACKLOG = 128
-"""Connections the kernel queues until they are accepted (aiohttp's default).
-
-asyncio accepts up to this many at a time before any of them is answered, so
-the reserve below must hold a whole batch.
-"""
-
-RESERVED_DESCRIPTORS = 2 * ACCEPT_BACKLOG
-"""Descriptors admitted connections never get: a batch of accepts, refusals, Kafka, files."""
-
-LINGERING_REFUSALS = RESERVED_DESCRIPTORS // 4
-"""Refusals that may wait for their client to hang up; past them, a refusal closes at once."""
+"""Connections the kernel queues until they are accepted (aiohttp's default)."""
 
 RETRY_AFTER_S = 5
 """Seconds a refused client is asked to wait."""
 
-REFUSAL_LINGER_S = 2.0
-"""How long a refused connection is kept for its client to read the 503 and hang up."""
+LOG_INTERVAL_S = 10.0
+"""At most one log line per this many seconds about refused or failed accepts."""
 
-REFUSAL_LOG_INTERVAL_S = 10.0
-"""At most one log line per this many seconds while connections are refused."""
+ACCEPT_PAUSE_S = 1.0
+"""How long accepting pauses when the system itself is out of descriptors or memory."""
+
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 def raise_open_files_limit() -> int:
@@ -69,136 +69,173 @@ def raise_open_files_limit() -> int:
     return hard
 
 
-class _Admission(asyncio.Protocol):
-    """Decides, once a connection is accepted, whether aiohttp gets it.
+class Listener:
+    """Listening sockets that admit what the open-files limit allows; see the module doc.
 
-    Linux hands out the lowest free descriptor, so a connection whose descriptor
-    is at or above ``threshold`` means every descriptor below it is in use.
-    The connection is then handed to aiohttp's protocol, or to a refusal, with
-    ``transport.set_protocol``: after that, this object is out of the way.
+    Use :func:`listen` to make one; :meth:`close` stops accepting (the
+    connections already admitted stay with aiohttp).
     """
 
-    def __init__(self, gate: _Gate) -> None:
-        self._gate = gate
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        sock = transport.get_extra_info("socket")
-        descriptor = -1 if sock is None else sock.fileno()
-        if descriptor < self._gate.threshold:
-            protocol: asyncio.Protocol = self._gate.factory()
-        else:
-            protocol = _Refusal(self._gate, linger=descriptor < self._gate.linger_threshold)
-        transport.set_protocol(protocol)
-        protocol.connection_made(transport)
-
-
-class _Refusal(asyncio.Protocol):
-    """Answers 503 at once, then (with ``linger``) waits briefly for the client to hang up.
-
-    Closing at once would reset a connection whose request already arrived
-    unread, and a reset can destroy the answer before the client reads it; so a
-    lingering refusal half-closes, discards what comes, and closes on the
-    client's end of stream or after :data:`REFUSAL_LINGER_S`. Only the first
-    :data:`LINGERING_REFUSALS` do, though: a flood of refusals must not use up
-    the descriptors kept for Kafka and files, so past them one closes at once.
-    """
-
-    def __init__(self, gate: _Gate, *, linger: bool) -> None:
-        self._gate = gate
-        self._linger = linger
-        self._deadline: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._gate.count_refusal()
-        transport.write(self._gate.refusal)
-        if not self._linger:
-            transport.close()
-            return
-        transport.write_eof()
-        self._deadline = asyncio.get_running_loop().call_later(REFUSAL_LINGER_S, transport.abort)
-
-    def data_received(self, data: bytes) -> None:
-        """Discard the request: it is not served."""
-
-    def eof_received(self) -> bool:
-        return False  # the client is done: close
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-
-
-class _Gate:
-    """The protocol factory handed to asyncio: admission settings and the refusal's bytes."""
-
-    def __init__(self, factory: Callable[[], asyncio.Protocol], role: str, limit: int) -> None:
-        self.factory = factory
-        self.role = role
-        self.limit = limit
+    def __init__(
+        self,
+        sockets: list[socket.socket],
+        factory: Callable[[], asyncio.Protocol],
+        *,
+        role: str,
+        limit: int,
+    ) -> None:
+        self.sockets = sockets
+        self._factory = factory
+        self._role = role
+        self._loop = asyncio.get_running_loop()
         unlimited = limit == resource.RLIM_INFINITY
-        self.threshold = sys.maxsize if unlimited else max(1, limit - RESERVED_DESCRIPTORS)
-        self.linger_threshold = self.threshold + LINGERING_REFUSALS
-        body = json.dumps(
-            {
-                "error": "too_many_connections",
-                "detail": f"the server holds as many connections as its open-files limit "
-                f"({limit}) allows; retry in {RETRY_AFTER_S} s",
-            }
-        ).encode()
-        self.refusal = (
-            b"HTTP/1.1 503 Service Unavailable\r\n"
-            b"Content-Type: application/json; charset=utf-8\r\n"
-            b"Retry-After: %d\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
-            % (RETRY_AFTER_S, len(body), body)
-        )
+        self._threshold = sys.maxsize if unlimited else max(1, limit - RESERVED_DESCRIPTORS)
+        self._refusal = _refusal(limit)
+        self._starting: set[asyncio.Task[object]] = set()
         self._refused = 0
-        self._logged_at = float("-inf")
+        self._logged_at: dict[str, float] = {}
+        for sock in sockets:
+            self._loop.add_reader(sock, self._accept, sock)
 
-    def count_refusal(self) -> None:
-        CONNECTIONS_REFUSED.labels(self.role).inc()
+    def close(self) -> None:
+        """Stop accepting and close the listening sockets."""
+        for sock in self.sockets:
+            self._loop.remove_reader(sock)
+            sock.close()
+
+    def _accept(self, sock: socket.socket) -> None:
+        for _ in range(ACCEPT_BACKLOG):
+            try:
+                connection, _address = sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:
+                if exc.errno not in _OUT_OF_RESOURCES:
+                    raise
+                self._pause(sock, exc)
+                return
+            if connection.fileno() >= self._threshold:
+                self._refuse(connection)
+                continue
+            connection.setblocking(False)
+            task = self._loop.create_task(self._start(connection))
+            self._starting.add(task)
+            task.add_done_callback(self._starting.discard)
+
+    async def _start(self, connection: socket.socket) -> None:
+        try:
+            await self._loop.connect_accepted_socket(self._factory, connection)
+        except OSError as exc:  # the client left before its transport was made
+            log.info("http_client_gone", role=self._role, reason=str(exc))
+            connection.close()
+
+    def _refuse(self, connection: socket.socket) -> None:
+        # Sent at once on the fresh socket (its buffer is empty, the answer small),
+        # then closed: a refusal must not hold its descriptor.
+        with contextlib.suppress(OSError):
+            connection.setblocking(False)
+            connection.send(self._refusal)
+            # Read what already came, so the close is a plain end of stream:
+            # closing on unread bytes resets, and a reset can wipe out the answer.
+            for _ in range(4):  # bounded: a sender must not keep us here
+                if not connection.recv(65536):
+                    break
+        connection.close()
+        CONNECTIONS_REFUSED.labels(self._role).inc()
         self._refused += 1
-        now = time.monotonic()
-        if now - self._logged_at >= REFUSAL_LOG_INTERVAL_S:
+        if self._due_to_log("connections_refused"):
             log.warning(
                 "connections_refused",
-                role=self.role,
+                role=self._role,
                 refused=self._refused,
-                open_files_limit=self.limit,
                 hint="raise the hard open-files limit (ulimit -Hn, LimitNOFILE=, "
                 "docker --ulimit nofile=) or run more workers or hosts",
             )
             self._refused = 0
-            self._logged_at = now
 
-    def __call__(self) -> asyncio.Protocol:
-        return _Admission(self)
+    def _pause(self, sock: socket.socket, exc: OSError) -> None:
+        # Out of descriptors beyond the reserve, or out of memory: try again in a moment.
+        self._loop.remove_reader(sock)
+        self._loop.call_later(ACCEPT_PAUSE_S, self._resume, sock)
+        if self._due_to_log("accept_failed"):
+            log.error("accept_failed", role=self._role, reason=exc.strerror, retry_in_s=1)
+
+    def _resume(self, sock: socket.socket) -> None:
+        if sock.fileno() != -1:  # not closed meanwhile
+            self._loop.add_reader(sock, self._accept, sock)
+
+    def _due_to_log(self, event: str) -> bool:
+        now = time.monotonic()
+        if now - self._logged_at.get(event, float("-inf")) < LOG_INTERVAL_S:
+            return False
+        self._logged_at[event] = now
+        return True
+
+
+def _refusal(limit: int) -> bytes:
+    body = json.dumps(
+        {
+            "error": "too_many_connections",
+            "detail": f"the server holds as many connections as its open-files limit "
+            f"({limit}) allows; retry in {RETRY_AFTER_S} s",
+        }
+    ).encode()
+    return (
+        b"HTTP/1.1 503 Service Unavailable\r\n"
+        b"Content-Type: application/json; charset=utf-8\r\n"
+        b"Retry-After: %d\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+        % (RETRY_AFTER_S, len(body), body)
+    )
 
 
 async def listen(
     runner: web.BaseRunner, host: str, port: int, *, role: str, reuse_port: bool = False
-) -> asyncio.Server:
-    """Serve ``runner``'s application on ``host:port``, admitting what the limit allows.
+) -> Listener:
+    """Serve ``runner``'s application on every address ``host`` names, on ``port``.
 
     Args:
         runner: a set-up aiohttp runner.
-        host: the address to bind.
-        port: the port to bind (0: any free one).
-        role: the role's name, for the refusal metric and log line.
+        host: the address (or name) to bind; empty for every interface.
+        port: the port to bind.
+        role: the role's name, for the refusal metric and log lines.
         reuse_port: share the port with other processes (``SO_REUSEPORT``).
 
-    Returns:
-        The listening server; ``close()`` it to stop accepting.
+    Raises:
+        OSError: an address cannot be bound (in use, not local...).
 
     """
     server = runner.server
     if server is None:
         raise RuntimeError("call runner.setup() before listen()")
-    limit, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    gate = _Gate(server, role, limit)
-    return await asyncio.get_running_loop().create_server(
-        gate, host, port, reuse_port=reuse_port, backlog=ACCEPT_BACKLOG
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _name, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:  # one socket per family, as asyncio does
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(ACCEPT_BACKLOG)
+            sock.setblocking(False)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    limit, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return Listener(sockets, server, role=role, limit=limit)
 
 
-__all__ = ["RESERVED_DESCRIPTORS", "RETRY_AFTER_S", "listen", "raise_open_files_limit"]
+__all__ = [
+    "RESERVED_DESCRIPTORS",
+    "RETRY_AFTER_S",
+    "Listener",
+    "listen",
+    "raise_open_files_limit",
+]
