@@ -36,6 +36,9 @@ class AbortableKafkaError(MediaflowError):
 
 
 PRODUCER_DEFAULTS: dict[str, Any] = {
+    # Topics are code (``mediaflow topics apply``): a producer must not create one
+    # with the broker's defaults (one partition, its retention) where the broker allows it.
+    "allow.auto.create.topics": False,
     "compression.type": "zstd",
     "linger.ms": 5,
     "batch.size": 512 * 1024,

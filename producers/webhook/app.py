@@ -252,9 +252,10 @@ def build_app(receiver: Receiver) -> web.Application:
         return web.json_response({"status": "alive"})
 
     async def readyz(_request: web.Request) -> web.Response:
-        if await receiver.producer.ready():
+        reason = await receiver.producer.unready_reason(receiver.topic)
+        if reason is None:
             return web.json_response({"status": "ready"})
-        return error_response(503, "not_ready", "the Kafka broker is not reachable")
+        return error_response(503, "not_ready", reason)
 
     async def metrics_route(_request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -46,6 +46,8 @@ epoll counts in whole milliseconds.
 IDLE_POLL_S = 0.1
 """Polling interval with nothing in flight (librdkafka's error and log callbacks)."""
 
+_NOT_CHECKED = "readiness not checked yet"
+
 
 class AsyncProducer:
     """Send records and await their delivery reports.
@@ -98,7 +100,7 @@ class AsyncProducer:
         self._waiting: deque[tuple[float, asyncio.Future[None]]] = deque()
         self._tick: asyncio.TimerHandle | None = None
         self._tick_is_idle = True
-        self._ready: tuple[float, bool] = (0.0, False)
+        self._readiness: tuple[float, str | None] = (0.0, _NOT_CHECKED)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AsyncProducer:
@@ -184,22 +186,44 @@ class AsyncProducer:
                     BrokerUnavailable("no delivery report within the delivery timeout")
                 )
 
-    async def ready(self) -> bool:
-        """Whether the broker answers a metadata request right now (cached briefly)."""
-        checked_at, ready = self._ready
-        if time.monotonic() - checked_at < READY_CACHE_S:
-            return ready
-        loop = asyncio.get_running_loop()
-        ready = await loop.run_in_executor(None, self._reaches_broker)
-        self._ready = (time.monotonic(), ready)
-        return ready
+    async def unready_reason(self, topic: str) -> str | None:
+        """Why records cannot go to ``topic`` now, or ``None`` when they can (cached briefly).
 
-    def _reaches_broker(self) -> bool:
+        Asks the cluster for the topic's metadata: an unreachable broker and a
+        topic that does not exist (topics are created by ``mediaflow topics
+        apply``, never by a producer) both make the receiver unready. A change
+        is logged, so a missing topic shows in the log at start, not only as
+        webhooks answered 503 after the delivery timeout.
+        """
+        checked_at, reason = self._readiness
+        if time.monotonic() - checked_at < READY_CACHE_S:
+            return reason
+        loop = asyncio.get_running_loop()
+        now = await loop.run_in_executor(None, self._check_topic, topic)
+        if now != reason:
+            if now is None:
+                log.info("producer_ready", topic=topic)
+            else:
+                log.warning("producer_not_ready", topic=topic, reason=now)
+        self._readiness = (time.monotonic(), now)
+        return now
+
+    def _check_topic(self, topic: str) -> str | None:
         try:
-            metadata = self._producer.list_topics(timeout=min(2.0, self._delivery_timeout_s))
+            metadata = self._producer.list_topics(topic, timeout=min(2.0, self._delivery_timeout_s))
         except KafkaException:
-            return False
-        return bool(metadata.brokers)
+            return "the Kafka broker is not reachable"
+        if not metadata.brokers:
+            return "the Kafka broker is not reachable"
+        found = metadata.topics.get(topic)
+        error = None if found is None else found.error
+        if found is None or (
+            error is not None and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+        ):
+            return f"topic {topic} does not exist on the cluster; create it: mediaflow topics apply"
+        if error is not None:
+            return f"topic {topic} is not available: {error.str()}"
+        return None
 
     async def close(self, timeout_s: float | None = None) -> int:
         """Wait for the outstanding delivery reports, then stop polling.

@@ -104,6 +104,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, tenants.reload)
+    # Not awaited: a broker down at start must not delay listening (webhooks get 503).
+    first_check = asyncio.create_task(producer.unready_reason(topic))
     log.info(
         "webhooks_listening",
         host=settings.webhook_host,
@@ -117,6 +119,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
         log.info("webhooks_stopping")
+        first_check.cancel()
         # Stop listening ourselves and wait for requests in flight: aiohttp's own
         # shutdown stops reading request bodies still arriving, which would cut off
         # a webhook that was mid-upload when the signal came.

@@ -13,6 +13,7 @@ import pytest
 from mediaflow import logging as mflog
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.errors import BrokerUnavailable
+from mediaflow.kafka.topics import load_layout
 from producers.webhook import AsyncProducer
 from tests.support.webhook import WAPI_SECRET, receiver_client, write_tenants
 
@@ -39,13 +40,28 @@ async def test_unreachable_broker_gives_503_with_retry_after_and_not_ready(
         assert ready.status == 503
 
 
-async def test_ready_and_alive_with_a_reachable_broker(
-    make_settings: Callable[..., Settings], tmp_path: Path
+async def test_ready_and_alive_with_a_reachable_broker_and_its_topic(
+    settings: Settings, tmp_path: Path
 ) -> None:
-    settings = make_settings(create=False)
     async with receiver_client(settings, write_tenants(tmp_path)) as client:
         assert (await client.get("/healthz")).status == 200
         assert (await client.get("/readyz")).status == 200
+
+
+async def test_a_missing_topic_makes_the_receiver_unready_and_names_the_topic(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = make_settings(create=False)  # the broker is up; the topics were never created
+    topic = load_layout(settings.kafka).webhooks
+    async with receiver_client(settings, write_tenants(tmp_path)) as client:
+        ready = await client.get("/readyz")
+        assert (await client.get("/healthz")).status == 200
+        assert ready.status == 503
+        assert await ready.json() == {
+            "error": "not_ready",
+            "detail": f"topic {topic} does not exist on the cluster; "
+            "create it: mediaflow topics apply",
+        }
 
 
 async def test_metrics_count_requests_by_status_and_produce_latency(
