@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +23,22 @@ WAPI_INSTANCE = "3B6XIW-ZTS923-GEAY6V"
 WAPI_SECRET = "wapi-secret-for-webhook-tests"
 EVOLUTION_INSTANCE = "loja-centro"
 EVOLUTION_SECRET = "evolution-secret-for-webhook-tests"
+
+
+def post_webhook(port: int, body: bytes, token: str = WAPI_SECRET) -> int:
+    """POST ``body`` to ``/webhooks/wapi`` on loopback; return the status (0: no answer)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/webhooks/wapi?token={token}",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
 
 
 def write_tenants(directory: Path) -> Path:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -23,7 +22,7 @@ from simulator.pipeline import free_port
 from tests.support.connections import OPEN_FILES, PAST_THE_LIMIT, answered, hold, read_answer
 from tests.support.processes import spawn_role, stop
 from tests.support.waiting import eventually
-from tests.support.webhook import WAPI_SECRET, write_tenants
+from tests.support.webhook import WAPI_SECRET, post_webhook, write_tenants
 
 pytestmark = pytest.mark.integration
 
@@ -35,21 +34,6 @@ def webhook_request() -> bytes:
         f"POST /webhooks/wapi?token={WAPI_SECRET} HTTP/1.1\r\nHost: test\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(IMAGE)}\r\n\r\n"
     ).encode() + IMAGE
-
-
-def post_webhook(port: int) -> int:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/webhooks/wapi?token={WAPI_SECRET}",
-        data=IMAGE,
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
 
 
 def refused_total(port: int) -> float:
@@ -74,7 +58,7 @@ def receiver(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator
     with log.open("wb") as log_file:
         process = spawn_role("webhooks", settings, max_open_files=OPEN_FILES, log=log_file)
     try:
-        assert eventually(lambda: post_webhook(port) == 200, timeout=30), (
+        assert eventually(lambda: post_webhook(port, IMAGE) == 200, timeout=30), (
             "the receiver did not start"
         )
         yield Receiver(port, log)
@@ -105,7 +89,7 @@ def test_connections_past_the_limit_get_a_503_and_the_admitted_ones_keep_working
         assert admitted[0].recv(65536).startswith(b"HTTP/1.1 200 ")
 
     # Once the clients hang up, new connections are admitted again.
-    assert eventually(lambda: post_webhook(receiver.port) == 200, timeout=20)
+    assert eventually(lambda: post_webhook(receiver.port, IMAGE) == 200, timeout=20)
     assert refused_total(receiver.port) >= len(refused)
     logs = receiver.log.read_text()
     assert "out of system resource" not in logs

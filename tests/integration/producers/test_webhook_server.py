@@ -6,8 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,27 +17,12 @@ from simulator.pipeline import free_port
 from tests.support.kafka import wait_for
 from tests.support.processes import run_mediaflow
 from tests.support.waiting import eventually
-from tests.support.webhook import WAPI_INSTANCE, WAPI_SECRET, write_tenants
+from tests.support.webhook import WAPI_INSTANCE, WAPI_SECRET, post_webhook, write_tenants
 
 pytestmark = pytest.mark.integration
 
 IMAGE = (REPO_ROOT / "tests" / "fixtures" / "payloads" / "wapi_image.json").read_bytes()
 NEW_INSTANCE = "NEW123-ADDED-BYHUP1"
-
-
-def post(port: int, body: bytes, token: str) -> int:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/webhooks/wapi?token={token}",
-        data=body,
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
 
 
 def test_workers_share_a_port_reload_tenants_on_sighup_and_exit_0_on_sigterm(
@@ -61,9 +44,9 @@ def test_workers_share_a_port_reload_tenants_on_sighup_and_exit_0_on_sigterm(
         cwd=REPO_ROOT,
     )
     try:
-        assert eventually(lambda: post(port, IMAGE, WAPI_SECRET) == 200, timeout=30)
+        assert eventually(lambda: post_webhook(port, IMAGE, WAPI_SECRET) == 200, timeout=30)
         new_body = IMAGE.replace(WAPI_INSTANCE.encode(), NEW_INSTANCE.encode())
-        assert post(port, new_body, "new-secret") == 401
+        assert post_webhook(port, new_body, "new-secret") == 401
 
         secret = tmp_path / "new.secret"
         secret.write_text("new-secret")
@@ -75,7 +58,8 @@ def test_workers_share_a_port_reload_tenants_on_sighup_and_exit_0_on_sigterm(
         server.send_signal(signal.SIGHUP)
         # Both workers reloaded: several requests in a row all succeed.
         assert eventually(
-            lambda: all(post(port, new_body, "new-secret") == 200 for _ in range(4)), timeout=30
+            lambda: all(post_webhook(port, new_body, "new-secret") == 200 for _ in range(4)),
+            timeout=30,
         )
     finally:
         server.send_signal(signal.SIGTERM)
