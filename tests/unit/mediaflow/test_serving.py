@@ -4,24 +4,12 @@ import json
 import os
 import resource
 import socket
-import sys
 from collections.abc import Iterator
 
 import pytest
 from aiohttp import web
 
-from mediaflow import logging as mflog
 from mediaflow.serving import ACCEPT_PAUSE_S, listen, raise_open_files_limit
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    mflog.configure(fmt="json", level="info", stream=stream)
-    try:
-        yield stream
-    finally:
-        mflog.configure(fmt="json", level="warning", stream=sys.__stderr__)
 
 
 @pytest.fixture

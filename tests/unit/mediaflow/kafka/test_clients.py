@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from mediaflow import logging as mflog
 from mediaflow.config import KafkaSettings
 from mediaflow.errors import ConfigError
 from mediaflow.kafka import clients
@@ -42,16 +40,6 @@ def producer_config(properties: dict[str, str], **stage: Any) -> dict[str, Any]:
         guarantees=clients.PRODUCER_GUARANTEES,
         stage=stage,
     )
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    mflog.configure(fmt="json", level="info", stream=stream)
-    try:
-        yield stream
-    finally:
-        mflog.configure(fmt="json", level="warning", stream=sys.__stderr__)
 
 
 def test_a_user_property_replaces_mediaflow_tuning() -> None:
