@@ -158,7 +158,9 @@ class Listener:
         self._loop.remove_reader(sock)
         self._loop.call_later(ACCEPT_PAUSE_S, self._resume, sock)
         if self._due_to_log("accept_failed"):
-            log.error("accept_failed", role=self._role, reason=exc.strerror, retry_in_s=1)
+            log.error(
+                "accept_failed", role=self._role, reason=exc.strerror, retry_in_s=ACCEPT_PAUSE_S
+            )
 
     def _resume(self, sock: socket.socket) -> None:
         if sock.fileno() != -1:  # not closed meanwhile
