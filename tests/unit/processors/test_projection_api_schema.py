@@ -48,13 +48,25 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store.close()
 
 
+@schema.auth()
+class BearerToken:
+    """The API's token, as an auth provider rather than a fixed header.
+
+    schemathesis leaves it off the cases it generates without credentials on
+    purpose, and expects those to be refused; a fixed header put it back, and
+    such a case answered 200 failed the test at random.
+    """
+
+    def get(self, _case: schemathesis.Case, _ctx: schemathesis.AuthContext) -> str:
+        return TOKEN
+
+    def set(self, case: schemathesis.Case, data: str, _ctx: schemathesis.AuthContext) -> None:
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
+
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_api_honours_its_openapi_document(case: schemathesis.Case, base_url: str) -> None:
     # An opaque cursor cannot be described by a schema: any string is schema-valid, only
     # those the API returned are usable, so "schema-valid input must be accepted" is off.
-    case.call_and_validate(
-        base_url=base_url,
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        excluded_checks=[positive_data_acceptance],
-    )
+    case.call_and_validate(base_url=base_url, excluded_checks=[positive_data_acceptance])
