@@ -32,6 +32,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from mediaflow.config import variable_name
+from mediaflow.errors import ConfigError
 from mediaflow.logging import get_logger
 from mediaflow.metrics import CONNECTIONS_REFUSED
 
@@ -191,7 +193,13 @@ def _refusal(limit: int) -> bytes:
 
 
 async def listen(
-    runner: web.BaseRunner, host: str, port: int, *, role: str, reuse_port: bool = False
+    runner: web.BaseRunner,
+    host: str,
+    port: int,
+    *,
+    role: str,
+    settings: tuple[str, str],
+    reuse_port: bool = False,
 ) -> Listener:
     """Serve ``runner``'s application on every address ``host`` names, on ``port``.
 
@@ -200,33 +208,55 @@ async def listen(
         host: the address (or name) to bind; empty for every interface.
         port: the port to bind.
         role: the role's name, for the refusal metric and log lines.
+        settings: the names of the two ``Settings`` fields ``host`` and ``port``
+            come from, so that an error names the variables to change.
         reuse_port: share the port with other processes (``SO_REUSEPORT``).
 
     Raises:
-        OSError: an address cannot be bound (in use, not local...).
+        ConfigError: ``host`` does not resolve, or an address cannot be bound
+            (in use, not an address of this host...).
 
     """
     server = runner.server
     if server is None:
         raise RuntimeError("call runner.setup() before listen()")
+    change = " and ".join(variable_name("", field) for field in settings)
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(
-        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )
+    try:
+        infos = await loop.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; check {change}"
+        ) from None
     sockets: list[socket.socket] = []
     try:
         for family, kind, proto, _name, address in dict.fromkeys(infos):
-            sock = socket.socket(family, kind, proto)
+            try:
+                sock = socket.socket(family, kind, proto)
+            except OSError:  # a family this host lacks (IPv6 in some containers), as asyncio
+                continue
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if reuse_port:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:  # one socket per family, as asyncio does
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(address)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot listen on {address[0]}:{address[1]}: {exc.strerror}; "
+                    f"stop what holds it, or change {change}"
+                ) from None
             sock.listen(ACCEPT_BACKLOG)
             sock.setblocking(False)
-    except OSError:
+        if not sockets:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: no address this host supports; check {change}"
+            )
+    except (OSError, ConfigError):
         for sock in sockets:
             sock.close()
         raise

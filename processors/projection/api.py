@@ -385,7 +385,9 @@ async def _serve(app: web.Application, settings: Settings) -> None:
         app, handle_signals=False, keepalive_timeout=settings.http_idle_timeout_s
     )
     await runner.setup()
-    listener = await listen(runner, settings.api_host, settings.api_port, role="api")
+    listener = await listen(
+        runner, settings.api_host, settings.api_port, role="api", settings=("api_host", "api_port")
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -98,7 +98,12 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     )
     await runner.setup()
     listener = await listen(
-        runner, settings.webhook_host, settings.webhook_port, role="webhooks", reuse_port=True
+        runner,
+        settings.webhook_host,
+        settings.webhook_port,
+        role="webhooks",
+        settings=("webhook_host", "webhook_port"),
+        reuse_port=True,
     )
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

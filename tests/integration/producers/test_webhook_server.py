@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,24 @@ def test_workers_refused_their_configuration_stop_all_instead_of_restarting(
     assert done.stderr.rstrip().endswith(
         "mediaflow serve: a webhook worker's configuration was refused; see its log line above"
     )
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_already_in_use_stops_the_receiver_with_the_variables_to_change(
+    settings: Settings, tmp_path: Path, workers: str
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("MEDIAFLOW_")},
+            "MEDIAFLOW_TOPICS_FILE": str(settings.kafka.topics_file),
+            "MEDIAFLOW_TENANTS_FILE": str(write_tenants(tmp_path)),
+            "MEDIAFLOW_WEBHOOK_PORT": str(port),
+        }
+        done = run_mediaflow("serve", "webhooks", "--workers", workers, env=env, timeout=60)
+    assert done.returncode == EXIT_CONFIG
+    assert (
+        f"cannot listen on 127.0.0.1:{port}: Address already in use; stop what holds it, "
+        "or change MEDIAFLOW_WEBHOOK_HOST and MEDIAFLOW_WEBHOOK_PORT"
+    ) in done.stderr
+    assert "Traceback" not in done.stderr

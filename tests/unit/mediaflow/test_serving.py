@@ -57,7 +57,9 @@ async def test_out_of_descriptors_accepting_pauses_says_so_once_and_then_serves_
     app.router.add_get("/", _ok)
     runner = web.AppRunner(app)
     await runner.setup()
-    listener = await listen(runner, "127.0.0.1", 0, role="test")
+    listener = await listen(
+        runner, "127.0.0.1", 0, role="test", settings=("webhook_host", "webhook_port")
+    )
     port = listener.sockets[0].getsockname()[1]
     loop = asyncio.get_running_loop()
     client = socket.socket()
