@@ -25,6 +25,7 @@ from pathlib import Path
 
 from mediaflow.config import Secret
 from mediaflow.errors import ConfigError
+from mediaflow.events import Provider
 
 FETCH_PATHS = ("wapi", "direct", "link")
 
@@ -73,16 +74,30 @@ class TenantRegistry:
         """
         env = os.environ if environ is None else environ
         try:
-            data = tomllib.loads(Path(path).read_text())
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise ConfigError(
-                f"tenant registry {path} does not exist; copy deploy/tenants.example.toml "
+                f"tenant registry {path} does not exist; start from deploy/tenants.toml "
                 "or set MEDIAFLOW_TENANTS_FILE"
+            ) from exc
+        except OSError as exc:  # a directory, no permission...
+            raise ConfigError(f"tenant registry {path} cannot be read: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"tenant registry {path} is not UTF-8 text (byte {exc.start}); TOML must be"
             ) from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"tenant registry {path} is not valid TOML: {exc}") from exc
+        entries = data.get("tenants", {})
+        if not isinstance(entries, dict):
+            raise ConfigError(f"tenant registry {path}: tenants must be a table of instances")
         tenants = {}
-        for instance_id, entry in data.get("tenants", {}).items():
+        for instance_id, entry in entries.items():
+            if not isinstance(entry, dict):
+                raise ConfigError(
+                    f"tenant {instance_id!r} in {path} must be a table "
+                    f'([tenants."{instance_id}"] with client_id and its secrets)'
+                )
             tenants[instance_id] = _tenant(instance_id, entry, env, Path(path))
         return cls(tenants)
 
@@ -92,9 +107,19 @@ def _tenant(
 ) -> Tenant:
     if "client_id" not in entry:
         raise ConfigError(f"tenant {instance_id!r} in {path} has no client_id")
+    provider = str(entry.get("provider", Provider.WAPI.value))
+    if provider not in set(Provider):
+        raise ConfigError(
+            f"tenant {instance_id!r}: provider {provider!r} is not one of "
+            f"{', '.join(p.value for p in Provider)}"
+        )
     order = entry.get("fetch_order")
     if order is not None:
-        order = tuple(str(o) for o in order)  # type: ignore[union-attr]
+        if not isinstance(order, list):
+            raise ConfigError(
+                f"tenant {instance_id!r}: fetch_order must be a list, e.g. {list(FETCH_PATHS)}"
+            )
+        order = tuple(str(o) for o in order)
         unknown = set(order) - set(FETCH_PATHS)
         if unknown:
             raise ConfigError(
@@ -103,7 +128,7 @@ def _tenant(
     return Tenant(
         instance_id=instance_id,
         client_id=str(entry["client_id"]),
-        provider=str(entry.get("provider", "wapi")),
+        provider=provider,
         webhook_secret=_secret(instance_id, "webhook_secret", entry, env),
         wapi_token=_secret(instance_id, "wapi_token", entry, env),
         fetch_order=order,

@@ -94,6 +94,15 @@ class TenantSource:
     def _load(self) -> TenantRegistry:
         registry = self._loader(self._path)
         register_secrets(registry.secrets())
+        for tenant in registry.tenants.values():
+            if not tenant.webhook_secret.reveal():
+                # Every webhook of it gets the same 401 as a wrong secret: say why once, here.
+                log.warning(
+                    "tenant_without_webhook_secret",
+                    instance_id=tenant.instance_id,
+                    hint="set webhook_secret_env or webhook_secret_file; "
+                    "until then every webhook of this instance is refused (401)",
+                )
         return registry
 
     def reload(self) -> bool:
