@@ -84,7 +84,8 @@ class TenantRegistry:
             raise ConfigError(f"tenant registry {path} cannot be read: {exc.strerror}") from exc
         except UnicodeDecodeError as exc:
             raise ConfigError(
-                f"tenant registry {path} is not UTF-8 text (byte {exc.start}); TOML must be"
+                f"tenant registry {path} is not UTF-8 text (bad byte at {exc.start}); "
+                "save it as UTF-8"
             ) from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"tenant registry {path} is not valid TOML: {exc}") from exc

@@ -13,7 +13,7 @@ from mediaflow.tenants import TenantRegistry
 from producers.webhook.auth import TenantSource
 
 BROKEN = {
-    "not UTF-8": (b"\xff\xfe client_id", "is not UTF-8 text (byte 0); TOML must be"),
+    "not UTF-8": (b"\xff\xfe client_id", "is not UTF-8 text (bad byte at 0); save it as UTF-8"),
     "tenants not a table": (b"tenants = 5", "tenants must be a table of instances"),
     "a tenant not a table": (b"[tenants]\nX1 = 1", "tenant 'X1' in {path} must be a table"),
     "unknown provider": (
