@@ -39,6 +39,9 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     # Topics are code (``mediaflow topics apply``): a producer must not create one
     # with the broker's defaults (one partition, its retention) where the broker allows it.
     "allow.auto.create.topics": False,
+    # A webhook envelope (a body up to 1 MiB, and more) must fit, here and in the
+    # dead letter that may carry it; deploy/topics.toml lets those topics take it.
+    "message.max.bytes": 2 * 1024 * 1024,
     "compression.type": "zstd",
     "linger.ms": 5,
     "batch.size": 512 * 1024,
@@ -252,6 +255,11 @@ def translate(exc: KafkaException | BufferError) -> MediaflowError:
         return BrokerUnavailable("the producer's local queue is full")
     error: KafkaError = exc.args[0]
     text = f"{error.name()}: {error.str()}"
+    if error.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+        text += (
+            "; raise the producer's message.max.bytes (MEDIAFLOW_KAFKA_PROP_MESSAGE_MAX_BYTES) "
+            "and the topic's max_message_bytes in the topics file, then mediaflow topics apply"
+        )
     if error.fatal():
         return FatalKafkaError(text)
     if getattr(error, "txn_requires_abort", lambda: False)():

@@ -42,14 +42,19 @@ class TopicSpec:
     cleanup_policy: str
     min_insync_replicas: int
     delay_s: float | None = None
+    max_message_bytes: int | None = None
+    """The largest record batch the topic takes; the broker's default when ``None``."""
 
     def configs(self) -> dict[str, str]:
         """The topic-level configuration this spec manages."""
-        return {
+        configs = {
             "retention.ms": str(self.retention_ms),
             "cleanup.policy": self.cleanup_policy,
             "min.insync.replicas": str(self.min_insync_replicas),
         }
+        if self.max_message_bytes is not None:
+            configs["max.message.bytes"] = str(self.max_message_bytes)
+        return configs
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +132,7 @@ def load_layout(settings: KafkaSettings) -> TopicLayout:
                     cleanup_policy=str(merged["cleanup_policy"]),
                     min_insync_replicas=int(merged["min_insync_replicas"]),
                     delay_s=merged.get("delay_s"),
+                    max_message_bytes=merged.get("max_message_bytes"),
                 )
             )
         except KeyError as exc:

@@ -102,6 +102,27 @@ async def test_record_headers_carry_event_id_fingerprint_and_traceparent(
     assert value["headers"]["traceparent"] == headers["traceparent"]
 
 
+async def test_a_body_of_exactly_the_size_limit_is_on_the_topic_byte_for_byte(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # The default limit (1 MiB) plus the envelope is more than Kafka's own default
+    # record size: the producer and the topic must both take it.
+    limit = settings.webhook_max_body_bytes
+    image = json.loads((PAYLOADS / "wapi_image.json").read_bytes())
+    filler = limit - len(json.dumps({**image, "padding": ""}).encode())
+    body = json.dumps({**image, "padding": "x" * filler}).encode()
+    assert len(body) == limit
+    async with receiver_client(settings, write_tenants(tmp_path)) as client:
+        response = await client.post(
+            f"/webhooks/wapi?token={WAPI_SECRET}",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status == 200, await response.text()
+    [record] = read_all(settings, load_layout(settings.kafka).webhooks)
+    assert avro_decode(record.value())["body"] == body
+
+
 async def test_an_incoming_traceparent_is_kept(settings: Settings, tmp_path: Path) -> None:
     trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     body = (PAYLOADS / "wapi_text.json").read_bytes()
