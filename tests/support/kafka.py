@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from mediaflow.config import Settings
+from mediaflow.kafka.clients import PRODUCER_DEFAULTS
 
 
 def produce(
@@ -19,7 +20,13 @@ def produce(
     ],
 ) -> int:
     """Produce ``(key, value[, headers])`` records and wait until all are acknowledged."""
-    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "acks": "all"})
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "acks": "all",
+            "message.max.bytes": PRODUCER_DEFAULTS["message.max.bytes"],
+        }
+    )
     errors: list = []
     count = 0
     for record in records:

@@ -106,3 +106,24 @@ def test_dead_lettered_record_keeps_its_original_bytes(
 
     [dead] = read_all(settings, layout.dead_letters)
     assert (dead.key(), dead.value()) == (KEY, value)
+
+
+def test_a_poison_webhook_as_large_as_the_body_limit_is_dead_lettered_whole(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(instance_name="detector-poison-large")
+    layout = load_layout(settings.kafka)
+    html = b"<html>" + b"5" * (settings.webhook_max_body_bytes - 13) + b"</html>"
+    value = envelope(html, "3EB0000000000000000D")
+    produce(settings, layout.webhooks, [(KEY, value), (KEY, image("3EB0000000000000000E"))])
+
+    proc = spawn_role("detector", settings, "--idle-exit", "2")
+    try:
+        assert proc.wait(timeout=120) == 0
+    finally:
+        stop(proc)
+
+    [dead] = read_all(settings, layout.dead_letters)
+    assert h.to_dict(dead.headers())[h.DLQ_ERROR_KIND] == "invalid_payload"
+    assert dead.value() == value  # all of it, over a mebibyte
+    assert len(read_all(settings, layout.download_requests)) == 1  # and the partition moved on
