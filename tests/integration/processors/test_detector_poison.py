@@ -47,6 +47,15 @@ def image(message_id: str) -> bytes:
     return envelope(json.dumps(body).encode(), message_id)
 
 
+def drain_detector(settings: Settings) -> None:
+    """Run the detector until it has been idle 2 s; it must exit 0."""
+    proc = spawn_role("detector", settings, "--idle-exit", "2")
+    try:
+        assert proc.wait(timeout=120) == 0
+    finally:
+        stop(proc)
+
+
 def test_undecodable_and_non_json_records_are_dead_lettered_and_later_records_processed(
     make_settings: Callable[..., Settings],
 ) -> None:
@@ -63,11 +72,7 @@ def test_undecodable_and_non_json_records_are_dead_lettered_and_later_records_pr
         ],
     )
 
-    proc = spawn_role("detector", settings, "--idle-exit", "2")
-    try:
-        assert proc.wait(timeout=120) == 0
-    finally:
-        stop(proc)
+    drain_detector(settings)
 
     dead = sorted(
         (h.to_dict(m.headers()) for m in read_all(settings, layout.dead_letters)),
@@ -98,11 +103,7 @@ def test_dead_lettered_record_keeps_its_original_bytes(
     value = b"\x00\x01 not avro at all"
     produce(settings, layout.webhooks, [(KEY, value)])
 
-    proc = spawn_role("detector", settings, "--idle-exit", "2")
-    try:
-        assert proc.wait(timeout=120) == 0
-    finally:
-        stop(proc)
+    drain_detector(settings)
 
     [dead] = read_all(settings, layout.dead_letters)
     assert (dead.key(), dead.value()) == (KEY, value)
@@ -117,11 +118,7 @@ def test_a_poison_webhook_as_large_as_the_body_limit_is_dead_lettered_whole(
     value = envelope(html, "3EB0000000000000000D")
     produce(settings, layout.webhooks, [(KEY, value), (KEY, image("3EB0000000000000000E"))])
 
-    proc = spawn_role("detector", settings, "--idle-exit", "2")
-    try:
-        assert proc.wait(timeout=120) == 0
-    finally:
-        stop(proc)
+    drain_detector(settings)
 
     [dead] = read_all(settings, layout.dead_letters)
     assert h.to_dict(dead.headers())[h.DLQ_ERROR_KIND] == "invalid_payload"
