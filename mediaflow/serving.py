@@ -46,7 +46,7 @@ ACCEPT_BACKLOG = 128
 """Connections the kernel queues until they are accepted (aiohttp's default)."""
 
 RETRY_AFTER_S = 5
-"""Seconds a refused client is asked to wait."""
+"""Seconds a client is asked to wait after any 503 of ours (``Retry-After``)."""
 
 LOG_INTERVAL_S = 10.0
 """At most one log line per this many seconds about refused or failed accepts."""

@@ -23,6 +23,7 @@ from mediaflow.codec import AvroCodec
 from mediaflow.errors import TransientError
 from mediaflow.events import Provider, WebhookReceived
 from mediaflow.logging import get_logger
+from mediaflow.serving import RETRY_AFTER_S
 from producers.webhook import metrics
 from producers.webhook.auth import TenantSource, authenticate, presented_token
 from producers.webhook.envelope import build_record
@@ -40,9 +41,6 @@ from producers.webhook.validation import (
 )
 
 log = get_logger("mediaflow.webhook")
-
-RETRY_AFTER_S = 5
-"""Seconds a provider is asked to wait after a 503."""
 
 _PROVIDER_KEY = web.RequestKey("provider", Provider)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -276,7 +274,6 @@ def _webhook_route(receiver: Receiver, provider: Provider) -> Handler:
 
 __all__ = [
     "IN_FLIGHT_KEY",
-    "RETRY_AFTER_S",
     "InFlight",
     "Receiver",
     "build_app",
