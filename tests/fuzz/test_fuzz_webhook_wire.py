@@ -24,7 +24,7 @@ from prometheus_client import REGISTRY
 
 from mediaflow import logging as mflog
 from mediaflow.config import REPO_ROOT, Settings
-from tests.support.webhook import WAPI_SECRET, serving, write_tenants
+from tests.support.webhook import WAPI_SECRET, answers_counted, serving, write_tenants
 
 pytestmark = pytest.mark.integration
 
@@ -103,7 +103,7 @@ async def test_no_broken_request_gets_a_500_or_an_error_in_the_log(
     receiver: tuple[int, io.StringIO],
 ) -> None:
     port, logged = receiver
-    server_errors_before = _server_errors()
+    server_errors_before = answers_counted(500)
 
     answers = await asyncio.gather(
         *(send(port, raw_request(*case[:4]), hang_up=case[4]) for case in CASES)
@@ -112,7 +112,7 @@ async def test_no_broken_request_gets_a_500_or_an_error_in_the_log(
         while REGISTRY.get_sample_value("mediaflow_webhook_in_flight"):
             await asyncio.sleep(0.05)
 
-    assert _server_errors() == server_errors_before
+    assert answers_counted(500) == server_errors_before
     statuses = {
         line.split(b" ")[1] for a in answers for line in a.split(b"\r\n") if line[:5] == b"HTTP/"
     }
@@ -121,8 +121,3 @@ async def test_no_broken_request_gets_a_500_or_an_error_in_the_log(
     lines = [json.loads(line) for line in logged.getvalue().splitlines()]
     assert [line for line in lines if line["level"] in ("error", "critical")] == []
     assert WAPI_SECRET not in logged.getvalue()
-
-
-def _server_errors() -> float:
-    labels = {"provider": "wapi", "status": "500"}
-    return REGISTRY.get_sample_value("mediaflow_webhook_requests_total", labels) or 0.0

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import REGISTRY
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
@@ -23,6 +24,12 @@ WAPI_INSTANCE = "3B6XIW-ZTS923-GEAY6V"
 WAPI_SECRET = "wapi-secret-for-webhook-tests"
 EVOLUTION_INSTANCE = "loja-centro"
 EVOLUTION_SECRET = "evolution-secret-for-webhook-tests"
+
+
+def answers_counted(status: int) -> float:
+    """How many W-API webhooks this process's receiver has answered with ``status``."""
+    labels = {"provider": "wapi", "status": str(status)}
+    return REGISTRY.get_sample_value("mediaflow_webhook_requests_total", labels) or 0.0
 
 
 def post_webhook(port: int, body: bytes, token: str = WAPI_SECRET) -> int:

@@ -12,10 +12,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from prometheus_client import REGISTRY
 
 from mediaflow.config import REPO_ROOT, Settings
-from tests.support.webhook import WAPI_SECRET, serving, write_tenants
+from tests.support.webhook import WAPI_SECRET, answers_counted, serving, write_tenants
 
 pytestmark = pytest.mark.integration
 
@@ -82,21 +81,17 @@ async def test_a_body_sent_whole_is_still_accepted(port: int) -> None:
 async def test_a_client_that_hangs_up_mid_body_is_counted_as_499_not_as_our_error(
     port: int,
 ) -> None:
-    def answered(status: str) -> float:
-        labels = {"provider": "wapi", "status": status}
-        return REGISTRY.get_sample_value("mediaflow_webhook_requests_total", labels) or 0.0
-
-    before_499, before_500 = answered("499"), answered("500")
+    before_499, before_500 = answers_counted(499), answers_counted(500)
     _, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(request_head(len(IMAGE)) + IMAGE[:100])
     await writer.drain()
     writer.close()
 
     async with asyncio.timeout(GIVE_UP_S):
-        while answered("499") == before_499:
+        while answers_counted(499) == before_499:
             await asyncio.sleep(0.05)
-    assert answered("499") == before_499 + 1
-    assert answered("500") == before_500
+    assert answers_counted(499) == before_499 + 1
+    assert answers_counted(500) == before_500
 
 
 @pytest.mark.parametrize(
