@@ -1,10 +1,11 @@
 """The webhook receiver: authenticate, validate, put the event durably on Kafka, answer.
 
 Run it with ``mediaflow serve webhooks [--workers N]`` (:func:`server.main`);
-embed it with :func:`build_app` and a :class:`Receiver`.
+embed it with :class:`Endpoints` around a :class:`Receiver`, served by
+:func:`build_server`.
 """
 
-from producers.webhook.app import Receiver, build_app
+from producers.webhook.app import Endpoints, Receiver, build_server
 from producers.webhook.auth import TenantSource, authenticate, presented_token
 from producers.webhook.envelope import OutgoingRecord, build_record, record_key, traceparent
 from producers.webhook.producer import AsyncProducer
@@ -13,13 +14,14 @@ from producers.webhook.validation import Rejected
 
 __all__ = [
     "AsyncProducer",
+    "Endpoints",
     "OutgoingRecord",
     "Receiver",
     "Rejected",
     "TenantSource",
     "authenticate",
-    "build_app",
     "build_record",
+    "build_server",
     "main",
     "presented_token",
     "record_key",

@@ -1,11 +1,18 @@
-"""The aiohttp application: webhook routes, health, readiness, metrics, error JSON.
+"""The receiver's HTTP face: webhook routes, health, readiness, metrics, error JSON.
 
 One request, in order: declared size (413 before reading) -> content type
-(415) -> body read with a running size limit (413) and a time limit (408) ->
-JSON (400 with the position) -> routing fields (422 naming the field) -> tenant
-secret (401) -> envelope -> Kafka, awaited until the broker acknowledges ->
-200. A broker that cannot take the record gives 503 with ``Retry-After`` so
-the provider retries; no request is answered 200 before its record is on Kafka.
+(415) -> ``100 Continue`` if the client waits for it -> body read with a
+running size limit (413) and a time limit (408) -> JSON (400 with the
+position) -> routing fields (422 naming the field) -> tenant secret (401) ->
+envelope -> Kafka, awaited until the broker acknowledges -> 200. A broker that
+cannot take the record gives 503 with ``Retry-After`` so the provider retries;
+no request is answered 200 before its record is on Kafka.
+
+It runs on aiohttp's low-level server (:class:`aiohttp.web.Server`) with
+:class:`Endpoints` as its handler, not on a ``web.Application``: six fixed
+paths need a dict, not a router, and the Application's router, middleware
+chain and richer request object are work on every webhook that this receiver
+does not use (``bench/bench_webhook.py`` measures the difference).
 """
 
 from __future__ import annotations
@@ -15,8 +22,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from aiohttp import web
+from aiohttp import HttpVersion11, StreamReader, web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.http_parser import RawRequestMessage
+from aiohttp.web_protocol import RequestHandler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mediaflow.codec import AvroCodec
@@ -35,15 +46,17 @@ from producers.webhook.validation import (
     check_declared_length,
     client_gone,
     envelope_fields,
+    method_not_allowed,
+    no_such_path,
     parse_json,
     too_large,
     unreadable_body,
+    wants_continue,
 )
 
 log = get_logger("mediaflow.webhook")
 
-_PROVIDER_KEY = web.RequestKey("provider", Provider)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Page = Callable[[], Awaitable[web.StreamResponse]]
 
 
 class InFlight:
@@ -75,9 +88,6 @@ class InFlight:
         return True
 
 
-IN_FLIGHT_KEY = web.AppKey("in_flight", InFlight)
-
-
 @dataclass(frozen=True, slots=True)
 class Receiver:
     """What the routes need: tenants, the producer, the codec, where to write, and limits."""
@@ -89,7 +99,7 @@ class Receiver:
     max_body_bytes: int
     body_timeout_s: float
 
-    async def accept(self, request: web.Request, provider: Provider) -> web.Response:
+    async def accept(self, request: web.BaseRequest, provider: Provider) -> web.Response:
         """Validate, authenticate and durably record one webhook.
 
         Raises:
@@ -100,6 +110,8 @@ class Receiver:
         received_at = datetime.now(UTC)
         check_declared_length(request.content_length, self.max_body_bytes)
         check_content_type(request.content_type)
+        if request.version == HttpVersion11 and wants_continue(request.headers.get("Expect")):
+            await send_continue(request)
         body = await read_limited(request, self.max_body_bytes, self.body_timeout_s)
         fields = envelope_fields(provider, parse_json(body))
         tenant = authenticate(
@@ -137,12 +149,12 @@ class Receiver:
         )
 
 
-async def read_limited(request: web.Request, limit: int, timeout_s: float) -> bytes:
-    """Read the body; aiohttp stops at the app's ``client_max_size`` (chunked uploads too).
+async def read_limited(request: web.BaseRequest, limit: int, timeout_s: float) -> bytes:
+    """Read the body; aiohttp stops at the request's ``client_max_size`` (chunked uploads too).
 
     Args:
         request: the request.
-        limit: the app's ``client_max_size``, named in the 413.
+        limit: the request's ``client_max_size``, named in the 413.
         timeout_s: how long the rest of the body may take to arrive. Without it a
             client that stops sending mid-body holds its connection, and a place
             among the requests shutdown waits for, forever.
@@ -169,6 +181,23 @@ async def read_limited(request: web.Request, limit: int, timeout_s: float) -> by
         raise client_gone() from None
 
 
+async def send_continue(request: web.BaseRequest) -> None:
+    """Tell a client that waits for it to send its body (``Expect: 100-continue``).
+
+    Sent only once the headers passed every check, so a body refused on them
+    (too large, not JSON) never travels at all.
+
+    Raises:
+        Rejected: 499 when the client hung up already.
+
+    """
+    try:
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    except ConnectionResetError:
+        raise client_gone() from None
+    request.writer.output_size = 0  # aiohttp reads it as "the answer has started"
+
+
 def error_response(status: int, error: str, detail: str) -> web.Response:
     """Build the JSON answer every refusal carries: ``{"error": ..., "detail": ...}``."""
     response = web.json_response({"error": error, "detail": detail}, status=status)
@@ -177,32 +206,117 @@ def error_response(status: int, error: str, detail: str) -> web.Response:
     return response
 
 
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every outcome into JSON; count webhook answers; never leak internals.
+class Endpoints:
+    """Every path of the receiver, as aiohttp's low-level request handler.
 
-    A client can cause 4xx only: :class:`Rejected` and aiohttp's own HTTP errors
-    (404, 405, malformed requests). Anything else is our bug: logged with its
-    traceback, answered 500 without details.
+    Example::
+
+        endpoints = Endpoints(receiver)
+        runner = web.ServerRunner(build_server(endpoints))
+
+    A webhook is one dict lookup away from :meth:`Receiver.accept`. Every
+    outcome becomes JSON, and webhook answers are counted by provider and
+    status. A client can cause 4xx only: :class:`Rejected` and aiohttp's own
+    HTTP errors. Anything else is our bug: logged with its traceback, answered
+    500 without details.
+
+    Attributes:
+        in_flight: the webhooks being handled, which shutdown waits for.
+
     """
-    in_flight = request.app[IN_FLIGHT_KEY]
-    in_flight.enter()
-    try:
-        response = await _answer(request, handler)
-    finally:
-        in_flight.leave()
-    provider = request.get(_PROVIDER_KEY)
-    if provider is not None:
+
+    def __init__(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+        self.in_flight = InFlight()
+        # Read when scraped, rather than a locked gauge update twice per request.
+        metrics.IN_FLIGHT.set_function(lambda: self.in_flight.count)
+        self._webhooks = {f"/webhooks/{provider.value}": provider for provider in Provider}
+        self._pages: dict[str, Page] = {
+            "/healthz": self._healthz,
+            "/readyz": self._readyz,
+            "/metrics": self._metrics,
+        }
+
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Answer one request."""
+        provider = self._webhooks.get(request.path)
+        if provider is None:
+            return await _answer(request, self._page(request))
+        self.in_flight.enter()
+        try:
+            response = await _answer(request, self._webhook(request, provider))
+        finally:
+            self.in_flight.leave()
         metrics.requests(provider, response.status).inc()
-    return response
+        return response
+
+    def make_request(
+        self,
+        message: RawRequestMessage,
+        payload: StreamReader,
+        protocol: RequestHandler,
+        writer: AbstractStreamWriter,
+        task: asyncio.Task[None],
+    ) -> web.BaseRequest:
+        """Build each request (aiohttp's request factory) with the receiver's body size limit."""
+        return web.BaseRequest(
+            message,
+            payload,
+            protocol,
+            writer,
+            task,
+            task.get_loop(),
+            client_max_size=self.receiver.max_body_bytes,
+        )
+
+    async def _webhook(self, request: web.BaseRequest, provider: Provider) -> web.Response:
+        if request.method != "POST":
+            raise method_not_allowed(request.method, request.path, ["POST"])
+        return await self.receiver.accept(request, provider)
+
+    async def _page(self, request: web.BaseRequest) -> web.StreamResponse:
+        page = self._pages.get(request.path)
+        if page is None:
+            raise no_such_path(request.path, self._webhooks)
+        if request.method not in ("GET", "HEAD"):
+            raise method_not_allowed(request.method, request.path, ["GET", "HEAD"])
+        return await page()
+
+    async def _healthz(self) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def _readyz(self) -> web.Response:
+        reason = await self.receiver.producer.unready_reason(self.receiver.topic)
+        if reason is None:
+            return web.json_response({"status": "ready"})
+        return error_response(503, "not_ready", reason)
+
+    async def _metrics(self) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+def build_server(endpoints: Endpoints, **options: Any) -> web.Server:
+    """Return aiohttp's low-level server answering with ``endpoints``.
+
+    Args:
+        endpoints: the handler.
+        options: for each connection's :class:`aiohttp.web_protocol.RequestHandler`,
+            e.g. ``keepalive_timeout``.
+
+    """
+    # access_log=None: aiohttp's access log prints the query string, where the token may be.
+    return web.Server(endpoints, request_factory=endpoints.make_request, access_log=None, **options)
+
+
+async def _answer(
+    request: web.BaseRequest, outcome: Awaitable[web.StreamResponse]
+) -> web.StreamResponse:
     try:
-        return await handler(request)
+        return await outcome
     except Rejected as exc:
         log.info("webhook_rejected", path=request.path, status=exc.status, error=exc.error)
         response = error_response(exc.status, exc.error, exc.message)
+        response.headers.update(exc.headers)
         if exc.hang_up:
             await _answer_and_hang_up(request, response)
         return response
@@ -218,7 +332,7 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(500, "internal_error", "internal error; it has been logged")
 
 
-async def _answer_and_hang_up(request: web.Request, response: web.StreamResponse) -> None:
+async def _answer_and_hang_up(request: web.BaseRequest, response: web.StreamResponse) -> None:
     # A body stalled or broken: say "Connection: close" and hang up once the answer
     # is out. Left to itself, aiohttp would linger up to 10 s more, reading the rest
     # of the body only to discard it (or to log a broken one as its own error).
@@ -232,52 +346,12 @@ def _slug(reason: str) -> str:
     return reason.lower().replace(" ", "_")
 
 
-def build_app(receiver: Receiver) -> web.Application:
-    """Return the application with every route of the receiver.
-
-    Args:
-        receiver: the collaborators the webhook routes use.
-
-    """
-    app = web.Application(middlewares=[errors_middleware], client_max_size=receiver.max_body_bytes)
-    in_flight = app[IN_FLIGHT_KEY] = InFlight()
-    # Read when scraped, rather than a locked gauge update twice per request.
-    metrics.IN_FLIGHT.set_function(lambda: in_flight.count)
-    for provider in Provider:
-        app.router.add_post(f"/webhooks/{provider.value}", _webhook_route(receiver, provider))
-
-    async def healthz(_request: web.Request) -> web.Response:
-        return web.json_response({"status": "alive"})
-
-    async def readyz(_request: web.Request) -> web.Response:
-        reason = await receiver.producer.unready_reason(receiver.topic)
-        if reason is None:
-            return web.json_response({"status": "ready"})
-        return error_response(503, "not_ready", reason)
-
-    async def metrics_route(_request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_route)
-    return app
-
-
-def _webhook_route(receiver: Receiver, provider: Provider) -> Handler:
-    async def route(request: web.Request) -> web.Response:
-        request[_PROVIDER_KEY] = provider
-        return await receiver.accept(request, provider)
-
-    return route
-
-
 __all__ = [
-    "IN_FLIGHT_KEY",
+    "Endpoints",
     "InFlight",
     "Receiver",
-    "build_app",
+    "build_server",
     "error_response",
-    "errors_middleware",
     "read_limited",
+    "send_continue",
 ]

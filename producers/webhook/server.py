@@ -28,7 +28,7 @@ from mediaflow.logging import get_logger
 from mediaflow.serving import listen, raise_open_files_limit
 from mediaflow.tenants import TenantRegistry
 from producers.webhook import event_loop
-from producers.webhook.app import IN_FLIGHT_KEY, Receiver, build_app
+from producers.webhook.app import Endpoints, Receiver, build_server
 from producers.webhook.auth import TenantSource
 from producers.webhook.producer import AsyncProducer
 
@@ -85,16 +85,13 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         max_body_bytes=settings.webhook_max_body_bytes,
         body_timeout_s=settings.webhook_body_timeout_s,
     )
-    app = build_app(receiver)
+    endpoints = Endpoints(receiver)
     drain_timeout_s = settings.webhook_delivery_timeout_s + DRAIN_MARGIN_S
-    # access_log=None: aiohttp's access log prints the query string, where the token may be.
-    # keepalive_timeout also closes a connection that never completes a request's headers.
-    runner = web.AppRunner(
-        app,
-        access_log=None,
+    runner = web.ServerRunner(
+        # keepalive_timeout also closes a connection that never completes a request's headers.
+        build_server(endpoints, keepalive_timeout=settings.http_idle_timeout_s),
         handle_signals=False,
         shutdown_timeout=DRAIN_MARGIN_S,
-        keepalive_timeout=settings.http_idle_timeout_s,
     )
     await runner.setup()
     listener = await listen(
@@ -130,7 +127,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         # a webhook that was mid-upload when the signal came.
         listener.close()
         await asyncio.sleep(0)  # let connections accepted just before start their request
-        drained = await app[IN_FLIGHT_KEY].drained(drain_timeout_s)
+        drained = await endpoints.in_flight.drained(drain_timeout_s)
         await runner.cleanup()
         undelivered = await producer.close()
     log.info("webhooks_stopped", drained=drained, undelivered=undelivered)

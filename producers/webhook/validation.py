@@ -8,6 +8,7 @@ unit-tested without a server.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mediaflow.errors import ErrorKind, InvalidPayload, MediaflowError
@@ -26,16 +27,26 @@ class Rejected(MediaflowError):
         error: a short stable word for the JSON ``error`` field.
         hang_up: the connection cannot carry another request (the rest of its
             body is missing or unreadable): close it once the answer is out.
+        headers: HTTP headers the answer must carry (``Allow`` on a 405).
 
     """
 
     kind = ErrorKind.INVALID_PAYLOAD
 
-    def __init__(self, status: int, error: str, detail: str, *, hang_up: bool = False) -> None:
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        detail: str,
+        *,
+        hang_up: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.error = error
         self.hang_up = hang_up
+        self.headers = dict(headers or {})
 
 
 def too_large(limit: int) -> Rejected:
@@ -73,6 +84,45 @@ def client_gone() -> Rejected:
         CLIENT_CLOSED_REQUEST,
         "client_closed_request",
         "the client closed the connection before its body was complete",
+    )
+
+
+def no_such_path(path: str, webhook_paths: Iterable[str]) -> Rejected:
+    """Return the refusal of a path the receiver does not serve (404), naming those it does."""
+    return Rejected(
+        404,
+        "not_found",
+        f"nothing is served at {path}; webhooks go to POST {', '.join(webhook_paths)}",
+    )
+
+
+def method_not_allowed(method: str, path: str, allowed: Iterable[str]) -> Rejected:
+    """Return the refusal of a method ``path`` does not take (405, with ``Allow``)."""
+    allow = ", ".join(allowed)
+    return Rejected(
+        405,
+        "method_not_allowed",
+        f"{path} does not take {method}; it takes {allow}",
+        headers={"Allow": allow},
+    )
+
+
+def wants_continue(expect: str | None) -> bool:
+    """Whether the client waits for ``100 Continue`` before sending its body.
+
+    Args:
+        expect: the request's ``Expect`` header, ``None`` when absent.
+
+    Raises:
+        Rejected: 417 for any expectation but ``100-continue``, the only one HTTP defines.
+
+    """
+    if expect is None:
+        return False
+    if expect.strip().lower() == "100-continue":
+        return True
+    raise Rejected(
+        417, "expectation_failed", f"Expect: {expect[:64]!r} is not supported; send 100-continue"
     )
 
 
@@ -182,7 +232,10 @@ __all__ = [
     "check_declared_length",
     "client_gone",
     "envelope_fields",
+    "method_not_allowed",
+    "no_such_path",
     "parse_json",
     "too_large",
     "unreadable_body",
+    "wants_continue",
 ]

@@ -11,13 +11,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp import web
+from aiohttp.test_utils import BaseTestServer, TestClient
 from prometheus_client import REGISTRY
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.kafka.topics import load_layout
-from producers.webhook import AsyncProducer, Receiver, TenantSource, build_app, serve
+from producers.webhook import AsyncProducer, Endpoints, Receiver, TenantSource, build_server, serve
 from simulator.pipeline import free_port
 
 WAPI_INSTANCE = "3B6XIW-ZTS923-GEAY6V"
@@ -64,6 +65,17 @@ def write_tenants(directory: Path) -> Path:
     return path
 
 
+class _ReceiverTestServer(BaseTestServer):
+    """aiohttp's test server around the receiver's own low-level server (``build_server``)."""
+
+    def __init__(self, endpoints: Endpoints) -> None:
+        super().__init__()
+        self._endpoints = endpoints
+
+    async def _make_runner(self, **kwargs: Any) -> web.ServerRunner:
+        return web.ServerRunner(build_server(self._endpoints), **kwargs)
+
+
 @asynccontextmanager
 async def receiver_client(settings: Settings, tenants: Path) -> AsyncIterator[TestClient]:
     """Serve the receiver built from ``settings`` and yield a client for it."""
@@ -77,7 +89,7 @@ async def receiver_client(settings: Settings, tenants: Path) -> AsyncIterator[Te
         body_timeout_s=settings.webhook_body_timeout_s,
     )
     try:
-        async with TestClient(TestServer(build_app(receiver))) as client:
+        async with TestClient(_ReceiverTestServer(Endpoints(receiver))) as client:
             yield client
     finally:
         await producer.close(timeout_s=1)

@@ -120,12 +120,30 @@ async def test_a_body_its_content_encoding_cannot_decode_is_400(
     }
 
 
-async def test_unknown_paths_and_methods_answer_json(client: TestClient) -> None:
+async def test_unknown_paths_and_methods_answer_json_that_names_what_is_served(
+    client: TestClient,
+) -> None:
     missing = await client.get("/webhooks/nope")
     wrong_method = await client.get("/webhooks/wapi")
-    assert (missing.status, wrong_method.status) == (404, 405)
-    assert "error" in await missing.json()
-    assert "error" in await wrong_method.json()
+    not_a_page_method = await client.post("/healthz")
+    assert (missing.status, wrong_method.status, not_a_page_method.status) == (404, 405, 405)
+    assert await missing.json() == {
+        "error": "not_found",
+        "detail": "nothing is served at /webhooks/nope; webhooks go to POST "
+        "/webhooks/wapi, /webhooks/evolution, /webhooks/zapi",
+    }
+    assert await wrong_method.json() == {
+        "error": "method_not_allowed",
+        "detail": "/webhooks/wapi does not take GET; it takes POST",
+    }
+    assert wrong_method.headers["Allow"] == "POST"
+    assert not_a_page_method.headers["Allow"] == "GET, HEAD"
+
+
+async def test_health_answers_head_without_a_body(client: TestClient) -> None:
+    answer = await client.head("/healthz")
+    assert answer.status == 200
+    assert await answer.read() == b""
 
 
 HOSTILE = [

@@ -5,13 +5,14 @@ def test_the_package_exports_exactly_its_public_names_sorted() -> None:
     assert producers.webhook.__all__ == sorted(producers.webhook.__all__)
     assert set(producers.webhook.__all__) == {
         "AsyncProducer",
+        "Endpoints",
         "OutgoingRecord",
         "Receiver",
         "Rejected",
         "TenantSource",
         "authenticate",
-        "build_app",
         "build_record",
+        "build_server",
         "main",
         "presented_token",
         "record_key",

@@ -7,6 +7,7 @@ from producers.webhook.validation import (
     check_declared_length,
     envelope_fields,
     parse_json,
+    wants_continue,
 )
 
 
@@ -33,6 +34,21 @@ def test_other_content_types_are_415(media_type: str) -> None:
     with pytest.raises(Rejected) as caught:
         check_content_type(media_type)
     assert caught.value.status == 415
+
+
+@pytest.mark.parametrize(
+    ("expect", "waits"), [(None, False), ("100-continue", True), ("100-Continue ", True)]
+)
+def test_a_client_waits_for_100_continue_only_when_it_says_so(
+    expect: str | None, waits: bool
+) -> None:
+    assert wants_continue(expect) is waits
+
+
+def test_an_expectation_other_than_100_continue_is_417() -> None:
+    with pytest.raises(Rejected) as caught:
+        wants_continue("gzip-please")
+    assert (caught.value.status, caught.value.error) == (417, "expectation_failed")
 
 
 def test_invalid_json_names_line_column_and_offset() -> None:
