@@ -1,4 +1,8 @@
+import json
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mediaflow.events import Provider
 from producers.webhook.validation import (
@@ -69,6 +73,46 @@ def test_invalid_json_names_line_column_and_offset() -> None:
 )
 def test_valid_json_parses_to_the_same_value(body: bytes, expected: object) -> None:
     assert parse_json(body) == expected
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats()  # NaN and infinities too: json.dumps writes them, json.loads reads them
+    | st.text()
+    | st.sampled_from(["\ud800", "\udfff x"]),  # lone surrogates
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@st.composite
+def json_bodies(draw: st.DrawFn) -> bytes:
+    """JSON documents in every encoding json.loads reads, some with one byte changed."""
+    text = json.dumps(draw(JSON_VALUES), ensure_ascii=draw(st.booleans()))
+    encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-32"]))
+    body = text.encode(encoding, errors="surrogatepass")
+    if body and draw(st.booleans()):
+        at = draw(st.integers(0, len(body) - 1))
+        body = body[:at] + bytes([draw(st.integers(0, 255))]) + body[at + 1 :]
+    return body
+
+
+@given(st.one_of(json_bodies(), st.binary(max_size=64)))
+def test_a_body_parses_to_what_json_loads_returns_or_is_400(body: bytes) -> None:
+    # The fast parser must never change what a body means, nor accept what
+    # the standard library refuses.
+    try:
+        expected = json.loads(body)
+    except (ValueError, RecursionError):
+        with pytest.raises(Rejected) as caught:
+            parse_json(body)
+        assert caught.value.status == 400
+    else:
+        assert repr(parse_json(body)) == repr(expected)  # repr: NaN equals NaN, 1 is not 1.0
 
 
 def test_deeply_nested_json_is_400_not_a_crash() -> None:
