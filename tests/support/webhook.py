@@ -77,7 +77,9 @@ class _ReceiverTestServer(BaseTestServer):
 
 
 @asynccontextmanager
-async def receiver_client(settings: Settings, tenants: Path) -> AsyncIterator[TestClient]:
+async def receiver_client(
+    settings: Settings, tenants: Path
+) -> AsyncIterator[TestClient[web.BaseRequest, None]]:
     """Serve the receiver built from ``settings`` and yield a client for it."""
     producer = AsyncProducer(settings.kafka, delivery_timeout_s=settings.webhook_delivery_timeout_s)
     receiver = Receiver(
@@ -89,7 +91,10 @@ async def receiver_client(settings: Settings, tenants: Path) -> AsyncIterator[Te
         body_timeout_s=settings.webhook_body_timeout_s,
     )
     try:
-        async with TestClient(_ReceiverTestServer(Endpoints(receiver))) as client:
+        client: TestClient[web.BaseRequest, None] = TestClient(
+            _ReceiverTestServer(Endpoints(receiver))
+        )
+        async with client:
             yield client
     finally:
         await producer.close(timeout_s=1)
