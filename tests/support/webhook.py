@@ -49,6 +49,19 @@ def post_webhook(port: int, body: bytes, token: str = WAPI_SECRET) -> int:
         return 0
 
 
+def request_head(
+    length: int, *, content_type: str = "application/json", expect: str | None = None
+) -> bytes:
+    """The head of a raw ``POST /webhooks/wapi`` (W-API secret included) declaring ``length``."""
+    head = (
+        f"POST /webhooks/wapi?token={WAPI_SECRET} HTTP/1.1\r\nHost: receiver\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: {length}\r\n"
+    )
+    if expect is not None:
+        head += f"Expect: {expect}\r\n"
+    return (head + "\r\n").encode()
+
+
 def write_tenants(directory: Path) -> Path:
     """Write a registry with one W-API and one Evolution tenant; secrets in files."""
     wapi = directory / "wapi.secret"

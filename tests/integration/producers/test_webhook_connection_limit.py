@@ -22,18 +22,11 @@ from simulator.pipeline import free_port
 from tests.support.connections import OPEN_FILES, PAST_THE_LIMIT, answered, hold, read_answer
 from tests.support.processes import spawn_role, stop
 from tests.support.waiting import eventually
-from tests.support.webhook import WAPI_SECRET, post_webhook, write_tenants
+from tests.support.webhook import post_webhook, request_head, write_tenants
 
 pytestmark = pytest.mark.integration
 
 IMAGE = (REPO_ROOT / "tests" / "fixtures" / "payloads" / "wapi_image.json").read_bytes()
-
-
-def webhook_request() -> bytes:
-    return (
-        f"POST /webhooks/wapi?token={WAPI_SECRET} HTTP/1.1\r\nHost: test\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(IMAGE)}\r\n\r\n"
-    ).encode() + IMAGE
 
 
 def refused_total(port: int) -> float:
@@ -85,7 +78,7 @@ def test_connections_past_the_limit_get_a_503_and_the_admitted_ones_keep_working
         assert json.loads(body)["error"] == "too_many_connections"
 
         # The connections it holds are served as before.
-        admitted[0].sendall(webhook_request())
+        admitted[0].sendall(request_head(len(IMAGE)) + IMAGE)
         assert admitted[0].recv(65536).startswith(b"HTTP/1.1 200 ")
 
     # Once the clients hang up, new connections are admitted again.

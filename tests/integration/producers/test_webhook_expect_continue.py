@@ -17,26 +17,19 @@ from pathlib import Path
 import pytest
 
 from mediaflow.config import REPO_ROOT, Settings
-from tests.support.webhook import WAPI_SECRET, serving, write_tenants
+from tests.support.webhook import request_head, serving, write_tenants
 
 pytestmark = pytest.mark.integration
 
 IMAGE = (REPO_ROOT / "tests" / "fixtures" / "payloads" / "wapi_image.json").read_bytes()
 GIVE_UP_S = 20.0
+CONTINUE = "100-continue"
 
 
 @pytest.fixture
 async def port(settings: Settings, tmp_path: Path) -> AsyncIterator[int]:
     async with serving(settings, write_tenants(tmp_path)) as port:
         yield port
-
-
-def request_head(length: int, content_type: str = "application/json", expect: str = "") -> bytes:
-    return (
-        f"POST /webhooks/wapi?token={WAPI_SECRET} HTTP/1.1\r\nHost: receiver\r\n"
-        f"Content-Type: {content_type}\r\nContent-Length: {length}\r\n"
-        f"Expect: {expect or '100-continue'}\r\n\r\n"
-    ).encode()
 
 
 async def read_head(reader: asyncio.StreamReader) -> bytes:
@@ -50,7 +43,7 @@ async def test_a_client_waiting_for_100_continue_gets_it_then_a_200_for_its_body
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        writer.write(request_head(len(IMAGE)))
+        writer.write(request_head(len(IMAGE), expect=CONTINUE))
         await writer.drain()
         interim = await read_head(reader)
         writer.write(IMAGE)
@@ -65,8 +58,12 @@ async def test_a_client_waiting_for_100_continue_gets_it_then_a_200_for_its_body
 @pytest.mark.parametrize(
     ("head", "status", "error"),
     [
-        (request_head(1024 * 1024 + 1), 413, "payload_too_large"),
-        (request_head(len(IMAGE), content_type="text/plain"), 415, "unsupported_media_type"),
+        (request_head(1024 * 1024 + 1, expect=CONTINUE), 413, "payload_too_large"),
+        (
+            request_head(len(IMAGE), content_type="text/plain", expect=CONTINUE),
+            415,
+            "unsupported_media_type",
+        ),
         (request_head(len(IMAGE), expect="something-else"), 417, "expectation_failed"),
     ],
     ids=["over the size limit", "not JSON", "unknown expectation"],

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mediaflow.config import REPO_ROOT, Settings
-from tests.support.webhook import WAPI_SECRET, answers_counted, serving, write_tenants
+from tests.support.webhook import answers_counted, request_head, serving, write_tenants
 
 pytestmark = pytest.mark.integration
 
@@ -33,13 +33,6 @@ async def port(settings: Settings, tmp_path: Path) -> AsyncIterator[int]:
         http_idle_timeout_s=TIMEOUT_S,
     ) as port:
         yield port
-
-
-def request_head(length: int) -> bytes:
-    return (
-        f"POST /webhooks/wapi?token={WAPI_SECRET} HTTP/1.1\r\nHost: receiver\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
-    ).encode()
 
 
 async def read_until_closed(reader: asyncio.StreamReader) -> bytes:
