@@ -201,7 +201,9 @@ async def listen(
     settings: tuple[str, str],
     reuse_port: bool = False,
 ) -> Listener:
-    """Serve ``runner``'s application on every address ``host`` names, on ``port``.
+    """Serve ``runner``'s server (an application or a low-level one) on ``host``, on ``port``.
+
+    Every address ``host`` names is bound.
 
     Args:
         runner: a set-up aiohttp runner.

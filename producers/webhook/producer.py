@@ -212,8 +212,8 @@ class AsyncProducer:
         try:
             metadata = self._producer.list_topics(topic, timeout=min(2.0, self._delivery_timeout_s))
         except KafkaException:
-            return "the Kafka broker is not reachable"
-        if not metadata.brokers:
+            metadata = None
+        if metadata is None or not metadata.brokers:
             return "the Kafka broker is not reachable"
         found = metadata.topics.get(topic)
         error = None if found is None else found.error
