@@ -109,6 +109,8 @@ MAX_PRESIGN_TTL_S = 7 * 24 * 3600
 """SigV4 presigned URLs live at most seven days."""
 MAX_LINGER_MS = 900_000
 """librdkafka's own ceiling for ``linger.ms``."""
+MAX_BATCH_MESSAGES = 1_000_000
+"""librdkafka's own ceiling for ``batch.num.messages``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +182,8 @@ class Settings:
     webhook_max_body_bytes: int = _bounded(1024 * 1024, 1)
     webhook_body_timeout_s: float = _positive(10.0)
     webhook_delivery_timeout_s: float = _positive(10.0)
-    webhook_linger_ms: float = _bounded(0.0, 0, MAX_LINGER_MS)
+    webhook_linger_ms: float = _bounded(1.0, 0, MAX_LINGER_MS)
+    webhook_batch_messages: int = _bounded(16, 1, MAX_BATCH_MESSAGES)
     api_host: str = "127.0.0.1"
     api_port: int = _bounded(8081, 0, MAX_PORT)
     api_token: Secret = field(default_factory=lambda: Secret("local-api-token"))

@@ -115,7 +115,8 @@ def client_config(
     2. ``defaults``: mediaflow's tuning;
     3. the user's ``MEDIAFLOW_KAFKA_PROP_*`` properties (SASL, SSL, tuning...);
     4. ``stage``: what a stage derives from its own settings (the receiver's
-       ``linger.ms`` from ``MEDIAFLOW_WEBHOOK_LINGER_MS``); a user property it
+       ``linger.ms`` from ``MEDIAFLOW_WEBHOOK_LINGER_MS``, ``batch.num.messages``
+       from ``MEDIAFLOW_WEBHOOK_BATCH_MESSAGES``); a user property it
        replaces is logged, not silently dropped;
     5. ``guarantees``, which no property may weaken.
 

@@ -122,3 +122,22 @@ async def test_a_full_local_queue_is_broker_unavailable_at_once(
             await first
     finally:
         await producer.close(timeout_s=0)
+
+
+async def test_a_full_batch_goes_to_the_broker_without_waiting_out_the_linger(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # Under load batches fill before the linger ends, so webhooks do not wait it out.
+    settings = make_settings(
+        webhook_linger_ms=30_000, webhook_batch_messages=4, webhook_delivery_timeout_s=40
+    )
+    topic = load_layout(settings.kafka).webhooks
+    producer = AsyncProducer.from_settings(settings)
+    try:
+        sends = [producer.send(topic, b"k", b"record %d" % n, []) for n in range(4)]
+        try:
+            await asyncio.wait_for(asyncio.gather(*sends), timeout=20)
+        except TimeoutError:
+            pytest.fail("a batch of WEBHOOK_BATCH_MESSAGES records waited for the linger")
+    finally:
+        await producer.close(timeout_s=0)

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from mediaflow.config import KafkaSettings
+from mediaflow.config import KafkaSettings, Settings
 from mediaflow.errors import BrokerUnavailable
+from producers.webhook import producer as producer_module
 from producers.webhook.producer import AsyncProducer
 
 
@@ -68,3 +69,16 @@ async def test_a_poll_that_raises_does_not_stop_the_reports() -> None:
     await producer.send("t", b"k", b"v", [])  # answered by the poll after the failed one
     assert client.failures == 0
     assert await producer.close(timeout_s=0) == 0
+
+
+def test_the_batching_settings_reach_librdkafka(monkeypatch: pytest.MonkeyPatch) -> None:
+    given: dict[str, Any] = {}
+
+    def producer(_settings: KafkaSettings, **overrides: Any) -> ReportingClient:
+        given.update(overrides)
+        return ReportingClient(reports=True)
+
+    monkeypatch.setattr(producer_module.clients, "producer", producer)
+    AsyncProducer.from_settings(Settings(webhook_linger_ms=7, webhook_batch_messages=3))
+    assert given["linger.ms"] == 7
+    assert given["batch.num.messages"] == 3
