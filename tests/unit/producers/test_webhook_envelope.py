@@ -1,3 +1,4 @@
+import os
 import uuid
 from datetime import UTC, datetime
 
@@ -6,6 +7,7 @@ from mediaflow.events import Provider
 from mediaflow.providers import EnvelopeFields
 from mediaflow.tenants import Tenant
 from producers.webhook.envelope import (
+    RandomPool,
     build_record,
     record_key,
     select_headers,
@@ -73,3 +75,23 @@ def test_record_carries_tenant_client_body_and_matching_headers() -> None:
 def test_event_ids_are_version_4_uuids_of_the_given_bytes() -> None:
     for raw in (bytes(16), b"\xff" * 16, bytes(range(16))):
         assert uuid4_from(raw) == str(uuid.UUID(bytes=raw, version=4))
+
+
+def test_the_random_pool_never_hands_out_the_same_bytes_twice() -> None:
+    pool = RandomPool()
+    taken = [pool.take(40) for _ in range(3 * RandomPool.PAGE_BYTES // 40)]  # three pages
+    assert {len(t) for t in taken} == {40}
+    assert len(set(taken)) == len(taken)
+    assert len(pool.take(RandomPool.PAGE_BYTES + 1)) == RandomPool.PAGE_BYTES + 1
+
+
+def test_a_forked_receiver_does_not_hand_out_its_parents_random_bytes() -> None:
+    pool = RandomPool()
+    pool.take(40)  # a page is read, and its rest would be inherited
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(write_end, pool.take(40))
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read_end, 40) != pool.take(40)
