@@ -94,7 +94,7 @@ async def receiver_client(
     settings: Settings, tenants: Path
 ) -> AsyncIterator[TestClient[web.BaseRequest, None]]:
     """Serve the receiver built from ``settings`` and yield a client for it."""
-    producer = AsyncProducer(settings.kafka, delivery_timeout_s=settings.webhook_delivery_timeout_s)
+    producer = AsyncProducer.from_settings(settings)
     receiver = Receiver(
         tenants=TenantSource(tenants),
         producer=producer,
