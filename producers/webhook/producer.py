@@ -17,8 +17,9 @@ costs librdkafka's sender thread and the broker mostly thread wake-ups: 40 and
 75 µs per webhook on a 2-core machine at 4,000 webhooks/s, against 18 and 42 µs
 with requests of 10. A batch therefore goes when ``batch_messages`` records
 wait or when the oldest has waited ``linger_ms``, whichever comes first: under
-load batches fill before the linger ends, and a lone webhook waits about a
-millisecond more.
+load batches fill before the linger ends. When fewer are in flight, each
+waits out the linger: a client sending one webhook at a time waited 2.2 ms
+instead of 0.7.
 
 ``message.timeout.ms`` is the delivery timeout: librdkafka reports every
 record by then, delivered or failed, so no request waits longer than that.
