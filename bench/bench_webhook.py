@@ -82,23 +82,21 @@ def _serve_receiver(settings: Settings) -> None:
     raise SystemExit(event_loop.run(serve(settings)))
 
 
-def _serve_noop(port: int) -> None:
-    async def accept(request: web.Request) -> web.Response:
-        await request.read()
-        return web.json_response({"status": "accepted"})
+async def _accept_noop(request: web.BaseRequest) -> web.Response:
+    """The no-op handler: read the body, answer 200."""
+    await request.read()
+    return web.json_response({"status": "accepted"})
 
+
+def _serve_noop(port: int) -> None:
     app = web.Application()
-    app.router.add_post("/webhooks/wapi", accept)
+    app.router.add_post("/webhooks/wapi", _accept_noop)
     app.router.add_get("/healthz", lambda _r: _ok())
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
 def _serve_raw_noop(port: int) -> None:
-    async def accept(request: web.BaseRequest) -> web.Response:
-        await request.read()
-        return web.json_response({"status": "accepted"})
-
-    asyncio.run(_serve_raw(accept, port))
+    asyncio.run(_serve_raw(_accept_noop, port))
 
 
 async def _serve_raw(
