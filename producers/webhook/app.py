@@ -31,8 +31,10 @@ from aiohttp.web_protocol import RequestHandler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mediaflow.codec import AvroCodec
+from mediaflow.config import Settings
 from mediaflow.errors import TransientError
 from mediaflow.events import Provider, WebhookReceived
+from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import get_logger
 from mediaflow.serving import RETRY_AFTER_S
 from producers.webhook import metrics
@@ -98,6 +100,20 @@ class Receiver:
     topic: str
     max_body_bytes: int
     body_timeout_s: float
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, tenants: TenantSource, producer: AsyncProducer
+    ) -> Receiver:
+        """The receiver as ``settings`` configure it (topic, limits), around these collaborators."""
+        return cls(
+            tenants=tenants,
+            producer=producer,
+            codec=AvroCodec(),
+            topic=load_layout(settings.kafka).webhooks,
+            max_body_bytes=settings.webhook_max_body_bytes,
+            body_timeout_s=settings.webhook_body_timeout_s,
+        )
 
     async def accept(self, request: web.BaseRequest, provider: Provider) -> web.Response:
         """Validate, authenticate and durably record one webhook.

@@ -20,7 +20,6 @@ from types import FrameType
 
 from aiohttp import web
 
-from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.errors import EXIT_CONFIG, ConfigError
 from mediaflow.kafka.topics import load_layout
@@ -75,16 +74,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     """
     stop = stop or asyncio.Event()
     tenants = TenantSource(settings.tenants_file)
-    topic = load_layout(settings.kafka).webhooks
     producer = AsyncProducer.from_settings(settings)
-    receiver = Receiver(
-        tenants=tenants,
-        producer=producer,
-        codec=AvroCodec(),
-        topic=topic,
-        max_body_bytes=settings.webhook_max_body_bytes,
-        body_timeout_s=settings.webhook_body_timeout_s,
-    )
+    receiver = Receiver.from_settings(settings, tenants=tenants, producer=producer)
+    topic = receiver.topic
     endpoints = Endpoints(receiver)
     drain_timeout_s = settings.webhook_delivery_timeout_s + DRAIN_MARGIN_S
     runner = web.ServerRunner(

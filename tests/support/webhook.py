@@ -15,9 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import BaseTestServer, TestClient
 from prometheus_client import REGISTRY
 
-from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
-from mediaflow.kafka.topics import load_layout
 from producers.webhook import AsyncProducer, Endpoints, Receiver, TenantSource, build_server, serve
 from simulator.pipeline import free_port
 
@@ -95,14 +93,7 @@ async def receiver_client(
 ) -> AsyncIterator[TestClient[web.BaseRequest, None]]:
     """Serve the receiver built from ``settings`` and yield a client for it."""
     producer = AsyncProducer.from_settings(settings)
-    receiver = Receiver(
-        tenants=TenantSource(tenants),
-        producer=producer,
-        codec=AvroCodec(),
-        topic=load_layout(settings.kafka).webhooks,
-        max_body_bytes=settings.webhook_max_body_bytes,
-        body_timeout_s=settings.webhook_body_timeout_s,
-    )
+    receiver = Receiver.from_settings(settings, tenants=TenantSource(tenants), producer=producer)
     try:
         client: TestClient[web.BaseRequest, None] = TestClient(
             _ReceiverTestServer(Endpoints(receiver))
