@@ -127,8 +127,12 @@ class AsyncProducer:
             batch_messages=settings.webhook_batch_messages,
         )
 
-    async def send(self, topic: str, key: bytes, value: bytes, headers: Headers) -> None:
-        """Produce one record and return once the broker acknowledged it.
+    def send(self, topic: str, key: bytes, value: bytes, headers: Headers) -> asyncio.Future[None]:
+        """Produce one record; the future it returns resolves once the broker acknowledged it.
+
+        The record is queued at the call, not when the future is awaited. A
+        future rather than a coroutine: the request's task awaits it directly,
+        one coroutine frame fewer to create and resume on every webhook.
 
         Args:
             topic: the real (prefixed) topic name.
@@ -136,10 +140,11 @@ class AsyncProducer:
             value: the encoded record.
             headers: Kafka headers.
 
-        Raises:
-            BrokerUnavailable: the local queue is full, the broker is unreachable,
-                or the delivery timeout passed. The record may still land later;
-                the caller must not claim it did.
+        Returns:
+            A future that fails with :class:`~mediaflow.errors.BrokerUnavailable`
+            when the local queue is full, the broker is unreachable, or the
+            delivery timeout passed. The record may still land later; the caller
+            must not claim it did.
 
         """
         loop = asyncio.get_running_loop()
@@ -147,7 +152,7 @@ class AsyncProducer:
         if not self._outbox:
             loop.call_soon(self._produce_outbox, loop)
         self._outbox.append((topic, key, value, headers, future))
-        await future
+        return future
 
     def _produce_outbox(self, loop: asyncio.AbstractEventLoop) -> None:
         # The records of one loop iteration go to librdkafka together: one

@@ -114,7 +114,7 @@ async def test_a_full_local_queue_is_broker_unavailable_at_once(
     settings = make_settings(create=False, kafka_bootstrap_servers="127.0.0.1:1")
     producer = AsyncProducer(settings.kafka, delivery_timeout_s=1, queue_max_messages=1)
     try:
-        first = asyncio.create_task(producer.send("t", b"k", b"v", []))
+        first = producer.send("t", b"k", b"v", [])
         await asyncio.sleep(0)  # the first record takes the only queue slot
         with pytest.raises(BrokerUnavailable, match="queue is full"):
             await producer.send("t", b"k", b"v", [])
