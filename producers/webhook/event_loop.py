@@ -34,6 +34,11 @@ class PreciseEpollSelector(selectors.EpollSelector):
         """Wait for events, up to ``timeout`` seconds (``None``: until one comes)."""
         epoll_fd = self.fileno()
         if timeout is not None and 0 < timeout < 1e-3 and epoll_fd < _SELECT_FD_LIMIT:
+            # Under load events are usually waiting already: collect them in one
+            # call, and pay for the wait only when there is none.
+            ready = super().select(0)
+            if ready:
+                return ready
             select.select([epoll_fd], [], [], timeout)
             timeout = 0
         return super().select(timeout)
