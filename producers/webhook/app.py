@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import HttpVersion11, StreamReader, web
+from aiohttp import HttpVersion11, StreamReader, hdrs, web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http_parser import RawRequestMessage
 from aiohttp.web_protocol import RequestHandler
@@ -125,7 +125,7 @@ class Receiver:
         """
         received_at = datetime.now(UTC)
         check_declared_length(request.content_length, self.max_body_bytes)
-        check_content_type(request.content_type)
+        check_content_type(request.headers.get(hdrs.CONTENT_TYPE))
         if request.version == HttpVersion11 and wants_continue(request.headers.get("Expect")):
             await send_continue(request)
         body = await read_limited(request, self.max_body_bytes, self.body_timeout_s)

@@ -143,17 +143,19 @@ def check_declared_length(content_length: int | None, limit: int) -> None:
         raise too_large(limit)
 
 
-def check_content_type(content_type: str) -> None:
+def check_content_type(content_type: str | None) -> None:
     """Accept ``application/json`` (any parameters) and ``application/*+json``.
 
     Args:
-        content_type: the media type without parameters, as aiohttp parses it.
+        content_type: the ``Content-Type`` header as sent, ``None`` when absent.
 
     Raises:
         Rejected: 415 for anything else, naming what was sent.
 
     """
-    media_type = content_type.strip().lower()
+    # The media type is what comes before any parameter (RFC 9110 8.3.1): read
+    # here, not through aiohttp's parse of the whole header and its parameters.
+    media_type = (content_type or "").partition(";")[0].strip().lower()
     if media_type in JSON_TYPES or (
         media_type.startswith("application/") and media_type.endswith("+json")
     ):

@@ -27,17 +27,37 @@ def test_declared_length_at_the_limit_or_absent_passes() -> None:
 
 
 @pytest.mark.parametrize(
-    "media_type", ["application/json", "APPLICATION/JSON", "application/cloudevents+json"]
+    "content_type",
+    [
+        "application/json",
+        "APPLICATION/JSON",
+        "application/cloudevents+json",
+        "application/json; charset=utf-8",
+        " Application/Json ;charset=latin-1",
+    ],
 )
-def test_json_content_types_pass(media_type: str) -> None:
-    check_content_type(media_type)
+def test_json_content_types_pass(content_type: str) -> None:
+    check_content_type(content_type)
 
 
-@pytest.mark.parametrize("media_type", ["text/plain", "", "application/x-www-form-urlencoded"])
-def test_other_content_types_are_415(media_type: str) -> None:
+@pytest.mark.parametrize(
+    ("content_type", "named"),
+    [
+        ("text/plain", "'text/plain'"),
+        ("text/plain; charset=utf-8", "'text/plain'"),
+        ("", "'none'"),
+        (None, "'none'"),
+        ("application/x-www-form-urlencoded", "'application/x-www-form-urlencoded'"),
+        ("application/json-seq", "'application/json-seq'"),
+    ],
+)
+def test_other_content_types_are_415_naming_the_media_type(
+    content_type: str | None, named: str
+) -> None:
     with pytest.raises(Rejected) as caught:
-        check_content_type(media_type)
+        check_content_type(content_type)
     assert caught.value.status == 415
+    assert f"content type {named} is not JSON" in caught.value.message
 
 
 @pytest.mark.parametrize(
