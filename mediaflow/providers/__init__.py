@@ -82,6 +82,8 @@ def parse_webhook(
 
 
 def _provider(value: Provider | str) -> Provider:
+    if isinstance(value, Provider):  # the receiver's case, on every webhook: no enum lookup
+        return value
     try:
         return Provider(value)
     except ValueError as exc:
