@@ -90,6 +90,10 @@ class InFlight:
         return True
 
 
+_JSON_HEADERS = {hdrs.CONTENT_TYPE: "application/json"}
+"""The accepted answer's headers: given whole, they cost half what ``content_type=`` does."""
+
+
 @dataclass(frozen=True, slots=True)
 class Receiver:
     """What the routes need: tenants, the producer, the codec, where to write, and limits."""
@@ -161,7 +165,7 @@ class Receiver:
         # Built by hand: the event id is a UUID, nothing in it needs escaping.
         return web.Response(
             body=b'{"status":"accepted","event_id":"%s"}' % record.event.event_id.encode(),
-            content_type="application/json",
+            headers=_JSON_HEADERS,
         )
 
 
@@ -182,8 +186,12 @@ async def read_limited(request: web.BaseRequest, limit: int, timeout_s: float) -
 
     """
     try:
-        if request.content.is_eof():  # it came with the headers, as webhooks do: no timer
-            return await request.read()
+        if request.content.is_eof():  # it came with the headers, as webhooks do
+            # Taken as it is: no timer, no copy, nothing to wait for.
+            body = request.content.read_nowait()
+            if len(body) > limit:  # decompressed past the limit
+                raise too_large(limit)
+            return body
         async with asyncio.timeout(timeout_s):
             return await request.read()
     except web.HTTPRequestEntityTooLarge:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -106,6 +107,19 @@ async def test_a_tenant_of_another_provider_is_401(client: TestClient) -> None:
     body = IMAGE.replace(WAPI_INSTANCE.encode(), EVOLUTION_INSTANCE.encode())
     status, _ = await post(client, body, params={"token": EVOLUTION_SECRET})
     assert status == 401
+
+
+async def test_a_compressed_body_over_the_limit_once_decompressed_is_413(
+    client: TestClient,
+) -> None:
+    # Small on the wire, so no declared length gives it away: a JSON object the
+    # receiver would take, padded past the limit.
+    padded = IMAGE.rstrip()[:-1] + b" " * LIMIT + b"}"
+    status, answer = await post(
+        client, gzip.compress(padded), headers={**JSON, "Content-Encoding": "gzip"}
+    )
+    assert status == 413
+    assert answer["error"] == "payload_too_large"
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
