@@ -153,8 +153,7 @@ class Receiver:
         await self.producer.send(
             self.topic, record.key, self.codec.encode(record.event), record.headers
         )
-        metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
-        metrics.request_bytes(provider).inc(len(body))
+        metrics.TALLY.accepted(provider, len(body), time.perf_counter() - started)
         log.debug(
             "webhook_accepted",
             provider=provider.value,
@@ -271,7 +270,7 @@ class Endpoints:
             response = await _answer(request, self._webhook(request, provider))
         finally:
             self.in_flight.leave()
-        metrics.requests(provider, response.status).inc()
+        metrics.TALLY.answered(provider, response.status)
         return response
 
     def make_request(
