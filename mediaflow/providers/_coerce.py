@@ -34,6 +34,8 @@ def text(value: object) -> str | None:
     """
     if not isinstance(value, str) or not value:
         return None
+    if value.isascii():  # ids and urls, almost always: known in O(1), no copy made
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
