@@ -168,13 +168,11 @@ def build_record(
         headers=kept,
         body=body,
     )
-    headers = kh.encode(
-        {
-            kh.EVENT_ID: event.event_id,
-            kh.SCHEMA_FINGERPRINT: fingerprint.hex(),
-            kh.TRACEPARENT: trace,
-        }
-    )
+    headers = [
+        (kh.EVENT_ID, event.event_id.encode()),
+        (kh.SCHEMA_FINGERPRINT, fingerprint.hex().encode()),
+        (kh.TRACEPARENT, trace.encode()),
+    ]
     return OutgoingRecord(event=event, key=record_key(fields), headers=headers)
 
 
