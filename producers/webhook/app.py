@@ -1,10 +1,11 @@
 """The receiver's HTTP face: webhook routes, health, readiness, metrics, error JSON.
 
-One request, in order: declared size (413 before reading) -> content type
-(415) -> ``100 Continue`` if the client waits for it -> body read with a
-running size limit (413) and a time limit (408) -> JSON (400 with the
-position) -> routing fields (422 naming the field) -> tenant secret (401) ->
-envelope -> Kafka, awaited until the broker acknowledges -> 200. A broker that
+One request, in order: method (405 unless POST) -> declared size (413 before
+reading) -> content type (415) -> ``100 Continue`` if the client waits for it
+-> body read with a running size limit (413) and a time limit (408) -> JSON
+(400 with the position) -> routing fields (422 naming the field) -> tenant
+secret (401) -> envelope -> Kafka, awaited until the broker acknowledges ->
+200. A broker that
 cannot take the record gives 503 with ``Retry-After`` so the provider retries;
 no request is answered 200 before its record is on Kafka.
 
@@ -127,6 +128,8 @@ class Receiver:
             TransientError: Kafka cannot take it now (503).
 
         """
+        if request.method != "POST":
+            raise method_not_allowed(request.method, request.path, ["POST"])
         received_at = datetime.now(UTC)
         check_declared_length(request.content_length, self.max_body_bytes)
         check_content_type(request.headers.get(hdrs.CONTENT_TYPE))
@@ -267,7 +270,7 @@ class Endpoints:
             return await _answer(request, self._page(request))
         self.in_flight.enter()
         try:
-            response = await _answer(request, self._webhook(request, provider))
+            response = await _answer(request, self.receiver.accept(request, provider))
         finally:
             self.in_flight.leave()
         metrics.TALLY.answered(provider, response.status)
@@ -291,11 +294,6 @@ class Endpoints:
             task.get_loop(),
             client_max_size=self.receiver.max_body_bytes,
         )
-
-    async def _webhook(self, request: web.BaseRequest, provider: Provider) -> web.Response:
-        if request.method != "POST":
-            raise method_not_allowed(request.method, request.path, ["POST"])
-        return await self.receiver.accept(request, provider)
 
     async def _page(self, request: web.BaseRequest) -> web.StreamResponse:
         page = self._pages.get(request.path)
