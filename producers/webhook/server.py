@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing
 import os
 import signal
@@ -107,9 +108,14 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         topic=topic,
         tenants=len(tenants.registry.tenants),
     )
+    # What exists now lives as long as the server: out of the garbage collector's
+    # sight, a full collection no longer walks every module loaded (some 70,000
+    # objects, 55-90 ms on a 2-core machine, while every request in flight waited).
+    gc.freeze()
     try:
         await stop.wait()
     finally:
+        gc.unfreeze()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
         log.info("webhooks_stopping")
