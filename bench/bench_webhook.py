@@ -1,7 +1,7 @@
 """Webhook receiver throughput against a no-op aiohttp handler, same load, same run.
 
-Run: ``python -m bench.bench_webhook [--duration 10] [--connections 32]``
-(needs the local stack). Each server runs in its own process, and so does the
+Run: ``python -m bench.bench_webhook [--duration 10] [--connections 32]
+[--rounds 4]`` (needs the local stack). Each server runs in its own process, and so does the
 load generator, so client and server do not share an event loop; the load
 goes to each server in turn, in rounds. Prints JSON: webhooks/s and p50/p99
 latency for each server, and the receiver's ratio to the no-op (target: >= 0.5
@@ -440,13 +440,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=4, help="turns each server takes")
     args = parser.parse_args()
     from mediaflow import logging as mflog
 
     settings = Settings.from_env()
     mflog.configure(fmt="json", level="warning")
     with fresh_stack(settings) as fresh:
-        print(json.dumps(run(fresh, args.duration, args.connections), indent=2))
+        print(json.dumps(run(fresh, args.duration, args.connections, args.rounds), indent=2))
 
 
 if __name__ == "__main__":
