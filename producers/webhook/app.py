@@ -5,9 +5,8 @@ reading) -> content type (415) -> ``100 Continue`` if the client waits for it
 -> body read with a running size limit (413) and a time limit (408) -> JSON
 (400 with the position) -> routing fields (422 naming the field) -> tenant
 secret (401) -> envelope -> Kafka, awaited until the broker acknowledges ->
-200. A broker that
-cannot take the record gives 503 with ``Retry-After`` so the provider retries;
-no request is answered 200 before its record is on Kafka.
+200. A broker that cannot take the record gives 503 with ``Retry-After`` so
+the provider retries; no request is answered 200 before its record is on Kafka.
 
 It runs on aiohttp's low-level server (:class:`aiohttp.web.Server`) with
 :class:`Endpoints` as its handler, not on a ``web.Application``: six fixed
