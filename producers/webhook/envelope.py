@@ -168,11 +168,13 @@ def build_record(
         headers=kept,
         body=body,
     )
-    headers = [
-        (kh.EVENT_ID, event.event_id.encode()),
-        (kh.SCHEMA_FINGERPRINT, fingerprint.hex().encode()),
-        (kh.TRACEPARENT, trace.encode()),
-    ]
+    headers = kh.encode(
+        {
+            kh.EVENT_ID: event.event_id,
+            kh.SCHEMA_FINGERPRINT: fingerprint.hex(),
+            kh.TRACEPARENT: trace,
+        }
+    )
     return OutgoingRecord(event=event, key=record_key(fields), headers=headers)
 
 
