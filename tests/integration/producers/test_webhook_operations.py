@@ -147,7 +147,7 @@ async def test_a_full_batch_goes_to_the_broker_without_waiting_out_the_linger(
 async def test_the_startup_heap_is_out_of_the_collectors_sight_while_serving(
     settings: Settings, tmp_path: Path
 ) -> None:
-    # A full collection walked every module loaded, some 70,000 objects: 60-90 ms
+    # A full collection walked every module loaded, some 70,000 objects: 55-90 ms
     # during which every request in flight waited.
     assert gc.get_freeze_count() == 0
     async with serving(settings, write_tenants(tmp_path)):
