@@ -3,9 +3,9 @@
 Run: ``python -m bench.bench_webhook [--duration 10] [--connections 32]
 [--rounds 4]`` (needs the local stack). Each server runs in its own process,
 and so does the load generator, so client and server do not share an event
-loop; the load goes to each server in turn, in rounds. Prints JSON: webhooks/s and p50/p99
-latency for each server, and the receiver's ratio to the no-op (target: >= 0.5
-with a p99 under 50 ms at 32 connections).
+loop; the load goes to each server in turn, in rounds. Prints JSON:
+webhooks/s and p50/p99 latency for each server, and the receiver's ratio to
+the no-op (target: >= 0.5 with a p99 under 50 ms at 32 connections).
 
 Two load generators take turns, each with the same connections:
 
