@@ -76,10 +76,12 @@ class MediaStore:
     Args:
         client: a boto3 S3 client (see :func:`storage.s3.s3_client`).
         settings: bucket name, multipart threshold and part size.
+        page_size: keys asked for per listing page (S3 returns at most 1000).
     """
 
-    def __init__(self, client: Any, settings: S3Settings) -> None:
+    def __init__(self, client: Any, settings: S3Settings, *, page_size: int = 1000) -> None:
         self._client = client
+        self._page_size = page_size
         self.settings = settings
         self.bucket = settings.bucket
         self._pending_aborts: list[tuple[str, str]] = []
@@ -107,22 +109,30 @@ class MediaStore:
     ) -> StoredObject | None:
         """Return the object already stored for ``media_id`` under ``prefix``, if any.
 
-        Keys are deterministic up to the hash (``.../{message_id}-``), so one
-        listing finds every candidate; the metadata says which media each is.
+        Keys are deterministic up to the hash (``.../{message_id}-``), so the
+        listing of that prefix holds every candidate; the metadata says which
+        media each is. Every page of the listing is read: however many objects
+        share the prefix (one message id reused by a hostile sender), a stored
+        media is found.
 
         Args:
             prefix: the key up to the hash.
             media_id: the media's id (metadata ``media-id``).
             sha256_hex: when known, the object must also carry this hash.
         """
-        listing = await self.call("list_objects_v2", Prefix=prefix, MaxKeys=100)
-        for entry in listing.get("Contents", []):
-            head = await self.head(entry["Key"])
-            if head is None or head.metadata.get("media-id") != media_id:
-                continue
-            if sha256_hex is None or head.sha256 == sha256_hex:
-                return head
-        return None
+        pages: dict[str, Any] = {"Prefix": prefix, "MaxKeys": self._page_size}
+        while True:
+            listing = await self.call("list_objects_v2", **pages)
+            for entry in listing.get("Contents", []):
+                head = await self.head(entry["Key"])
+                if head is None or head.metadata.get("media-id") != media_id:
+                    continue
+                if sha256_hex is None or head.sha256 == sha256_hex:
+                    return head
+            token = listing.get("NextContinuationToken")
+            if not listing.get("IsTruncated") or not token:
+                return None
+            pages["ContinuationToken"] = token
 
     async def head(self, key: str) -> StoredObject | None:
         """Describe one object, or ``None`` if it does not exist."""

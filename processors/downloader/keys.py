@@ -5,16 +5,28 @@ Key layout (the seed system's, made collision-proof by the hash)::
     cliente_{client}/instance_{instance}/{media_type}/{yyyy}/{mm}/{dd}/{message_id}-{sha12}.{ext}
 
 Every segment comes from a provider payload, so every segment is sanitized:
-no ``/``, no ``..``, no NUL, control or bidi characters, bounded length. The
-date is the message's own timestamp (UTC), else the time it was detected, so a
-retry a day later still lands in the same folder.
+no ``/``, no ``..``, no NUL, control or bidi characters, bounded length.
+
+A media gets the same key whenever it is (re)delivered, so the existence check
+before a download always finds what an earlier delivery stored:
+
+* the date is the message's own timestamp (UTC). A message without one goes to
+  ``{media_type}/undated/`` instead of a date folder: nothing else about it is
+  stable. The detection time is not (a webhook the provider redelivers, or a
+  replay, is detected again, another day), nor is the time a webhook was
+  received, and the media id and message id are hashes and opaque ids with no
+  date in them;
+* a media without a usable message id is named ``unknown-{media_id}`` instead
+  of ``{message_id}``, so the part of the key fixed before the download (see
+  :func:`key_prefix`) belongs to that one media and not to every other media
+  without a message id of that day.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC
 
 from mediaflow.events import MediaInfo
 
@@ -53,6 +65,9 @@ EXTENSIONS: dict[str, str] = {
 """Extension by mimetype (parameters such as ``; codecs=opus`` stripped first)."""
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+UNDATED = "undated"
+"""The date folder of a media whose message carries no timestamp."""
 
 _WINDOWS_RESERVED = frozenset(
     {"CON", "PRN", "AUX", "NUL"} | {f"{p}{n}" for p in ("COM", "LPT") for n in range(1, 10)}
@@ -118,25 +133,46 @@ def extension(mimetype: str | None, file_name: str | None) -> str:
     return "bin"
 
 
-def key_prefix(info: MediaInfo, detected_at: datetime) -> str:
+def date_folder(info: MediaInfo) -> str:
+    """``yyyy/mm/dd`` of the message's timestamp (UTC), or :data:`UNDATED` without one.
+
+    A timestamp without a zone is taken as UTC.
+    """
+    moment = info.message_timestamp
+    if moment is None:
+        return UNDATED
+    day = moment.astimezone(UTC) if moment.tzinfo else moment
+    return f"{day.year:04d}/{day.month:02d}/{day.day:02d}"
+
+
+def name_stem(info: MediaInfo, media_id: str) -> str:
+    """The file name up to the hash: the message id, or ``unknown-{media_id}`` without one."""
+    message = segment(info.message_id, fallback="")
+    if not message:
+        return f"unknown-{segment(media_id)}"
+    return file_segment(message)
+
+
+def key_prefix(info: MediaInfo, media_id: str) -> str:
     """Everything of the key up to and including ``{message_id}-``: fixed before download.
+
+    Depends only on the request's content, never on when it is handled, so
+    every delivery of one media looks for it at the same place.
 
     Args:
         info: the media.
-        detected_at: when the media was detected; used when the message has no timestamp.
+        media_id: its id (names the file when the message has no id).
     """
-    moment = info.message_timestamp or detected_at
-    day = moment.astimezone(UTC) if moment.tzinfo else moment
     return (
         f"cliente_{segment(info.client_id)}/instance_{segment(info.instance_id)}/"
-        f"{segment(info.media_type.value)}/{day:%Y/%m/%d}/{file_segment(info.message_id)}-"
+        f"{segment(info.media_type.value)}/{date_folder(info)}/{name_stem(info, media_id)}-"
     )
 
 
-def object_key(info: MediaInfo, detected_at: datetime, sha256_hex: str) -> str:
+def object_key(info: MediaInfo, media_id: str, sha256_hex: str) -> str:
     """The full object key of a media whose plaintext SHA-256 is ``sha256_hex``."""
     ext = extension(info.mimetype, info.file_name)
-    return f"{key_prefix(info, detected_at)}{sha256_hex[:12].lower()}.{ext}"
+    return f"{key_prefix(info, media_id)}{sha256_hex[:12].lower()}.{ext}"
 
 
 def metadata_value(value: str | None) -> str:
@@ -164,12 +200,15 @@ def object_metadata(
 __all__ = [
     "DEFAULT_CONTENT_TYPE",
     "EXTENSIONS",
+    "UNDATED",
     "bare_mimetype",
     "content_type",
+    "date_folder",
     "extension",
     "file_segment",
     "key_prefix",
     "metadata_value",
+    "name_stem",
     "object_key",
     "object_metadata",
     "segment",

@@ -225,9 +225,8 @@ class DownloaderStage:
     async def _attempt(self, request: MediaDownloadRequested) -> tuple[StoredObject, str]:
         info = request.info
         refuse_declared_oversize(info.declared_length, self._settings.max_media_bytes)
-        detected_at = request.occurred_at
         declared = _declared_sha256(request)
-        prefix = keys.key_prefix(info, detected_at)
+        prefix = keys.key_prefix(info, request.media_id)
         existing = await self._store.find_existing(
             prefix, request.media_id, declared.hex() if declared else None
         )
@@ -258,7 +257,7 @@ class DownloaderStage:
         )
         content_type = keys.content_type(info.mimetype)
         if declared is not None:
-            upload_key = keys.object_key(info, request.occurred_at, declared.hex())
+            upload_key = keys.object_key(info, request.media_id, declared.hex())
         else:
             upload_key = f"{STAGING_PREFIX}{keys.segment(request.media_id)}"
         async with self._fetcher.open(path, request, tenant) as source:
@@ -286,7 +285,7 @@ class DownloaderStage:
                     info, media_id=request.media_id, sha256_hex=result.sha256, fetch_path=path
                 )
                 return await upload.complete(
-                    keys.object_key(info, request.occurred_at, result.sha256), metadata
+                    keys.object_key(info, request.media_id, result.sha256), metadata
                 )
             except BaseException:
                 await upload.abort()

@@ -80,7 +80,7 @@ def test_keys_from_hostile_fields_are_safe_and_stay_in_their_folder(
             mimetype=mimetype,
             file_name=file_name,
         ),
-        datetime(2025, 1, 1, tzinfo=UTC),
+        "5f1c0e9a7b3d4c2e8a6f0b1d3c5e7a9b",
         SHA,
     )
     parts = key.split("/")

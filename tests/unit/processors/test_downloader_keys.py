@@ -3,7 +3,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from mediaflow.events import MediaInfo, MediaType
 from processors.downloader import keys
 
-DETECTED = datetime(2025, 3, 4, 12, 0, tzinfo=UTC)
+MOMENT = datetime(2025, 3, 4, 12, 0, tzinfo=UTC)
+MEDIA_ID = "5f1c0e9a7b3d4c2e8a6f0b1d3c5e7a9b"
 SHA = "ab" * 32
 
 
@@ -16,6 +17,7 @@ def info(**overrides: object) -> MediaInfo:
         "chat_id": "5511",
         "media_type": MediaType.IMAGE,
         "mimetype": "image/jpeg",
+        "message_timestamp": MOMENT,
     }
     values.update(overrides)
     return MediaInfo(**values)  # type: ignore[arg-type]
@@ -23,25 +25,42 @@ def info(**overrides: object) -> MediaInfo:
 
 def test_key_follows_the_layout_with_the_message_date_and_hash() -> None:
     moment = datetime(2024, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-3)))
-    key = keys.object_key(info(message_timestamp=moment), DETECTED, SHA)
+    key = keys.object_key(info(message_timestamp=moment), MEDIA_ID, SHA)
     assert key == (
         "cliente_2/instance_3B6XIW-ZTS923-GEAY6V/image/2025/01/01/"
         "3EB0C767D26A1B2C4F8E-abababababab.jpg"
     )
 
 
-def test_key_uses_detection_time_when_the_message_has_no_timestamp() -> None:
-    assert "/2025/03/04/" in keys.object_key(info(), DETECTED, SHA)
+def test_a_message_without_timestamp_goes_to_the_undated_folder() -> None:
+    key = keys.object_key(info(message_timestamp=None), MEDIA_ID, SHA)
+    assert key == (
+        "cliente_2/instance_3B6XIW-ZTS923-GEAY6V/image/undated/"
+        "3EB0C767D26A1B2C4F8E-abababababab.jpg"
+    )
+
+
+def test_a_media_without_message_id_has_a_prefix_of_its_own() -> None:
+    first = keys.key_prefix(info(message_id=""), MEDIA_ID)
+    other = keys.key_prefix(info(message_id=""), "0" * 32)
+    assert first == f"cliente_2/instance_3B6XIW-ZTS923-GEAY6V/image/2025/03/04/unknown-{MEDIA_ID}-"
+    assert not other.startswith(first) and not first.startswith(other)
+
+
+def test_a_message_id_with_nothing_safe_in_it_counts_as_none() -> None:
+    assert keys.key_prefix(info(message_id="\u202e\u2066"), MEDIA_ID).endswith(
+        f"/unknown-{MEDIA_ID}-"
+    )
 
 
 def test_hostile_segments_cannot_escape_their_folder() -> None:
-    key = keys.object_key(info(client_id="../../etc", message_id="a/b\x00\u202ec"), DETECTED, SHA)
+    key = keys.object_key(info(client_id="../../etc", message_id="a/b\x00\u202ec"), MEDIA_ID, SHA)
     assert ".." not in key and "\x00" not in key and "\u202e" not in key
     assert key.count("/") == 6
 
 
 def test_overlong_segments_are_capped() -> None:
-    key = keys.object_key(info(message_id="x" * 5000), DETECTED, SHA)
+    key = keys.object_key(info(message_id="x" * 5000), MEDIA_ID, SHA)
     assert len(key) < 300
 
 
