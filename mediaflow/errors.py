@@ -5,7 +5,8 @@ Routing decisions read the branch of an error, never its message::
     MediaflowError
     ├── TransientError            try again later (retry tier, or wait in place)
     │   ├── ProviderUnavailable   W-API / CDN 5xx, 429, timeouts, resets
-    │   ├── StorageUnavailable    the S3 server is down: never the media's fault,
+    │   ├── StorageUnavailable    the S3 server is down, or refuses our credentials
+    │   │                         or bucket (``cause``): never the media's fault,
     │   │                         the downloader waits for it, no dead letter
     │   └── BrokerUnavailable     Kafka unreachable or its local queue is full
     ├── PermanentError            dead-letter now, with a stable short ``kind``
@@ -97,10 +98,50 @@ class ProviderUnavailable(TransientError):
     kind = ErrorKind.SERVER_ERROR
 
 
+class StorageCause(StrEnum):
+    """Why the storage cannot take anything (log lines, the ``cause`` metric label)."""
+
+    UNREACHABLE = "unreachable"
+    SERVER_ERROR = "server_error"
+    CREDENTIALS = "credentials"
+    ACCESS_DENIED = "access_denied"
+    BUCKET_MISSING = "bucket_missing"
+
+    @property
+    def misconfigured(self) -> bool:
+        """An operator must fix the settings or the bucket; waiting alone will not do."""
+        return self in _MISCONFIGURED
+
+
+_MISCONFIGURED = frozenset(
+    {StorageCause.CREDENTIALS, StorageCause.ACCESS_DENIED, StorageCause.BUCKET_MISSING}
+)
+
+
 class StorageUnavailable(TransientError):
-    """The S3 server cannot be reached or answers 5xx. Not the media's fault."""
+    """The storage cannot take anything right now. Not the media's fault.
+
+    A refused credential or a missing bucket is a configuration mistake, but
+    one that stops every media alike: like an outage, the downloader waits for
+    it to be fixed instead of dead-lettering what is in flight. ``cause`` keeps
+    the mistake visible and the message says what to fix.
+
+    Attributes:
+        cause: why (:class:`StorageCause`).
+    """
 
     kind = ErrorKind.STORAGE_UNAVAILABLE
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: ErrorKind | None = None,
+        retry_after: float | None = None,
+        cause: StorageCause = StorageCause.UNREACHABLE,
+    ) -> None:
+        super().__init__(message, kind=kind, retry_after=retry_after)
+        self.cause = cause
 
 
 class BrokerUnavailable(TransientError):
@@ -187,6 +228,7 @@ __all__ = [
     "PermanentError",
     "ProviderRejected",
     "ProviderUnavailable",
+    "StorageCause",
     "StorageUnavailable",
     "TransientError",
     "UndecodableRecord",

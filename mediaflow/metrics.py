@@ -40,6 +40,11 @@ DOWNLOAD_SECONDS = Histogram(
     ["media_type", "fetch_path"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
+STORAGE_WAITS = Counter(
+    "mediaflow_storage_waits_total",
+    "Times a download waited for the storage, by cause (unreachable, credentials, ...)",
+    ["cause"],
+)
 CONNECTIONS_REFUSED = Counter(
     "mediaflow_http_connections_refused_total",
     "HTTP connections answered 503 because the open-files limit was near",
@@ -59,5 +64,6 @@ __all__ = [
     "OUTCOMES",
     "RECORDS_IN",
     "RECORDS_OUT",
+    "STORAGE_WAITS",
     "WAITING",
 ]

@@ -24,7 +24,8 @@ known at the end), the upload goes to a staging key and is server-side copied
 to the final key with its metadata, then the staging object is deleted.
 
 Every botocore error is translated by :func:`storage.s3.translate`
-(``StorageUnavailable`` when the server is down).
+(``StorageUnavailable`` when the server is down or refuses the credentials
+or the bucket).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mediaflow.config import S3Settings
-from mediaflow.errors import ConfigError, MediaflowError, StorageUnavailable
+from mediaflow.errors import MediaflowError, StorageUnavailable
 from mediaflow.logging import get_logger
 from storage.s3 import error_code, head_object, translate
 
@@ -94,8 +95,8 @@ class MediaStore:
         """Run one boto3 call in a thread, translating its errors.
 
         Raises:
-            StorageUnavailable: the server is down or answers 5xx.
-            ConfigError: missing bucket or refused credentials.
+            StorageUnavailable: the server is down, answers 5xx, refuses our
+                credentials or has no such bucket (see ``cause``).
             MediaflowError: any other S3 error.
         """
         function: Callable[..., Any] = getattr(self._client, method)
@@ -194,20 +195,15 @@ class MediaStore:
         Those are left by a crashed copy, or by a copy that lost the media in a
         rebalance (whose Kafka output is fenced anyway).
 
-        Never raises for S3 trouble: a listing the server failed defers the key
-        to :meth:`sweep`, one it refused is skipped, a failed abort is
-        remembered like any other.
-
-        Raises:
-            ConfigError: the bucket is missing or the credentials are refused.
+        Never raises for S3 trouble: a listing the server failed (or refused
+        for our credentials) defers the key to :meth:`sweep`, one it refused
+        otherwise is skipped, a failed abort is remembered like any other.
         """
         try:
             listing = await self.call("list_multipart_uploads", Prefix=key)
         except StorageUnavailable as exc:
             self._defer_stale_check(key, exc.message)
             return
-        except ConfigError:
-            raise
         except MediaflowError as exc:
             log.warning("stale_multipart_check_skipped", key=key, reason=exc.message)
             return

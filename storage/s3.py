@@ -1,10 +1,17 @@
 """S3-compatible object storage client: AWS, MinIO, R2, Spaces, Wasabi, S3Proxy.
 
 boto3 is the only S3 client. Its errors are translated here into the
-mediaflow error tree: anything that means "the storage is not there right
-now" becomes :class:`StorageUnavailable` (the downloader waits for it; it is
-never the media's fault), a missing bucket becomes a :class:`ConfigError`
-that says which command creates it.
+mediaflow error tree: anything that means "the storage cannot take anything
+right now" becomes :class:`StorageUnavailable` (the downloader waits for it;
+it is never the media's fault), with a ``cause``:
+
+* ``unreachable`` / ``server_error``: an outage (connection refused, 5xx);
+* ``credentials`` (``InvalidAccessKeyId``, ``SignatureDoesNotMatch``...),
+  ``access_denied`` (``AccessDenied``, a bare 403 on HEAD) and
+  ``bucket_missing`` (``NoSuchBucket``): configuration mistakes, whose message
+  says what to fix (the variables to check, the command that creates the
+  bucket). They stop every media alike, so they pause the downloader exactly
+  like an outage rather than dead-letter each media in flight.
 """
 
 from __future__ import annotations
@@ -22,9 +29,12 @@ from botocore.exceptions import (
 )
 
 from mediaflow.config import S3Settings
-from mediaflow.errors import ConfigError, MediaflowError, StorageUnavailable
+from mediaflow.errors import MediaflowError, StorageCause, StorageUnavailable
 
 _UNAVAILABLE_CODES = {"500", "502", "503", "504", "SlowDown", "ServiceUnavailable", "InternalError"}
+_CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
+_DENIED_CODES = {"AccessDenied", "AllAccessDisabled", "403"}
+_CHECK_KEYS = "check MEDIAFLOW_S3_ACCESS_KEY / MEDIAFLOW_S3_SECRET_KEY"
 
 
 def s3_client(settings: S3Settings) -> Any:
@@ -65,14 +75,25 @@ def translate(exc: Exception, *, bucket: str) -> MediaflowError:
         code = error_code(exc)
         status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
         if code == "NoSuchBucket":
-            return ConfigError(f"bucket {bucket!r} does not exist; run `mediaflow storage init`")
-        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"):
-            return ConfigError(
-                f"S3 refused our credentials for bucket {bucket!r} ({code}); "
-                "check MEDIAFLOW_S3_ACCESS_KEY / MEDIAFLOW_S3_SECRET_KEY"
+            return StorageUnavailable(
+                f"bucket {bucket!r} does not exist; run `mediaflow storage init`",
+                cause=StorageCause.BUCKET_MISSING,
+            )
+        if code in _CREDENTIAL_CODES:
+            return StorageUnavailable(
+                f"S3 refused our credentials for bucket {bucket!r} ({code}); {_CHECK_KEYS}",
+                cause=StorageCause.CREDENTIALS,
+            )
+        if code in _DENIED_CODES:
+            return StorageUnavailable(
+                f"S3 denied access to bucket {bucket!r} ({code}); {_CHECK_KEYS}, and that "
+                "the key may list, read, write and delete objects in the bucket",
+                cause=StorageCause.ACCESS_DENIED,
             )
         if code in _UNAVAILABLE_CODES or status.startswith("5"):
-            return StorageUnavailable(f"S3 server error {code or status}")
+            return StorageUnavailable(
+                f"S3 server error {code or status}", cause=StorageCause.SERVER_ERROR
+            )
         return MediaflowError(f"S3 error {code or status}")
     if isinstance(exc, BotoCoreError):
         return StorageUnavailable(f"S3 client error: {type(exc).__name__}")
@@ -83,8 +104,7 @@ def head_object(client: Any, bucket: str, key: str) -> dict[str, Any] | None:
     """HEAD one object; ``None`` when it does not exist.
 
     Raises:
-        StorageUnavailable: the S3 server is down.
-        ConfigError: missing bucket or refused credentials.
+        StorageUnavailable: the S3 server is down, or refuses the credentials or the bucket.
     """
     try:
         return dict(client.head_object(Bucket=bucket, Key=key))

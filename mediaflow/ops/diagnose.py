@@ -30,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from confluent_kafka import KafkaException
 
 from mediaflow.config import Settings
-from mediaflow.errors import MediaflowError
+from mediaflow.errors import MediaflowError, StorageCause, StorageUnavailable
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import check, load_layout
 from mediaflow.tenants import TenantRegistry
@@ -87,6 +87,15 @@ def check_topics(settings: Settings, timeout: float) -> Check:
     return Check("topics", True, f"{len(layout.specs)} topic(s) as declared")
 
 
+_ENDPOINT_HINT = "check MEDIAFLOW_S3_ENDPOINT_URL and that the S3 server is running"
+_BUCKET_HINTS = {
+    StorageCause.CREDENTIALS: "fix MEDIAFLOW_S3_ACCESS_KEY / MEDIAFLOW_S3_SECRET_KEY; "
+    "downloaders wait (storage_unavailable_waiting, cause=credentials) until restarted with them",
+    StorageCause.ACCESS_DENIED: "fix MEDIAFLOW_S3_ACCESS_KEY / MEDIAFLOW_S3_SECRET_KEY, or let "
+    "the key list, read, write and delete objects in the bucket",
+}
+
+
 def check_bucket(settings: Settings, s3: Any) -> Check:
     """The bucket exists and a probe object can be written, read back and deleted."""
     from storage.s3 import error_code, translate
@@ -106,9 +115,8 @@ def check_bucket(settings: Settings, s3: Any) -> Check:
                 "bucket", False, f"bucket {bucket!r} does not exist", "run `mediaflow storage init`"
             )
         error = translate(exc, bucket=bucket)
-        return Check(
-            "bucket", False, error.message, "check MEDIAFLOW_S3_ENDPOINT_URL and the S3 credentials"
-        )
+        cause = error.cause if isinstance(error, StorageUnavailable) else None
+        return Check("bucket", False, error.message, _BUCKET_HINTS.get(cause, _ENDPOINT_HINT))
     if read != body:
         return Check(
             "bucket",

@@ -14,10 +14,13 @@ For each :class:`MediaDownloadRequested` (from the request topic or a retry tier
 4. emit ``MediaStored`` on the media events topic; the worker commits it with
    the input offset in one transaction.
 
-S3 being down is never the media's fault: :meth:`DownloaderStage.handle`
-waits with capped exponential backoff and runs the attempt again until the
-storage answers (or the worker stops and cancels it), so it never reaches the
-retry tiers or the dead-letter topic. Every other failure is raised and routed
+S3 being down, or refusing our credentials or bucket, is never the media's
+fault: :meth:`DownloaderStage.handle` waits with capped exponential backoff
+and runs the attempt again until the storage answers (or the worker stops and
+cancels it), so it never reaches the retry tiers or the dead-letter topic.
+Each wait is logged (``storage_unavailable_waiting``, at error level when an
+operator must fix the settings or the bucket) and counted in
+``mediaflow_storage_waits_total{cause}``. Every other failure is raised and routed
 by the worker's RetryPolicy; :meth:`DownloaderStage.failure_records` adds the
 matching ``MediaDownloadFailed`` / ``MediaDeadLettered`` event.
 """
@@ -53,7 +56,7 @@ from mediaflow.kafka.routing import FailureRouter
 from mediaflow.kafka.topics import load_layout
 from mediaflow.kafka.worker import Worker, WorkerOptions, decision_kind
 from mediaflow.logging import get_logger, record_context, register_secrets
-from mediaflow.metrics import DOWNLOAD_BYTES, DOWNLOAD_SECONDS, DOWNLOADS
+from mediaflow.metrics import DOWNLOAD_BYTES, DOWNLOAD_SECONDS, DOWNLOADS, STORAGE_WAITS
 from mediaflow.tenants import Tenant, TenantRegistry
 from mediaflow.whatsapp import MediaDecryptor, decode_b64_field
 from processors.downloader import keys
@@ -217,8 +220,15 @@ class DownloaderStage:
             except StorageUnavailable as exc:
                 delay = self._backoff.delay(waits)
                 waits += 1
-                log.warning(
-                    "storage_unavailable_waiting", delay_s=delay, waits=waits, reason=exc.message
+                STORAGE_WAITS.labels(exc.cause.value).inc()
+                report = log.error if exc.cause.misconfigured else log.warning
+                report(
+                    "storage_unavailable_waiting",
+                    cause=exc.cause.value,
+                    reason=exc.message,
+                    delay_s=delay,
+                    waits=waits,
+                    hint="`mediaflow diagnose` checks the bucket and the credentials",
                 )
                 await asyncio.sleep(delay)
 

@@ -7,8 +7,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from mediaflow.config import Secret
 from mediaflow.ops import diagnose
 from mediaflow.tenants import TenantRegistry
+from storage.s3 import s3_client
 
 pytestmark = pytest.mark.integration
 
@@ -25,8 +27,6 @@ def test_a_missing_bucket_fails_with_the_command_that_creates_it(settings):
 
 
 def test_an_existing_bucket_passes_the_probe_write_read_delete(settings):
-    from storage.s3 import s3_client
-
     assert diagnose.check_bucket(settings, s3_client(settings.s3)).ok
     listed = s3_client(settings.s3).list_objects_v2(Bucket=settings.s3.bucket)
     assert listed.get("KeyCount", 0) == 0  # the probe was deleted
@@ -63,3 +63,12 @@ async def test_a_refused_token_fails_and_an_accepted_one_passes(make_settings, t
     assert "refused the token (HTTP 401)" in bad.detail and "INST-BAD" in bad.hint
     assert "bad-token-456" not in bad.line()
     assert good.ok
+
+
+def test_a_wrong_s3_secret_fails_the_bucket_check_with_the_variables_to_fix(settings):
+    wrong = dataclasses.replace(
+        settings, s3=dataclasses.replace(settings.s3, secret_key=Secret("not-the-secret"))
+    )
+    check = diagnose.check_bucket(wrong, s3_client(wrong.s3))
+    assert not check.ok
+    assert "MEDIAFLOW_S3_SECRET_KEY" in check.hint and "not-the-secret" not in check.line()
