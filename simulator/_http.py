@@ -1,4 +1,4 @@
-"""Answers shared by the fake W-API and the fake CDN: latency, hangs, HTTP errors."""
+"""Answers shared by the fake W-API and the fake CDN: latency, hangs, HTTP errors, redirects."""
 
 from __future__ import annotations
 
@@ -47,9 +47,26 @@ def error_response(decision: Decision, *, json_body: bool) -> web.Response:
     )
 
 
+def redirect_response(decision: Decision, request: web.Request) -> web.Response:
+    """Send the client to ``decision.location`` with the request's own path and query."""
+    location = (decision.location or "").rstrip("/") + request.path_qs
+    return web.Response(status=decision.status, headers={"Location": location})
+
+
+def flip_first_byte(chunk: bytes) -> bytes:
+    """The chunk with its first byte inverted: a body that no longer matches its hashes."""
+    return bytes([chunk[0] ^ 0xFF]) + chunk[1:] if chunk else chunk
+
+
 def record_hang(calls: CallLog, target: str, media_id: str | None, instance_id: str | None) -> None:
     """Record a request that was held open and never answered."""
     calls.record(Call(target, media_id, "hang", 0, instance_id))
 
 
-__all__ = ["delay_or_hang", "error_response", "record_hang"]
+__all__ = [
+    "delay_or_hang",
+    "error_response",
+    "flip_first_byte",
+    "record_hang",
+    "redirect_response",
+]

@@ -2,7 +2,8 @@
 
 Lookup ignores the query string (``ccb``, ``oh``, ``oe``...), as the direct
 path's file part identifies the media. Expired media answer
-``faults.expired_status`` (403/404/410), unknown paths 404. The body is
+``faults.expired_status`` (403/404/410), unknown paths 404, a scripted
+redirect sends the client to ``faults.redirect_to``. The body is
 streamed in chunks with ``Content-Length`` set, generated on the fly, so a
 1 GiB video costs no memory; a throttled media is paced to its rate. Every
 request is recorded in the call log.
@@ -14,7 +15,13 @@ import asyncio
 
 from aiohttp import web
 
-from simulator._http import delay_or_hang, error_response, record_hang
+from simulator._http import (
+    delay_or_hang,
+    error_response,
+    flip_first_byte,
+    record_hang,
+    redirect_response,
+)
 from simulator.calls import Call, CallLog
 from simulator.faults import Faults, Outcome
 from simulator.media import DEFAULT_CHUNK, MediaLibrary, SampleMedia
@@ -55,8 +62,10 @@ async def _serve(request: web.Request) -> web.StreamResponse:
     await delay_or_hang(decision, faults.hang_s)
     if decision.outcome is Outcome.HANG:
         return web.Response(status=504, text="Gateway Timeout")
-    if decision.outcome in (Outcome.ERROR, Outcome.EXPIRED):
+    if decision.outcome in (Outcome.ERROR, Outcome.EXPIRED, Outcome.REDIRECT):
         calls.record(Call("cdn", media.cdn_id, decision.outcome.value, decision.status))
+        if decision.outcome is Outcome.REDIRECT:
+            return redirect_response(decision, request)
         if decision.outcome is Outcome.EXPIRED:
             return web.Response(status=decision.status, text="URL signature expired")
         return error_response(decision, json_body=False)
@@ -78,8 +87,8 @@ async def _stream(
     half = media.enc_length // 2
     for chunk in media.iter_enc(DEFAULT_CHUNK):
         if outcome is Outcome.CORRUPT and sent == 0:
-            # Flip one byte of the first chunk: fileEncSha256 and the MAC no longer match.
-            chunk = bytes([chunk[0] ^ 0xFF]) + chunk[1:]
+            # fileEncSha256 and the MAC no longer match.
+            chunk = flip_first_byte(chunk)
         if outcome is Outcome.TRUNCATE and sent + len(chunk) > half:
             await response.write(chunk[: half - sent])
             # Dropping the connection below Content-Length is what a reset CDN

@@ -21,8 +21,22 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 Step = int | str
-"""One scripted answer: an HTTP status (200 = behave), ``"hang"`` or ``"error"``
-(W-API only: HTTP 200 with ``{"error": true}``)."""
+"""One scripted answer:
+
+* an HTTP status: 200 behaves; 301/302/303/307/308 redirect to
+  ``Faults.redirect_to`` (the request's path and query appended); on the
+  file hosts (``cdn``, ``files``) 403/404/410 say the media is gone; any other
+  status is answered as it is (W-API 401/403 included);
+* ``"hang"``: held open, never answered;
+* ``"error"`` (W-API only): ``faults.wapi_error_status`` with ``{"error": true}``;
+* ``"no_link"`` (W-API only): ``{"error": false}`` without a ``fileLink``;
+* ``"corrupt"`` (file hosts): the body with one byte flipped.
+"""
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+"""Statuses a scripted step answers as a redirect to ``Faults.redirect_to``."""
+
+_WORDS = {"hang", "error", "no_link", "corrupt"}
 
 TARGETS = ("wapi", "cdn", "files")
 """Endpoints faults can apply to: W-API download-media, the CDN, W-API's file links."""
@@ -38,21 +52,25 @@ class Outcome(StrEnum):
     PROVIDER_ERROR = "provider_error"
     CORRUPT = "corrupt"
     TRUNCATE = "truncate"
+    REDIRECT = "redirect"
+    NO_LINK = "no_link"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Decision:
     """The answer chosen for one request.
 
-    ``status`` is the HTTP status for ``ERROR`` and ``EXPIRED``; ``retry_after``
-    the ``Retry-After`` seconds for a 429 (or ``None``); ``delay_s`` the latency
-    to add before answering.
+    ``status`` is the HTTP status for ``ERROR``, ``EXPIRED`` and ``REDIRECT``;
+    ``retry_after`` the ``Retry-After`` seconds for a 429 (or ``None``);
+    ``delay_s`` the latency to add before answering; ``location`` the base URL
+    a ``REDIRECT`` points at.
     """
 
     outcome: Outcome
     status: int = 200
     retry_after: int | None = None
     delay_s: float = 0.0
+    location: str | None = None
 
 
 @dataclasses.dataclass
@@ -77,6 +95,8 @@ class Faults:
             bytes per second (a slow CDN; long enough to catch an upload mid-way).
         targets: which endpoints the random faults apply to.
         wapi_error_status: HTTP status of W-API ``{"error": true}`` answers.
+        redirect_to: base URL (scheme, host, port) scripted redirects point at,
+            e.g. a trap server on another origin.
         seed: seeds the generator behind every random choice.
 
     """
@@ -97,6 +117,7 @@ class Faults:
     throttle: dict[str, float] = dataclasses.field(default_factory=dict)
     targets: frozenset[str] = frozenset({"wapi", "cdn"})
     wapi_error_status: int = 200
+    redirect_to: str | None = None
     seed: int = 0
     _rng: random.Random = dataclasses.field(init=False, repr=False)
     _scripts: dict[tuple[str, str], deque[Step]] = dataclasses.field(
@@ -117,11 +138,17 @@ class Faults:
         runs out the usual rules apply again.
 
         Raises:
-            ValueError: unknown target.
+            ValueError: unknown target or step, or a redirect without ``redirect_to``.
 
         """
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}; expected one of {TARGETS}")
+        steps = list(steps)
+        for step in steps:
+            if isinstance(step, str) and step not in _WORDS:
+                raise ValueError(f"unknown step {step!r}; expected a status or one of {_WORDS}")
+            if step in REDIRECTS and not self.redirect_to:
+                raise ValueError(f"step {step} redirects: set redirect_to first")
         with self._lock:
             self._scripts.setdefault((target, media_id), deque()).extend(steps)
 
@@ -131,7 +158,7 @@ class Faults:
             delay = self.latency_s + (self._rng.uniform(0, self.jitter_s) if self.jitter_s else 0.0)
             script = self._scripts.get((target, media_id or ""))
             if script:
-                return self._scripted(script.popleft(), delay)
+                return self._scripted(target, script.popleft(), delay)
             if media_id in self.expired:
                 if target == "wapi":
                     return Decision(Outcome.PROVIDER_ERROR, self.wapi_error_status, delay_s=delay)
@@ -147,15 +174,21 @@ class Faults:
                     return self._error(self._pick_status(), delay)
             return Decision(Outcome.OK, delay_s=delay)
 
-    def _scripted(self, step: Step, delay: float) -> Decision:
+    def _scripted(self, target: str, step: Step, delay: float) -> Decision:
         if step == "hang":
             return Decision(Outcome.HANG, delay_s=delay)
         if step == "error":
             return Decision(Outcome.PROVIDER_ERROR, self.wapi_error_status, delay_s=delay)
+        if step == "no_link":
+            return Decision(Outcome.NO_LINK, delay_s=delay)
+        if step == "corrupt":
+            return Decision(Outcome.CORRUPT, delay_s=delay)
         status = int(step)
         if status == 200:
             return Decision(Outcome.OK, delay_s=delay)
-        if status in (403, 404, 410):
+        if status in REDIRECTS:
+            return Decision(Outcome.REDIRECT, status, delay_s=delay, location=self.redirect_to)
+        if target != "wapi" and status in (403, 404, 410):
             return Decision(Outcome.EXPIRED, status, delay_s=delay)
         return self._error(status, delay)
 
@@ -168,4 +201,4 @@ class Faults:
         return self._rng.choices(statuses, weights=[self.status_mix[s] for s in statuses])[0]
 
 
-__all__ = ["TARGETS", "Decision", "Faults", "Outcome", "Step"]
+__all__ = ["REDIRECTS", "TARGETS", "Decision", "Faults", "Outcome", "Step"]

@@ -10,13 +10,17 @@ Answers, in order of precedence:
 
 * missing or wrong bearer token for the instance -> 401 ``{"error": true, ...}``;
 * body not JSON or missing fields -> 400 ``{"error": true, ...}``;
-* fault decision (script, expiry, hang, random 5xx/429);
+* fault decision (script, expiry, hang, random 5xx/429, a redirect to
+  ``faults.redirect_to``);
 * media unknown, or the mediaKey does not match it ->
   ``faults.wapi_error_status`` (200 by default) with ``{"error": true, "message": ...}``;
+* a scripted ``no_link`` -> ``{"error": false}`` and no ``fileLink``;
 * success -> ``{"error": false, "fileLink": "<public base>/files/<cdn id>"}``.
 
 ``GET /files/<cdn id>`` streams the decrypted plaintext (no auth, like a
-pre-signed link). Every request is recorded in the call log.
+pre-signed link); its faults are the ``files`` target's (errors, 404/410,
+redirects, ``corrupt``: one byte flipped). Every request is recorded in the
+call log.
 """
 
 from __future__ import annotations
@@ -26,7 +30,13 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from simulator._http import delay_or_hang, error_response, record_hang
+from simulator._http import (
+    delay_or_hang,
+    error_response,
+    flip_first_byte,
+    record_hang,
+    redirect_response,
+)
 from simulator.calls import Call, CallLog
 from simulator.faults import Decision, Faults, Outcome
 from simulator.media import DEFAULT_CHUNK, MediaLibrary
@@ -111,12 +121,18 @@ async def _download_media(request: web.Request) -> web.StreamResponse:
     if decision.outcome is Outcome.ERROR:
         calls.record(Call("wapi", media_id, "error", decision.status, instance_id))
         return error_response(decision, json_body=True)
+    if decision.outcome is Outcome.REDIRECT:
+        calls.record(Call("wapi", media_id, "redirect", decision.status, instance_id))
+        return redirect_response(decision, request)
     if media is None or decision.outcome in (Outcome.PROVIDER_ERROR, Outcome.EXPIRED):
         return _provider_error(calls, decision, media_id, instance_id, faults)
     if not hmac.compare_digest(body["mediaKey"].encode(), media.media_key_b64.encode()):
         status = faults.wapi_error_status
         calls.record(Call("wapi", media_id, "provider_error", status, instance_id))
         return _fail(status, "Failed to decrypt media: wrong media key")
+    if decision.outcome is Outcome.NO_LINK:
+        calls.record(Call("wapi", media_id, "no_link", 200, instance_id))
+        return web.json_response({"error": False, "message": "media is being processed"})
     calls.record(Call("wapi", media_id, "ok", 200, instance_id))
     base = request.app[BASE_URL_KEY] or str(request.url.origin())
     return web.json_response({"error": False, "fileLink": f"{base}/files/{media.cdn_id}"})
@@ -145,15 +161,19 @@ async def _file(request: web.Request) -> web.StreamResponse:
     await delay_or_hang(decision, faults.hang_s)
     if decision.outcome is Outcome.HANG:
         return web.Response(status=504, text="Gateway Timeout")
-    if decision.outcome in (Outcome.ERROR, Outcome.EXPIRED):
+    if decision.outcome in (Outcome.ERROR, Outcome.EXPIRED, Outcome.REDIRECT):
         calls.record(Call("files", media.cdn_id, decision.outcome.value, decision.status))
+        if decision.outcome is Outcome.REDIRECT:
+            return redirect_response(decision, request)
         return error_response(decision, json_body=False)
-    calls.record(Call("files", media.cdn_id, "ok", 200))
+    calls.record(Call("files", media.cdn_id, decision.outcome.value, 200))
     response = web.StreamResponse(headers={"Content-Type": media.mimetype})
     response.content_length = media.size
     await response.prepare(request)
+    corrupt = decision.outcome is Outcome.CORRUPT
     for chunk in media.iter_plaintext(DEFAULT_CHUNK):
-        await response.write(chunk)
+        await response.write(flip_first_byte(chunk) if corrupt else chunk)
+        corrupt = False
     await response.write_eof()
     return response
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from simulator.faults import Faults, Outcome
+import pytest
+
+from simulator.faults import Decision, Faults, Outcome
 
 
 def test_script_answers_in_order_then_falls_back_to_normal_behaviour():
@@ -72,3 +74,43 @@ def test_latency_is_fixed_plus_bounded_jitter():
 
     delays = [faults.decide("cdn", "m").delay_s for _ in range(20)]
     assert all(0.2 <= d <= 0.3 for d in delays)
+
+
+def test_a_scripted_redirect_points_at_redirect_to():
+    faults = Faults(redirect_to="http://127.0.0.1:9")
+    faults.script("wapi", "m1", [307])
+
+    decision = faults.decide("wapi", "m1")
+    assert (decision.outcome, decision.status, decision.location) == (
+        Outcome.REDIRECT,
+        307,
+        "http://127.0.0.1:9",
+    )
+
+
+def test_a_redirect_cannot_be_scripted_without_a_target():
+    with pytest.raises(ValueError, match="redirect_to"):
+        Faults().script("wapi", "m1", [302])
+
+
+def test_wapi_refusals_are_answered_as_scripted_while_file_hosts_say_gone():
+    faults = Faults()
+    faults.script("wapi", "m1", [403])
+    faults.script("files", "m1", [403])
+
+    assert faults.decide("wapi", "m1") == Decision(Outcome.ERROR, 403)
+    assert faults.decide("files", "m1") == Decision(Outcome.EXPIRED, 403)
+
+
+def test_words_script_a_link_less_answer_and_a_corrupt_body():
+    faults = Faults()
+    faults.script("wapi", "m1", ["no_link"])
+    faults.script("files", "m1", ["corrupt"])
+
+    assert faults.decide("wapi", "m1").outcome is Outcome.NO_LINK
+    assert faults.decide("files", "m1").outcome is Outcome.CORRUPT
+
+
+def test_an_unknown_word_is_refused():
+    with pytest.raises(ValueError, match="unknown step"):
+        Faults().script("cdn", "m1", ["explode"])
