@@ -11,29 +11,40 @@ run lists every problem):
    ``POST /v1/message/download-media`` with an empty JSON body: W-API checks
    the bearer token before it looks at the body, so 401/403 means the token is
    refused and any other answer (typically 400 for the missing fields) means
-   it was accepted. Nothing is downloaded;
-6. the webhook receiver answers ``GET /healthz``.
+   it was accepted. Nothing is downloaded. The call goes through the
+   downloader's guarded client (:mod:`processors.downloader.client`): the SSRF
+   guard checks every hop and the token never follows a redirect to another
+   origin;
+6. the webhook receiver answers ``GET /healthz`` (a plain request to our own
+   receiver, which carries no credential).
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import urllib.error
-import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError
 from confluent_kafka import KafkaException
 
 from mediaflow.config import Settings
-from mediaflow.errors import MediaflowError, StorageCause, StorageUnavailable
+from mediaflow.errors import (
+    BlockedUrl,
+    MediaflowError,
+    ProviderUnavailable,
+    StorageCause,
+    StorageUnavailable,
+)
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import check, load_layout
-from mediaflow.tenants import TenantRegistry
+from mediaflow.tenants import Tenant, TenantRegistry
+from processors.downloader.client import GuardedClient, guarded_session
+from processors.downloader.safety import UrlPolicy
 
 PROBE_PREFIX = ".mediaflow-probe/"
 OK_MARK = "✔"
@@ -156,34 +167,21 @@ def check_projection(settings: Settings) -> Check:
     return Check("projection", True, f"{stats.total} media")
 
 
-def http_status(
-    url: str,
-    headers: Mapping[str, str],
-    body: bytes | None,
-    timeout: float,
-    *,
-    use_proxy: bool = True,
-) -> int:
-    """POST (with a body) or GET ``url``; return the HTTP status.
+def http_status(url: str, timeout: float) -> int:
+    """GET ``url`` directly (no proxy); return the HTTP status.
+
+    For the receiver's own health check only: nothing secret goes with it.
 
     Args:
         url: where to ask.
-        headers: request headers.
-        body: the POST body; ``None`` makes a GET.
         timeout: seconds for connecting and reading.
-        use_proxy: honour ``https_proxy``/``http_proxy`` (off for loopback checks).
 
     Raises:
         OSError: no answer (refused, timed out, DNS).
     """
-    request = urllib.request.Request(
-        url, data=body, headers=dict(headers), method="POST" if body is not None else "GET"
-    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        opener = urllib.request.build_opener(
-            *([] if use_proxy else [urllib.request.ProxyHandler({})])
-        )
-        with opener.open(request, timeout=timeout) as response:
+        with opener.open(url, timeout=timeout) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
@@ -191,59 +189,74 @@ def http_status(
 
 def check_tokens(settings: Settings, registry: TenantRegistry, timeout: float) -> list[Check]:
     """Each W-API tenant's token is accepted (see the module docstring for the call made)."""
+    return asyncio.run(_check_tokens(settings, registry, timeout))
+
+
+async def _check_tokens(
+    settings: Settings, registry: TenantRegistry, timeout: float
+) -> list[Check]:
+    policy = UrlPolicy.from_settings(settings.downloader)
+    url = f"{settings.downloader.wapi_base_url.rstrip('/')}/v1/message/download-media"
     checks = []
-    for instance_id, tenant in sorted(registry.tenants.items()):
-        name = f"token {instance_id}"
-        if tenant.provider != "wapi":
-            continue
-        if not tenant.wapi_token:
-            checks.append(
-                Check(
-                    name,
-                    False,
-                    "no W-API token configured",
-                    "set wapi_token_env or wapi_token_file in the tenant registry",
-                )
-            )
-            continue
-        query = urllib.parse.urlencode({"instanceId": instance_id})
-        url = f"{settings.downloader.wapi_base_url.rstrip('/')}/v1/message/download-media?{query}"
-        headers = {
-            "Authorization": f"Bearer {tenant.wapi_token.reveal()}",
-            "Content-Type": "application/json",
-        }
-        try:
-            status = http_status(url, headers, json.dumps({}).encode(), timeout)
-        except OSError as exc:
-            checks.append(
-                Check(
-                    name,
-                    False,
-                    f"W-API unreachable: {type(exc).__name__}",
-                    "check MEDIAFLOW_WAPI_BASE_URL and the network",
-                )
-            )
-            continue
-        if status in (401, 403):
-            checks.append(
-                Check(
-                    name,
-                    False,
-                    f"W-API refused the token (HTTP {status})",
-                    f"renew the token of instance {instance_id} in the W-API panel "
-                    "and update the variable or file the registry names",
-                )
-            )
-        else:
-            checks.append(Check(name, True, f"accepted (HTTP {status} to an empty request)"))
+    async with guarded_session(policy) as session:
+        client = GuardedClient(session, policy, aiohttp.ClientTimeout(total=timeout))
+        for instance_id, tenant in sorted(registry.tenants.items()):
+            if tenant.provider != "wapi":
+                continue
+            checks.append(await _check_token(client, url, instance_id, tenant))
     return checks
+
+
+async def _check_token(client: GuardedClient, url: str, instance_id: str, tenant: Tenant) -> Check:
+    name = f"token {instance_id}"
+    if not tenant.wapi_token:
+        return Check(
+            name,
+            False,
+            "no W-API token configured",
+            "set wapi_token_env or wapi_token_file in the tenant registry",
+        )
+    try:
+        async with client.request(
+            "POST",
+            url,
+            where="W-API",
+            headers={"Authorization": f"Bearer {tenant.wapi_token.reveal()}"},
+            params={"instanceId": instance_id},
+            json={},
+            same_origin_only=True,
+        ) as response:
+            status = response.status
+    except BlockedUrl as exc:
+        return Check(
+            name,
+            False,
+            exc.message,
+            "check MEDIAFLOW_WAPI_BASE_URL; the token is only ever sent to that origin",
+        )
+    except ProviderUnavailable as exc:
+        return Check(
+            name,
+            False,
+            f"W-API unreachable: {exc.message}",
+            "check MEDIAFLOW_WAPI_BASE_URL and the network",
+        )
+    if status in (401, 403):
+        return Check(
+            name,
+            False,
+            f"W-API refused the token (HTTP {status})",
+            f"renew the token of instance {instance_id} in the W-API panel "
+            "and update the variable or file the registry names",
+        )
+    return Check(name, True, f"accepted (HTTP {status} to an empty request)")
 
 
 def check_webhook(settings: Settings, timeout: float) -> Check:
     """The webhook receiver answers ``GET /healthz``."""
     url = f"http://{settings.webhook_host}:{settings.webhook_port}/healthz"
     try:
-        status = http_status(url, {}, None, timeout, use_proxy=False)
+        status = http_status(url, timeout)
     except OSError as exc:
         return Check(
             "webhook",

@@ -10,14 +10,15 @@ here, once (see :func:`status_error`):
   ``"error": true`` or another 4xx -> ``provider_error``;
 * CDN or link 403/404/410 -> :class:`MediaExpired`.
 
-Every request goes through the SSRF guard (:mod:`.safety`): redirects are
-followed by hand, at most :data:`~.safety.MAX_REDIRECTS`, each hop re-checked.
-No token, media key or URL query string ever appears in an error message.
+Every request goes through the guarded client (:mod:`.client`): the SSRF
+guard checks each hop, redirects are followed by hand, and the W-API call
+(token in a header, media key in the body) never follows a redirect to
+another origin. No token, media key or URL query string ever appears in an
+error message.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,7 +29,6 @@ import aiohttp
 
 from mediaflow.config import DownloaderSettings
 from mediaflow.errors import (
-    BlockedUrl,
     ErrorKind,
     InvalidPayload,
     MediaExpired,
@@ -38,11 +38,11 @@ from mediaflow.errors import (
 )
 from mediaflow.events import MediaDownloadRequested
 from mediaflow.tenants import Tenant
-from processors.downloader.safety import MAX_REDIRECTS, UrlPolicy
+from processors.downloader.client import GuardedClient, network_error
+from processors.downloader.safety import UrlPolicy
 
 CHUNK_SIZE = 1024 * 1024
 WHATSAPP_ORIGIN = "https://web.whatsapp.com"
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +140,7 @@ class Fetcher:
 
     Args:
         session: an aiohttp session whose connector uses the guarded resolver
-            (:func:`~.safety.guarded_connector_kwargs`).
+            (:func:`~.client.guarded_session`).
         policy: the URL policy.
         settings: base URLs and timeouts.
     """
@@ -148,13 +148,15 @@ class Fetcher:
     def __init__(
         self, session: aiohttp.ClientSession, policy: UrlPolicy, settings: DownloaderSettings
     ) -> None:
-        self._session = session
-        self._policy = policy
         self._settings = settings
-        self._timeout = aiohttp.ClientTimeout(
-            total=settings.total_timeout_s,
-            connect=settings.connect_timeout_s,
-            sock_read=settings.read_timeout_s,
+        self._client = GuardedClient(
+            session,
+            policy,
+            aiohttp.ClientTimeout(
+                total=settings.total_timeout_s,
+                connect=settings.connect_timeout_s,
+                sock_read=settings.read_timeout_s,
+            ),
         )
 
     @asynccontextmanager
@@ -202,20 +204,22 @@ class Fetcher:
             "mimetype": request.info.mimetype,
         }
         headers = {"Authorization": f"Bearer {tenant.wapi_token.reveal()}"}
-        async with self._request(
+        async with self._client.request(
             "POST",
             url,
-            origin="wapi",
+            where="W-API",
             headers=headers,
             params={"instanceId": request.info.instance_id},
             json=body,
+            same_origin_only=True,
         ) as response:
+            _raise_for_status(response, "wapi")
             try:
                 answer: Any = await response.json(content_type=None)
             except (ValueError, aiohttp.ClientPayloadError) as exc:
                 raise ProviderUnavailable("W-API answered with a body that is not JSON") from exc
             except (aiohttp.ClientError, TimeoutError) as exc:
-                raise _network_error("W-API", exc) from exc
+                raise network_error("W-API", exc) from exc
         if not isinstance(answer, dict) or answer.get("error"):
             detail = str(answer.get("message", ""))[:200] if isinstance(answer, dict) else ""
             raise ProviderRejected(
@@ -233,39 +237,10 @@ class Fetcher:
     async def _get(
         self, url: str, *, origin: str, headers: dict[str, str] | None = None
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        async with self._request("GET", url, origin=origin, headers=headers) as response:
-            yield response
-
-    @asynccontextmanager
-    async def _request(
-        self, method: str, url: str, *, origin: str, **kwargs: Any
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Send a request, following redirects by hand; yield a 2xx response."""
         where = {"wapi": "W-API", "cdn": "WhatsApp CDN"}.get(origin, "media link")
-        for _hop in range(MAX_REDIRECTS + 1):
-            self._policy.check_url(url)
-            try:
-                response = await self._session.request(
-                    method, url, allow_redirects=False, timeout=self._timeout, **kwargs
-                )
-            except BlockedUrl:
-                raise
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                raise _network_error(where, exc) from exc
-            try:
-                if response.status in _REDIRECTS:
-                    url = self._policy.redirect_target(url, response.headers.get("Location"))
-                    if response.status == 303:
-                        method, kwargs = "GET", {k: v for k, v in kwargs.items() if k == "headers"}
-                    continue
-                error = status_error(response.status, origin, response.headers.get("Retry-After"))
-                if error is not None:
-                    raise error
-                yield response
-                return
-            finally:
-                response.release()
-        raise BlockedUrl(f"{where} redirected more than {MAX_REDIRECTS} times")
+        async with self._client.request("GET", url, where=where, headers=headers) as response:
+            _raise_for_status(response, origin)
+            yield response
 
     @staticmethod
     def _source(path: str, response: aiohttp.ClientResponse, *, encrypted: bool) -> Source:
@@ -273,20 +248,18 @@ class Fetcher:
         return Source(path, _chunks(response, where), encrypted, response.content_length)
 
 
+def _raise_for_status(response: aiohttp.ClientResponse, origin: str) -> None:
+    error = status_error(response.status, origin, response.headers.get("Retry-After"))
+    if error is not None:
+        raise error
+
+
 async def _chunks(response: aiohttp.ClientResponse, where: str) -> AsyncIterator[bytes]:
     try:
         async for chunk in response.content.iter_chunked(CHUNK_SIZE):
             yield chunk
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise _network_error(where, exc) from exc
-
-
-def _network_error(where: str, exc: BaseException) -> ProviderUnavailable:
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
-        return ProviderUnavailable(f"{where} timed out", kind=ErrorKind.TIMEOUT)
-    return ProviderUnavailable(
-        f"{where} connection failed: {type(exc).__name__}", kind=ErrorKind.CONNECTION
-    )
+        raise network_error(where, exc) from exc
 
 
 def _path_of(url: str | None) -> str | None:

@@ -34,8 +34,6 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-import aiohttp
-
 from mediaflow.backoff import Backoff
 from mediaflow.codec import AvroCodec
 from mediaflow.config import DownloaderSettings, Settings
@@ -60,8 +58,9 @@ from mediaflow.metrics import DOWNLOAD_BYTES, DOWNLOAD_SECONDS, DOWNLOADS, STORA
 from mediaflow.tenants import Tenant, TenantRegistry
 from mediaflow.whatsapp import MediaDecryptor, decode_b64_field
 from processors.downloader import keys
+from processors.downloader.client import guarded_session
 from processors.downloader.fetchers import Fetcher, fetch_paths
-from processors.downloader.safety import UrlPolicy, guarded_connector_kwargs
+from processors.downloader.safety import UrlPolicy
 from processors.downloader.streaming import refuse_declared_oversize, size_limit, transfer
 from storage.objects import STAGING_PREFIX, MediaStore, StoredObject
 from storage.s3 import s3_client
@@ -361,8 +360,7 @@ async def run(
     tenants = TenantRegistry.load(settings.tenants_file)
     register_secrets(tenants.secrets())
     policy = UrlPolicy.from_settings(settings.downloader)
-    connector = aiohttp.TCPConnector(limit=0, **guarded_connector_kwargs(policy))
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with guarded_session(policy) as session:
         stage = DownloaderStage(
             codec=AvroCodec(),
             fetcher=Fetcher(session, policy, settings.downloader),
