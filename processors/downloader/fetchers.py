@@ -5,10 +5,13 @@ they are WhatsApp-encrypted. HTTP outcomes are translated into the error tree
 here, once (see :func:`status_error`):
 
 * 5xx, 408, 429 (``Retry-After`` honoured), timeouts, resets ->
-  :class:`ProviderUnavailable` (retry tier, or the next path in this attempt);
+  :class:`ProviderUnavailable`;
 * W-API 401/403 -> :class:`ProviderRejected` ``unauthorized``; W-API
   ``"error": true`` or another 4xx -> ``provider_error``;
 * CDN or link 403/404/410 -> :class:`MediaExpired`.
+
+Whatever a path fails with, the stage tries the next path of the attempt;
+:mod:`.fallback` decides what the attempt ends with when all failed.
 
 Every request goes through the guarded client (:mod:`.client`): the SSRF
 guard checks each hop, redirects are followed by hand, and the W-API call

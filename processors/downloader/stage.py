@@ -6,9 +6,12 @@ For each :class:`MediaDownloadRequested` (from the request topic or a retry tier
    SHA-256 when there is one), emit ``MediaStored`` with fetch path
    ``existing`` and download nothing: a redelivered request never makes a
    second object;
-2. otherwise try the fetch paths in order (tenant's, else the settings'); a
-   transient failure of one path falls through to the next within the same
-   attempt (W-API down -> the CDN, when the media has a key);
+2. otherwise try the fetch paths in order (tenant's, else the settings'); any
+   failure of one path falls through to the next within the same attempt
+   (W-API down, refusing, without a link, or serving bad bytes -> the CDN,
+   when the media has a key); when every path failed,
+   :func:`~.fallback.verdict` decides what the attempt raises (a transient
+   failure of any path keeps the media in the retry tiers until the last);
 3. stream the body through decrypt/verify into an upload; on any error the
    upload is aborted;
 4. emit ``MediaStored`` on the media events topic; the worker commits it with
@@ -37,7 +40,7 @@ from datetime import datetime
 from mediaflow.backoff import Backoff
 from mediaflow.codec import AvroCodec
 from mediaflow.config import DownloaderSettings, Settings
-from mediaflow.errors import MediaflowError, ProviderUnavailable, StorageUnavailable
+from mediaflow.errors import MediaflowError, StorageUnavailable
 from mediaflow.events import (
     MediaDeadLettered,
     MediaDownloadFailed,
@@ -59,6 +62,7 @@ from mediaflow.tenants import Tenant, TenantRegistry
 from mediaflow.whatsapp import MediaDecryptor, decode_b64_field
 from processors.downloader import keys
 from processors.downloader.client import guarded_session
+from processors.downloader.fallback import PathFailure, verdict
 from processors.downloader.fetchers import Fetcher, fetch_paths
 from processors.downloader.safety import UrlPolicy
 from processors.downloader.streaming import refuse_declared_oversize, size_limit, transfer
@@ -93,6 +97,9 @@ class DownloaderStage:
         media_events_topic: where events go.
         backoff: how long to wait between storage tries.
         clock: wall clock (UTC).
+        max_attempts: the attempts a request gets (the retry policy's); on the
+            last one a permanent failure of a path is final even when another
+            path failed transiently. ``None``: never the last.
     """
 
     name = Stage.DOWNLOADER.value
@@ -108,6 +115,7 @@ class DownloaderStage:
         media_events_topic: str,
         backoff: Backoff = Backoff(),
         clock: Callable[[], datetime] = utcnow,
+        max_attempts: int | None = None,
     ) -> None:
         self._codec = codec
         self._fetcher = fetcher
@@ -117,6 +125,7 @@ class DownloaderStage:
         self._topic = media_events_topic
         self._backoff = backoff
         self._clock = clock
+        self._max_attempts = max_attempts
 
     # -- StageHandler -------------------------------------------------------------------
 
@@ -133,7 +142,8 @@ class DownloaderStage:
             media_id=request.media_id, client_id=info.client_id, instance_id=info.instance_id
         ):
             started = time.monotonic()
-            stored, path = await self._until_storage_answers(request)
+            last = self._max_attempts is not None and record.attempt >= self._max_attempts
+            stored, path = await self._until_storage_answers(request, last_attempt=last)
             seconds = time.monotonic() - started
             DOWNLOADS.labels(
                 "stored" if path != "existing" else "existing",
@@ -209,13 +219,13 @@ class DownloaderStage:
     # -- one attempt --------------------------------------------------------------------
 
     async def _until_storage_answers(
-        self, request: MediaDownloadRequested
+        self, request: MediaDownloadRequested, *, last_attempt: bool
     ) -> tuple[StoredObject, str]:
         waits = 0
         while True:
             try:
                 await self._store.sweep()
-                return await self._attempt(request)
+                return await self._attempt(request, last_attempt=last_attempt)
             except StorageUnavailable as exc:
                 delay = self._backoff.delay(waits)
                 waits += 1
@@ -231,7 +241,9 @@ class DownloaderStage:
                 )
                 await asyncio.sleep(delay)
 
-    async def _attempt(self, request: MediaDownloadRequested) -> tuple[StoredObject, str]:
+    async def _attempt(
+        self, request: MediaDownloadRequested, *, last_attempt: bool
+    ) -> tuple[StoredObject, str]:
         info = request.info
         refuse_declared_oversize(info.declared_length, self._settings.max_media_bytes)
         declared = _declared_sha256(request)
@@ -242,16 +254,21 @@ class DownloaderStage:
         if existing is not None:
             return existing, "existing"
         tenant = self._tenants.get(info.instance_id)
-        paths = fetch_paths(request, tenant, self._settings.fetch_order)
-        last: MediaflowError | None = None
-        for path in paths:
+        failures: list[PathFailure] = []
+        for path in fetch_paths(request, tenant, self._settings.fetch_order):
             try:
                 return await self._fetch_and_store(path, request, tenant, declared), path
-            except ProviderUnavailable as exc:
-                log.warning("fetch_path_failed", fetch_path=path, error_kind=exc.kind.value)
-                last = exc
-        assert last is not None
-        raise last
+            except StorageUnavailable:
+                raise  # no path's fault: the whole attempt waits for the storage
+            except MediaflowError as exc:
+                log.warning(
+                    "fetch_path_failed",
+                    fetch_path=path,
+                    error_kind=exc.kind.value,
+                    error=exc.message,
+                )
+                failures.append(PathFailure(path, exc))
+        raise verdict(failures, last_attempt=last_attempt) from failures[-1].error
 
     async def _fetch_and_store(
         self,
@@ -359,17 +376,18 @@ async def run(
     layout = load_layout(settings.kafka)
     tenants = TenantRegistry.load(settings.tenants_file)
     register_secrets(tenants.secrets())
-    policy = UrlPolicy.from_settings(settings.downloader)
-    async with guarded_session(policy) as session:
+    urls = UrlPolicy.from_settings(settings.downloader)
+    retries = RetryPolicy(tiers=layout.retry_tiers)
+    async with guarded_session(urls) as session:
         stage = DownloaderStage(
             codec=AvroCodec(),
-            fetcher=Fetcher(session, policy, settings.downloader),
+            fetcher=Fetcher(session, urls, settings.downloader),
             store=MediaStore(s3_client(settings.s3), settings.s3),
             tenants=tenants,
             settings=settings.downloader,
             media_events_topic=layout.media_events,
+            max_attempts=retries.max_attempts,
         )
-        tiers = layout.retry_tiers
         group = group_id(settings)
         worker = Worker(
             consumer=clients.consumer(settings.kafka, group),
@@ -377,8 +395,8 @@ async def run(
                 settings.kafka, f"{group}-{settings.instance_name}"
             ),
             stage=stage,
-            topics=[layout.download_requests, *(t.topic for t in tiers)],
-            policy=RetryPolicy(tiers=tiers),
+            topics=[layout.download_requests, *(t.topic for t in layout.retry_tiers)],
+            policy=retries,
             router=FailureRouter(stage.name, group, layout.dead_letters),
             options=WorkerOptions(
                 concurrency=settings.downloader.concurrency,
