@@ -1,6 +1,7 @@
 """The downloader: fetch every media (W-API, the WhatsApp CDN, or a plain link) into S3."""
 
 from mediaflow.backoff import Backoff
+from processors.downloader.client import GuardedClient, guarded_session
 from processors.downloader.fetchers import Fetcher, Source, fetch_paths, status_error
 from processors.downloader.keys import content_type, extension, object_key
 from processors.downloader.safety import UrlPolicy
@@ -11,11 +12,13 @@ __all__ = [
     "Backoff",
     "DownloaderStage",
     "Fetcher",
+    "GuardedClient",
     "Source",
     "UrlPolicy",
     "content_type",
     "extension",
     "fetch_paths",
+    "guarded_session",
     "main",
     "object_key",
     "run",
