@@ -9,9 +9,11 @@ count, the first-failure time and the media id where known.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from mediaflow.errors import ErrorKind
 from mediaflow.kafka import headers as h
 from mediaflow.kafka.records import InRecord, OutRecord
 from mediaflow.kafka.retry import DeadLetter, Decision, RetryLater
@@ -70,9 +72,49 @@ class FailureRouter:
         )
         return OutRecord(self.dlq_topic, record.value, record.key, headers)
 
+    def internal(self, record: InRecord, exc: BaseException) -> OutRecord:
+        """Return the dead letter (kind ``internal``) of a record whose failure handling raised.
+
+        The last resort of the worker loop, so built by a path that cannot fail
+        itself: no decoding, no stage code, no injected clock, and header values
+        made ASCII (anything else escaped) instead of encoded.
+
+        Args:
+            record: the record being handled.
+            exc: what raised while its failure was handled.
+
+        """
+        failed_at = int(time.time() * 1000)
+        values = {
+            h.DLQ_ORIGINAL_TOPIC: record.topic,
+            h.DLQ_ORIGINAL_PARTITION: record.partition,
+            h.DLQ_ORIGINAL_OFFSET: record.offset,
+            h.DLQ_CONSUMER_GROUP: self.group_id,
+            h.DLQ_STAGE: self.stage,
+            h.DLQ_ERROR_KIND: ErrorKind.INTERNAL.value,
+            h.DLQ_ERROR_MESSAGE: describe_internal(exc),
+            h.DLQ_ATTEMPT: record.attempt,
+            h.DLQ_FIRST_FAILURE_AT: h.millis(record.first_failure_at)
+            if record.first_failure_at
+            else failed_at,
+            h.DLQ_FAILED_AT: failed_at,
+        }
+        headers = [(k, v) for k, v in record.headers if not k.startswith(h.DLQ_PREFIX)]
+        headers += [(k, str(v).encode("ascii", "backslashreplace")) for k, v in values.items()]
+        return OutRecord(self.dlq_topic, record.value, record.key, headers)
+
+
+def describe_internal(exc: BaseException) -> str:
+    """The scrubbed, bounded text of an exception, even one whose ``str()`` raises."""
+    try:
+        text = scrub(str(exc))
+    except Exception:  # an unprintable exception must not stop its own dead letter
+        text = "(its message could not be read)"
+    return f"failure handling raised {type(exc).__name__}: {text}"[:MAX_ERROR_MESSAGE]
+
 
 def _safe(message: str) -> str:
     return scrub(message)[:MAX_ERROR_MESSAGE]
 
 
-__all__ = ["FailureRouter"]
+__all__ = ["FailureRouter", "describe_internal"]

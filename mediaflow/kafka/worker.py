@@ -9,7 +9,9 @@ stage:
    never a record before its retry due time;
 3. turn each failure into a retry-tier or dead-letter record with the
    :class:`RetryPolicy` and the :class:`FailureRouter` (a poison record never
-   stalls its partition);
+   stalls its partition); if handling the failure raises in turn, the record
+   becomes a dead letter of kind ``internal`` built by a path that cannot fail,
+   so every started record finishes its offset;
 4. when the *contiguous* finished prefix of some partition is large or old
    enough, produce all outputs of that prefix in offset order and commit the
    input offsets in one Kafka transaction (``send_offsets_to_transaction``);
@@ -32,7 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -47,7 +49,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from mediaflow.errors import BrokerUnavailable, MediaflowError
+from mediaflow.errors import BrokerUnavailable, ErrorKind, MediaflowError
 from mediaflow.events import utcnow
 from mediaflow.kafka.clients import AbortableKafkaError, FatalKafkaError, translate
 from mediaflow.kafka.records import InRecord, OutRecord
@@ -271,7 +273,7 @@ class Worker:
                 head = state.queued.popleft()
                 task = asyncio.create_task(self._process(head))
                 state.running[head.offset] = task
-                task.add_done_callback(lambda t, s=state, o=head.offset: self._finished(s, o, t))
+                task.add_done_callback(lambda t, s=state, r=head: self._finished(s, r, t))
                 free -= 1
                 started += 1
             ready = [s for s in ready if _head_is_due(s, now)]
@@ -282,16 +284,43 @@ class Worker:
         with record_context(topic=record.topic, partition=record.partition, offset=record.offset):
             try:
                 outputs = list(await self._stage.handle(record))
-                OUTCOMES.labels(self._stage.name, "ok", "").inc()
-                return outputs
             except asyncio.CancelledError:
                 raise
-            except MediaflowError as exc:
-                return self._failed(record, exc)
-            except Exception as exc:  # a bug must not stall the partition: dead-letter it
-                log.exception("stage_crashed", stage=self._stage.name)
-                error = MediaflowError(f"unexpected {type(exc).__name__}: {exc}")
-                return self._failed(record, error)
+            except Exception as exc:  # a bug must not stall the partition either
+                return self._handle_failure(record, exc)
+            OUTCOMES.labels(self._stage.name, "ok", "").inc()
+            return outputs
+
+    def _handle_failure(self, record: InRecord, exc: Exception) -> list[OutRecord]:
+        """Route a failed record; if routing it raises in turn, dead-letter it as ``internal``."""
+        try:
+            if not isinstance(exc, MediaflowError):
+                log.error("stage_crashed", stage=self._stage.name, exc_info=exc)
+                exc = MediaflowError(f"unexpected {type(exc).__name__}: {exc}")
+            return self._failed(record, exc)
+        except Exception as failure:
+            return [self._internal(record, failure)]
+
+    def _internal(self, record: InRecord, failure: BaseException) -> OutRecord:
+        """The dead letter of a record whose failure handling raised; it cannot fail itself.
+
+        The record is safe once the dead letter exists; a log or metric that
+        raises after that must not lose it, so theirs are the only errors ignored.
+        """
+        dead = self._router.internal(record, failure)
+        with suppress(Exception):
+            OUTCOMES.labels(self._stage.name, "dead_lettered", ErrorKind.INTERNAL.value).inc()
+            DEAD_LETTERS.labels(self._stage.name, ErrorKind.INTERNAL.value).inc()
+            log.error(
+                "failure_handling_failed",
+                stage=self._stage.name,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                error_type=type(failure).__name__,
+                exc_info=failure,
+            )
+        return dead
 
     def _failed(self, record: InRecord, error: MediaflowError) -> list[OutRecord]:
         now = self._clock()
@@ -314,11 +343,15 @@ class Worker:
         return [routed, *self._stage.failure_records(record, decision, now)]
 
     def _finished(
-        self, state: _Partition, offset: int, task: asyncio.Task[list[OutRecord]]
+        self, state: _Partition, record: InRecord, task: asyncio.Task[list[OutRecord]]
     ) -> None:
-        if state.running.pop(offset, None) is None or task.cancelled():
+        if state.running.pop(record.offset, None) is None or task.cancelled():
             return  # dropped by a rebalance or an abort: the record will be read again
-        state.finished[offset] = task.result()
+        # A task that raised (past every handler in _process) still finishes its offset:
+        # left unfinished, nothing after it on the partition would ever commit.
+        failure = task.exception()
+        outputs = task.result() if failure is None else [self._internal(record, failure)]
+        state.finished[record.offset] = outputs
         if state.oldest_finished_at is None:
             state.oldest_finished_at = time.monotonic()
 

@@ -47,7 +47,7 @@ class ToyStage:
         return []
 
 
-def make_worker(settings, stage, *, concurrency=4, instance="a"):
+def make_worker(settings, stage, *, concurrency=4, instance="a", router_type=FailureRouter):
     layout = load_layout(settings.kafka)
     group = f"{settings.kafka.topic_prefix}toy"
     return Worker(
@@ -56,7 +56,7 @@ def make_worker(settings, stage, *, concurrency=4, instance="a"):
         stage=stage,
         topics=[layout.download_requests, *[t.topic for t in layout.retry_tiers]],
         policy=RetryPolicy(layout.retry_tiers, jitter=0),
-        router=FailureRouter(stage="toy", group_id=group, dlq_topic=layout.dead_letters),
+        router=router_type(stage="toy", group_id=group, dlq_topic=layout.dead_letters),
         options=WorkerOptions(
             concurrency=concurrency, batch_max_records=10, batch_max_interval_s=0.1
         ),
@@ -109,3 +109,33 @@ def test_a_transient_failure_is_retried_from_its_tier_not_before_its_due_time(se
     due = h.from_millis(h.to_dict(retry[0].headers())[h.DUE_AT])
     assert attempts[1][1] >= due
     assert [m.value() for m in read_all(settings, layout.media_events)] == [b"FLAKY"]
+
+
+class RouterThatBreaksOnPoison(FailureRouter):
+    def route(self, record, decision, now, media_id=None):
+        if record.value == b"poison":
+            raise OverflowError("cannot convert float infinity to integer")
+        return super().route(record, decision, now, media_id)
+
+
+def test_a_router_that_raises_ends_the_record_as_an_internal_dead_letter_and_commits_on(
+    settings,
+):
+    layout = load_layout(settings.kafka)
+    values = ["a", "b", "poison", "c", "d"]
+    produce(settings, layout.download_requests, [(b"k", v.encode()) for v in values])
+    worker = make_worker(
+        settings, ToyStage(layout.media_events), router_type=RouterThatBreaksOnPoison
+    )
+    asyncio.run(worker.run(idle_exit_s=3))
+
+    assert [m.value() for m in read_all(settings, layout.media_events)] == [b"A", b"B", b"C", b"D"]
+    [dead] = read_all(settings, layout.dead_letters)
+    headers = h.to_dict(dead.headers())
+    assert dead.value() == b"poison"
+    assert headers[h.DLQ_ERROR_KIND] == "internal"
+    assert "OverflowError" in headers[h.DLQ_ERROR_MESSAGE]
+    # Everything was committed: a new worker of the group finds nothing left to do.
+    again = ToyStage(layout.media_events)
+    asyncio.run(make_worker(settings, again).run(idle_exit_s=2))
+    assert again.seen == []
