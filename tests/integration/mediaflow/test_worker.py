@@ -139,3 +139,47 @@ def test_a_router_that_raises_ends_the_record_as_an_internal_dead_letter_and_com
     again = ToyStage(layout.media_events)
     asyncio.run(make_worker(settings, again).run(idle_exit_s=2))
     assert again.seen == []
+
+
+class RateLimitedStage(ToyStage):
+    """'slow' is told to come back in an hour, the others fail once with no Retry-After."""
+
+    async def handle(self, record: InRecord) -> Sequence[OutRecord]:
+        text = (record.value or b"").decode()
+        if record.attempt == 1:
+            self.seen.append((text, record.attempt, datetime.now().astimezone()))
+            retry_after = 3600 if text == "slow" else None
+            raise ProviderUnavailable("429", retry_after=retry_after)
+        return await super().handle(record)
+
+
+def test_a_long_retry_after_does_not_hold_back_the_records_behind_it_in_its_tier(settings):
+    layout = load_layout(settings.kafka)
+    values = ["slow", "f0", "f1", "f2", "f3", "f4"]
+    produce(settings, layout.download_requests, [(b"k", v.encode()) for v in values])
+    stage = RateLimitedStage(layout.media_events)
+    worker = make_worker(settings, stage)
+
+    async def until_retried():
+        task = asyncio.create_task(worker.run())
+        for _ in range(600):  # a bound for the failure case only: an hour-long wait
+            if {text for text, attempt, _ in stage.seen if attempt == 2} >= set(values):
+                break
+            await asyncio.sleep(0.1)
+        worker.stop()
+        await task
+
+    asyncio.run(until_retried())
+
+    second = [text for text, attempt, _ in stage.seen if attempt == 2]
+    assert sorted(second[:5]) == ["f0", "f1", "f2", "f3", "f4"]
+    assert second[5:] == ["slow"]  # capped at the longest tier instead of waiting an hour
+    shortest, longest = layout.retry_tiers[0].topic, layout.retry_tiers[-1].topic
+    assert sorted(m.value() for m in read_all(settings, shortest)) == [
+        b"f0",
+        b"f1",
+        b"f2",
+        b"f3",
+        b"f4",
+    ]
+    assert [m.value() for m in read_all(settings, longest)] == [b"slow"]
