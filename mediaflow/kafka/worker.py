@@ -14,14 +14,15 @@ stage:
    so every started record finishes its offset;
 4. when the *contiguous* finished prefix of some partition is large or old
    enough, produce all outputs of that prefix in offset order and commit the
-   input offsets in one Kafka transaction (``send_offsets_to_transaction``);
+   input offsets in one Kafka transaction (``send_offsets_to_transaction``,
+   through the shared :class:`~mediaflow.kafka.publish.TransactionalPublisher`);
    nothing is committed before its work is durable;
 5. pause a partition whose queue is full or whose head is not due yet, and
    resume it later, so ``max.poll.interval.ms`` is never exceeded and memory
    stays bounded.
 
-On an abortable transaction error the transaction is aborted, all in-memory
-progress is dropped and the consumer is rewound to the committed offsets; on a
+On an abortable transaction error the publisher has aborted the transaction;
+all in-memory progress is dropped and the consumer is rewound to the committed offsets; on a
 fatal one (this copy was fenced by a newer one with the same
 ``transactional.id``) the loop stops with :class:`FatalKafkaError`.
 """
@@ -52,6 +53,7 @@ from confluent_kafka import (
 from mediaflow.errors import BrokerUnavailable, ErrorKind, MediaflowError
 from mediaflow.events import utcnow
 from mediaflow.kafka.clients import AbortableKafkaError, FatalKafkaError, translate
+from mediaflow.kafka.publish import TransactionalPublisher
 from mediaflow.kafka.records import InRecord, OutRecord
 from mediaflow.kafka.retry import DeadLetter, Decision, RetryPolicy
 from mediaflow.kafka.routing import FailureRouter
@@ -176,7 +178,12 @@ class Worker:
         self._on_wedged = on_wedged or exit_wedged
         self._partitions: dict[TP, _Partition] = {}
         self._stopping = False
-        self._delivery_errors: list[KafkaError] = []
+        self._publisher = TransactionalPublisher(
+            producer,
+            transactional=options.transactional,
+            guard=self._deadline,
+            on_produced=self._count_out,
+        )
         self.committed_records = 0
         self._assigned_at = 0.0  # drain mode counts idleness from the last assignment
 
@@ -199,8 +206,7 @@ class Worker:
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
-        if self._options.transactional:
-            await asyncio.to_thread(self._call, self._producer.init_transactions, 60)
+        await asyncio.to_thread(self._publisher.init_transactions, 60)
         log.info("worker_started", stage=self._stage.name, topics=self._topics)
         last_activity = time.monotonic()
         try:
@@ -406,8 +412,8 @@ class Worker:
         try:
             await asyncio.to_thread(self._commit, ready, metadata)
         except AbortableKafkaError as exc:
+            # The publisher aborted it: nothing of the batch is visible; read it all again.
             log.warning("transaction_aborted", stage=self._stage.name, reason=exc.message)
-            await asyncio.to_thread(self._call, self._producer.abort_transaction, 30)
             self._rewind()
             return False
         self._forget(ready)
@@ -418,65 +424,21 @@ class Worker:
         """Produce the outputs of the ready prefixes and commit their offsets atomically."""
         started = time.monotonic()
         offsets = [TopicPartition(t, p, offs[-1] + 1) for (t, p), offs in ready.items() if offs]
-        transactional = self._options.transactional
-        if transactional:
-            self._call(self._producer.begin_transaction)
-        for tp, offs in ready.items():
-            state = self._partitions[tp]
-            for offset in offs:
-                for out in state.finished[offset]:
-                    self._produce(out)
-        if transactional:
-            self._call(self._producer.send_offsets_to_transaction, offsets, metadata, 30)
-            self._commit_transaction()
+        outputs = (
+            out
+            for tp, offs in ready.items()
+            for offset in offs
+            for out in self._partitions[tp].finished[offset]
+        )
+        if self._options.transactional:
+            self._publisher.publish(outputs, offsets=offsets, group_metadata=metadata)
         else:
-            self._flush()
+            self._publisher.publish(outputs)
             self._call(self._consumer.commit, offsets=offsets, asynchronous=False)
         COMMIT_SECONDS.labels(self._stage.name).observe(time.monotonic() - started)
 
-    def _produce(self, out: OutRecord) -> None:
-        while True:
-            try:
-                self._producer.produce(
-                    out.topic,
-                    value=out.value,
-                    key=out.key,
-                    headers=out.headers,
-                    on_delivery=self._on_delivery,
-                )
-                RECORDS_OUT.labels(self._stage.name, out.topic).inc()
-                return
-            except BufferError:
-                self._producer.poll(0.1)  # local queue full: let deliveries drain
-            except KafkaException as exc:
-                raise translate(exc) from exc
-
-    def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
-        if error is not None:
-            self._delivery_errors.append(error)
-
-    def _flush(self) -> None:
-        remaining = self._producer.flush(30)
-        if remaining or self._delivery_errors:
-            errors, self._delivery_errors = self._delivery_errors, []
-            reason = errors[0].str() if errors else f"{remaining} records still queued"
-            raise AbortableKafkaError(f"delivery failed: {reason}")
-
-    def _commit_transaction(self) -> None:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with self._deadline("commit_transaction"):
-                    self._producer.commit_transaction(30)
-                return
-            except KafkaException as exc:
-                error = translate(exc)
-                retriable = exc.args[0].retriable() and time.monotonic() < deadline
-                if isinstance(error, BrokerUnavailable) and retriable:
-                    continue
-                if isinstance(error, BrokerUnavailable):
-                    raise AbortableKafkaError(error.message) from exc
-                raise error from exc
+    def _count_out(self, out: OutRecord) -> None:
+        RECORDS_OUT.labels(self._stage.name, out.topic).inc()
 
     def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -544,9 +506,8 @@ class Worker:
             try:
                 self._commit(ready, self._consumer.consumer_group_metadata())
                 self._forget(ready)
-            except AbortableKafkaError as exc:
+            except AbortableKafkaError as exc:  # aborted by the publisher: the new owner re-reads
                 log.warning("revoke_commit_aborted", reason=exc.message)
-                self._call(self._producer.abort_transaction, 30)
         self._drop([(tp.topic, tp.partition) for tp in partitions])
         log.info("partitions_revoked", stage=self._stage.name, count=len(partitions))
 
