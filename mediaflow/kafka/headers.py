@@ -14,9 +14,12 @@ from mediaflow.text import to_utf8
 
 Headers = list[tuple[str, bytes]]
 
+# Media events (every stage writes them with mediaflow.kafka.eventlog.event_record)
 EVENT_ID = "mediaflow.event-id"
 SCHEMA_FINGERPRINT = "mediaflow.schema-fingerprint"
 TRACEPARENT = "traceparent"
+ERROR_KIND = "mediaflow.error-kind"
+ERROR = "mediaflow.error"
 
 # Retry tiers
 ATTEMPT = "mediaflow.attempt"

@@ -39,6 +39,7 @@ from mediaflow.events import (
     WebhookReceived,
 )
 from mediaflow.kafka import headers as h
+from mediaflow.kafka.eventlog import event_record
 from mediaflow.kafka.records import InRecord, OutRecord
 from mediaflow.kafka.retry import DeadLetter
 from mediaflow.kafka.routing import FailureRouter
@@ -197,8 +198,8 @@ class _Emitter:
             info=media.info,
         )
         return [
-            self._record(topics.download_requests, media.media_id, request),
-            self._record(topics.media_events, media.media_id, detected),
+            event_record(topics.download_requests, request, self.codec),
+            event_record(topics.media_events, detected, self.codec),
         ]
 
     def problem(
@@ -222,17 +223,7 @@ class _Emitter:
             error_message=decision.message,
             attempt=record.attempt,
         )
-        return [dead_letter, self._record(topics.media_events, problem.media_id, event)]
-
-    def _record(self, topic: str, media_id: str, event: Any) -> OutRecord:
-        headers = h.encode(
-            {
-                h.EVENT_ID: event.event_id,
-                h.SCHEMA_FINGERPRINT: self.codec.fingerprint_of(type(event)).hex(),
-                h.TRACEPARENT: self.traceparent,
-            }
-        )
-        return OutRecord(topic, self.codec.encode(event), media_id.encode(), headers)
+        return [dead_letter, event_record(topics.media_events, event, self.codec)]
 
 
 __all__ = [
