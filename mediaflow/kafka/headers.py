@@ -41,6 +41,7 @@ DLQ_ATTEMPT = "dlq.attempt"
 DLQ_FIRST_FAILURE_AT = "dlq.first-failure-at"
 DLQ_FAILED_AT = "dlq.failed-at"
 DLQ_MEDIA_ID = "dlq.media-id"
+DLQ_VALUE_OMITTED = "dlq.value.omitted"
 
 # Operator redrive provenance
 REDRIVE_ID = "mediaflow.redrive.id"
