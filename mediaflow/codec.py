@@ -48,6 +48,7 @@ from fastavro.write import LOGICAL_WRITERS
 
 from mediaflow.errors import UndecodableRecord
 from mediaflow.events import RECORD_TYPES
+from mediaflow.text import utf8_safe
 from schemas import NAMESPACE, SCHEMA_DIR
 
 MAGIC = b"\xc3\x01"
@@ -128,7 +129,21 @@ class AvroCodec:
         return self._current[record_type][0]
 
     def encode(self, record: Any) -> bytes:
-        """Encode a record dataclass as Avro single-object bytes."""
+        """Encode a record dataclass as Avro single-object bytes.
+
+        Avro strings are UTF-8. A string UTF-8 cannot hold (a lone surrogate,
+        which only text from outside carries: a provider's error message, a
+        file name, a request header) is written with U+FFFD in its place. The
+        codec does it, not each place that builds an event, because every
+        string of every event passes through here and a place that forgets
+        would make failure reporting itself fail.
+        """
+        try:
+            return self._encode(record)
+        except UnicodeEncodeError:
+            return self._encode(_utf8_safe_record(record))
+
+    def _encode(self, record: Any) -> bytes:
         generated = self._generated.get(type(record))
         if generated is not None:
             try:
@@ -179,6 +194,20 @@ class AvroCodec:
             raise UndecodableRecord(
                 f"record does not fit {writer.record_type.__name__}: {exc}"
             ) from exc
+
+
+def _utf8_safe_record(value: Any) -> Any:
+    """A copy of a record (or a field's value) with every string made UTF-8 safe."""
+    if isinstance(value, str):
+        return utf8_safe(value)
+    if isinstance(value, dict):
+        return {_utf8_safe_record(k): _utf8_safe_record(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            f.name: _utf8_safe_record(getattr(value, f.name)) for f in dataclasses.fields(value)
+        }
+        return dataclasses.replace(value, **changes)
+    return value
 
 
 # Per record type: field name -> converter (None: the value is used as is), one

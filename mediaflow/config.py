@@ -193,6 +193,7 @@ class Settings:
     metrics_port: int = _bounded(0, 0, MAX_PORT)
     batch_max_records: int = _bounded(500, 1)
     batch_max_interval_s: float = _positive(0.5)
+    max_media_per_webhook: int = _bounded(10, 1)
     log_format: str = "auto"
     log_level: str = "info"
 

@@ -18,6 +18,9 @@ Routing decisions read the branch of an error, never its message::
     │   ├── BlockedUrl            kind ``blocked_url`` (SSRF guard)
     │   ├── MediaTooLarge         kind ``too_large``
     │   └── ProviderRejected      kind ``unauthorized`` / ``provider_error``
+    │   (a webhook with more media than allowed is an InvalidPayload of kind
+    │   ``too_many_media``; a record whose failure handling itself raised is
+    │   dead-lettered with kind ``internal``, see mediaflow.kafka.worker)
     └── UsageError                a programming or configuration mistake: stop
         └── ConfigError           bad settings; the message says which variable
 
@@ -50,6 +53,8 @@ class ErrorKind(StrEnum):
     UNSUPPORTED = "unsupported"
     RETRIES_EXHAUSTED = "retries_exhausted"
     UNEXPECTED = "unexpected"
+    INTERNAL = "internal"
+    TOO_MANY_MEDIA = "too_many_media"
     # transient kinds (appear in MediaDownloadFailed and retry headers)
     TIMEOUT = "timeout"
     SERVER_ERROR = "server_error"

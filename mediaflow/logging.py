@@ -14,6 +14,9 @@ Redaction does not depend on discipline. :class:`RedactSecrets`:
 * strips query strings from URLs (CDN links carry signatures, some providers
   put tokens there).
 
+Text UTF-8 cannot hold (a lone surrogate in a provider's message) is logged
+with U+FFFD in its place (:mod:`mediaflow.text`), so no log line can raise.
+
 The standard library's records (librdkafka, botocore, aiohttp) pass through
 the same processors and renderer, so they are redacted and rendered like ours.
 aiohttp logs a request it cannot parse, and a client that hung up before its
@@ -34,6 +37,8 @@ from typing import Any
 import structlog
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web import RequestPayloadError
+
+from mediaflow.text import utf8_safe
 
 REDACTED = "****"
 _SECRET_KEY = re.compile(
@@ -101,6 +106,28 @@ def _scrub_exception(_logger: Any, _name: str, event: MutableMapping[str, Any]) 
     return event
 
 
+def _utf8_safe(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Any:
+    # Last before rendering: a lone surrogate in a provider's text would make the
+    # stream raise (console) or write an escape strict JSON readers refuse (json).
+    for key in list(event):
+        value = event[key]
+        safe_key = _safe_value(key)
+        if safe_key is not key:
+            del event[key]
+        event[safe_key] = _safe_value(value)
+    return event
+
+
+def _safe_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return utf8_safe(value)
+    if isinstance(value, dict):
+        return {_safe_value(k): _safe_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_safe_value(v) for v in value]
+    return value
+
+
 def _component_from_record(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Any:
     # A standard-library record is named by its logger, as ours are by component.
     record = event.get("_record")
@@ -159,6 +186,7 @@ def configure(*, fmt: str = "auto", level: str = "info", stream: Any = None) -> 
         _redactor,
         structlog.processors.format_exc_info,
         _scrub_exception,
+        _utf8_safe,
     ]
     structlog.configure(
         processors=[*shared, renderer],

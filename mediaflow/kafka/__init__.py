@@ -5,9 +5,13 @@
 * :mod:`~mediaflow.kafka.headers`: header names (retry, dead letter, redrive);
 * :mod:`~mediaflow.kafka.retry`: the pure retry policy;
 * :mod:`~mediaflow.kafka.routing`: retry-tier and dead-letter records;
+* :mod:`~mediaflow.kafka.eventlog`: media event records, with the headers every stage writes;
+* :mod:`~mediaflow.kafka.publish`: a batch in one transaction, all of it or none of it;
 * :mod:`~mediaflow.kafka.worker`: the transactional consume-process-produce loop.
 """
 
+from mediaflow.kafka.eventlog import event_record
+from mediaflow.kafka.publish import TransactionalPublisher
 from mediaflow.kafka.records import InRecord, OutRecord
 from mediaflow.kafka.retry import DeadLetter, Decision, RetryLater, RetryPolicy, RetryTier
 from mediaflow.kafka.routing import FailureRouter
@@ -25,7 +29,9 @@ __all__ = [
     "RetryTier",
     "StageHandler",
     "TopicLayout",
+    "TransactionalPublisher",
     "Worker",
     "WorkerOptions",
+    "event_record",
     "load_layout",
 ]

@@ -1,7 +1,8 @@
 """Kafka header names and (de)serialisation, one contract for every stage.
 
 Header values are UTF-8 text so that kcat and the Kafka console tools show
-them as they are.
+them as they are; text that UTF-8 cannot hold (a lone surrogate from a
+provider's error message) is written with U+FFFD in its place.
 """
 
 from __future__ import annotations
@@ -9,11 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
+from mediaflow.text import to_utf8
+
 Headers = list[tuple[str, bytes]]
 
+# Media events (every stage writes them with mediaflow.kafka.eventlog.event_record)
 EVENT_ID = "mediaflow.event-id"
 SCHEMA_FINGERPRINT = "mediaflow.schema-fingerprint"
 TRACEPARENT = "traceparent"
+ERROR_KIND = "mediaflow.error-kind"
+ERROR = "mediaflow.error"
 
 # Retry tiers
 ATTEMPT = "mediaflow.attempt"
@@ -35,6 +41,7 @@ DLQ_ATTEMPT = "dlq.attempt"
 DLQ_FIRST_FAILURE_AT = "dlq.first-failure-at"
 DLQ_FAILED_AT = "dlq.failed-at"
 DLQ_MEDIA_ID = "dlq.media-id"
+DLQ_VALUE_OMITTED = "dlq.value.omitted"
 
 # Operator redrive provenance
 REDRIVE_ID = "mediaflow.redrive.id"
@@ -54,8 +61,8 @@ def to_dict(headers: Sequence[tuple[str, bytes | None]] | None) -> dict[str, str
 
 
 def encode(values: Mapping[str, str | int | None]) -> Headers:
-    """Encode text headers for ``Producer.produce``; ``None`` values are dropped."""
-    return [(k, str(v).encode()) for k, v in values.items() if v is not None]
+    """Encode text headers for ``Producer.produce``; ``None`` values are dropped. Never raises."""
+    return [(k, to_utf8(str(v))) for k, v in values.items() if v is not None]
 
 
 def without(headers: Iterable[tuple[str, bytes | None]] | None, names: Iterable[str]) -> Headers:

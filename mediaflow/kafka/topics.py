@@ -27,7 +27,11 @@ from confluent_kafka.admin import (
 
 from mediaflow.config import KafkaSettings
 from mediaflow.errors import BrokerUnavailable, ConfigError
+from mediaflow.kafka.clients import PRODUCER_DEFAULTS
 from mediaflow.kafka.retry import RetryTier
+
+BROKER_MAX_MESSAGE_BYTES = 1_048_588
+"""Kafka's default ``message.max.bytes``: a topic's limit when it sets none of its own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,26 @@ class TopicLayout:
     def media_state(self) -> str:
         """Compacted current state per media."""
         return self.by_role("media_state").name
+
+
+def record_limit(settings: KafkaSettings, spec: TopicSpec) -> int:
+    """The largest record a mediaflow producer can write to the topic of ``spec``.
+
+    The smaller of the topic's ``max.message.bytes`` (the broker's default when
+    the topics file sets none) and the producer's ``message.max.bytes``
+    (mediaflow's default, or ``MEDIAFLOW_KAFKA_PROP_MESSAGE_MAX_BYTES``).
+
+    Raises:
+        ConfigError: ``MEDIAFLOW_KAFKA_PROP_MESSAGE_MAX_BYTES`` is not a number.
+    """
+    given = settings.properties.get("message.max.bytes", PRODUCER_DEFAULTS["message.max.bytes"])
+    try:
+        producer_limit = int(given)
+    except ValueError as exc:
+        raise ConfigError(
+            f"MEDIAFLOW_KAFKA_PROP_MESSAGE_MAX_BYTES={given!r} is not a number of bytes"
+        ) from exc
+    return min(spec.max_message_bytes or BROKER_MAX_MESSAGE_BYTES, producer_limit)
 
 
 def load_layout(settings: KafkaSettings) -> TopicLayout:
@@ -326,6 +350,7 @@ def _wait(futures: dict, timeout: float, tolerate: str | None = None) -> None:  
 
 
 __all__ = [
+    "BROKER_MAX_MESSAGE_BYTES",
     "delete",
     "Drift",
     "TopicLayout",
@@ -333,5 +358,6 @@ __all__ = [
     "apply",
     "check",
     "load_layout",
+    "record_limit",
     "with_retry_delays",
 ]

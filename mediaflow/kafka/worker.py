@@ -9,17 +9,20 @@ stage:
    never a record before its retry due time;
 3. turn each failure into a retry-tier or dead-letter record with the
    :class:`RetryPolicy` and the :class:`FailureRouter` (a poison record never
-   stalls its partition);
+   stalls its partition); if handling the failure raises in turn, the record
+   becomes a dead letter of kind ``internal`` built by a path that cannot fail,
+   so every started record finishes its offset;
 4. when the *contiguous* finished prefix of some partition is large or old
    enough, produce all outputs of that prefix in offset order and commit the
-   input offsets in one Kafka transaction (``send_offsets_to_transaction``);
+   input offsets in one Kafka transaction (``send_offsets_to_transaction``,
+   through the shared :class:`~mediaflow.kafka.publish.TransactionalPublisher`);
    nothing is committed before its work is durable;
 5. pause a partition whose queue is full or whose head is not due yet, and
    resume it later, so ``max.poll.interval.ms`` is never exceeded and memory
    stays bounded.
 
-On an abortable transaction error the transaction is aborted, all in-memory
-progress is dropped and the consumer is rewound to the committed offsets; on a
+On an abortable transaction error the publisher has aborted the transaction;
+all in-memory progress is dropped and the consumer is rewound to the committed offsets; on a
 fatal one (this copy was fenced by a newer one with the same
 ``transactional.id``) the loop stops with :class:`FatalKafkaError`.
 """
@@ -32,7 +35,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -47,9 +50,10 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from mediaflow.errors import BrokerUnavailable, MediaflowError
+from mediaflow.errors import BrokerUnavailable, ErrorKind, MediaflowError
 from mediaflow.events import utcnow
 from mediaflow.kafka.clients import AbortableKafkaError, FatalKafkaError, translate
+from mediaflow.kafka.publish import TransactionalPublisher
 from mediaflow.kafka.records import InRecord, OutRecord
 from mediaflow.kafka.retry import DeadLetter, Decision, RetryPolicy
 from mediaflow.kafka.routing import FailureRouter
@@ -174,7 +178,12 @@ class Worker:
         self._on_wedged = on_wedged or exit_wedged
         self._partitions: dict[TP, _Partition] = {}
         self._stopping = False
-        self._delivery_errors: list[KafkaError] = []
+        self._publisher = TransactionalPublisher(
+            producer,
+            transactional=options.transactional,
+            guard=self._deadline,
+            on_produced=self._count_out,
+        )
         self.committed_records = 0
         self._assigned_at = 0.0  # drain mode counts idleness from the last assignment
 
@@ -197,8 +206,7 @@ class Worker:
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
-        if self._options.transactional:
-            await asyncio.to_thread(self._call, self._producer.init_transactions, 60)
+        await asyncio.to_thread(self._publisher.init_transactions, 60)
         log.info("worker_started", stage=self._stage.name, topics=self._topics)
         last_activity = time.monotonic()
         try:
@@ -271,7 +279,7 @@ class Worker:
                 head = state.queued.popleft()
                 task = asyncio.create_task(self._process(head))
                 state.running[head.offset] = task
-                task.add_done_callback(lambda t, s=state, o=head.offset: self._finished(s, o, t))
+                task.add_done_callback(lambda t, s=state, r=head: self._finished(s, r, t))
                 free -= 1
                 started += 1
             ready = [s for s in ready if _head_is_due(s, now)]
@@ -282,16 +290,43 @@ class Worker:
         with record_context(topic=record.topic, partition=record.partition, offset=record.offset):
             try:
                 outputs = list(await self._stage.handle(record))
-                OUTCOMES.labels(self._stage.name, "ok", "").inc()
-                return outputs
             except asyncio.CancelledError:
                 raise
-            except MediaflowError as exc:
-                return self._failed(record, exc)
-            except Exception as exc:  # a bug must not stall the partition: dead-letter it
-                log.exception("stage_crashed", stage=self._stage.name)
-                error = MediaflowError(f"unexpected {type(exc).__name__}: {exc}")
-                return self._failed(record, error)
+            except Exception as exc:  # a bug must not stall the partition either
+                return self._handle_failure(record, exc)
+            OUTCOMES.labels(self._stage.name, "ok", "").inc()
+            return outputs
+
+    def _handle_failure(self, record: InRecord, exc: Exception) -> list[OutRecord]:
+        """Route a failed record; if routing it raises in turn, dead-letter it as ``internal``."""
+        try:
+            if not isinstance(exc, MediaflowError):
+                log.error("stage_crashed", stage=self._stage.name, exc_info=exc)
+                exc = MediaflowError(f"unexpected {type(exc).__name__}: {exc}")
+            return self._failed(record, exc)
+        except Exception as failure:
+            return [self._internal(record, failure)]
+
+    def _internal(self, record: InRecord, failure: BaseException) -> OutRecord:
+        """The dead letter of a record whose failure handling raised; it cannot fail itself.
+
+        The record is safe once the dead letter exists; a log or metric that
+        raises after that must not lose it, so theirs are the only errors ignored.
+        """
+        dead = self._router.internal(record, failure)
+        with suppress(Exception):
+            OUTCOMES.labels(self._stage.name, "dead_lettered", ErrorKind.INTERNAL.value).inc()
+            DEAD_LETTERS.labels(self._stage.name, ErrorKind.INTERNAL.value).inc()
+            log.error(
+                "failure_handling_failed",
+                stage=self._stage.name,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                error_type=type(failure).__name__,
+                exc_info=failure,
+            )
+        return dead
 
     def _failed(self, record: InRecord, error: MediaflowError) -> list[OutRecord]:
         now = self._clock()
@@ -314,11 +349,15 @@ class Worker:
         return [routed, *self._stage.failure_records(record, decision, now)]
 
     def _finished(
-        self, state: _Partition, offset: int, task: asyncio.Task[list[OutRecord]]
+        self, state: _Partition, record: InRecord, task: asyncio.Task[list[OutRecord]]
     ) -> None:
-        if state.running.pop(offset, None) is None or task.cancelled():
+        if state.running.pop(record.offset, None) is None or task.cancelled():
             return  # dropped by a rebalance or an abort: the record will be read again
-        state.finished[offset] = task.result()
+        # A task that raised (past every handler in _process) still finishes its offset:
+        # left unfinished, nothing after it on the partition would ever commit.
+        failure = task.exception()
+        outputs = task.result() if failure is None else [self._internal(record, failure)]
+        state.finished[record.offset] = outputs
         if state.oldest_finished_at is None:
             state.oldest_finished_at = time.monotonic()
 
@@ -373,8 +412,8 @@ class Worker:
         try:
             await asyncio.to_thread(self._commit, ready, metadata)
         except AbortableKafkaError as exc:
+            # The publisher aborted it: nothing of the batch is visible; read it all again.
             log.warning("transaction_aborted", stage=self._stage.name, reason=exc.message)
-            await asyncio.to_thread(self._call, self._producer.abort_transaction, 30)
             self._rewind()
             return False
         self._forget(ready)
@@ -385,65 +424,21 @@ class Worker:
         """Produce the outputs of the ready prefixes and commit their offsets atomically."""
         started = time.monotonic()
         offsets = [TopicPartition(t, p, offs[-1] + 1) for (t, p), offs in ready.items() if offs]
-        transactional = self._options.transactional
-        if transactional:
-            self._call(self._producer.begin_transaction)
-        for tp, offs in ready.items():
-            state = self._partitions[tp]
-            for offset in offs:
-                for out in state.finished[offset]:
-                    self._produce(out)
-        if transactional:
-            self._call(self._producer.send_offsets_to_transaction, offsets, metadata, 30)
-            self._commit_transaction()
+        outputs = (
+            out
+            for tp, offs in ready.items()
+            for offset in offs
+            for out in self._partitions[tp].finished[offset]
+        )
+        if self._options.transactional:
+            self._publisher.publish(outputs, offsets=offsets, group_metadata=metadata)
         else:
-            self._flush()
+            self._publisher.publish(outputs)
             self._call(self._consumer.commit, offsets=offsets, asynchronous=False)
         COMMIT_SECONDS.labels(self._stage.name).observe(time.monotonic() - started)
 
-    def _produce(self, out: OutRecord) -> None:
-        while True:
-            try:
-                self._producer.produce(
-                    out.topic,
-                    value=out.value,
-                    key=out.key,
-                    headers=out.headers,
-                    on_delivery=self._on_delivery,
-                )
-                RECORDS_OUT.labels(self._stage.name, out.topic).inc()
-                return
-            except BufferError:
-                self._producer.poll(0.1)  # local queue full: let deliveries drain
-            except KafkaException as exc:
-                raise translate(exc) from exc
-
-    def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
-        if error is not None:
-            self._delivery_errors.append(error)
-
-    def _flush(self) -> None:
-        remaining = self._producer.flush(30)
-        if remaining or self._delivery_errors:
-            errors, self._delivery_errors = self._delivery_errors, []
-            reason = errors[0].str() if errors else f"{remaining} records still queued"
-            raise AbortableKafkaError(f"delivery failed: {reason}")
-
-    def _commit_transaction(self) -> None:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with self._deadline("commit_transaction"):
-                    self._producer.commit_transaction(30)
-                return
-            except KafkaException as exc:
-                error = translate(exc)
-                retriable = exc.args[0].retriable() and time.monotonic() < deadline
-                if isinstance(error, BrokerUnavailable) and retriable:
-                    continue
-                if isinstance(error, BrokerUnavailable):
-                    raise AbortableKafkaError(error.message) from exc
-                raise error from exc
+    def _count_out(self, out: OutRecord) -> None:
+        RECORDS_OUT.labels(self._stage.name, out.topic).inc()
 
     def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -511,9 +506,8 @@ class Worker:
             try:
                 self._commit(ready, self._consumer.consumer_group_metadata())
                 self._forget(ready)
-            except AbortableKafkaError as exc:
+            except AbortableKafkaError as exc:  # aborted by the publisher: the new owner re-reads
                 log.warning("revoke_commit_aborted", reason=exc.message)
-                self._call(self._producer.abort_transaction, 30)
         self._drop([(tp.topic, tp.partition) for tp in partitions])
         log.info("partitions_revoked", stage=self._stage.name, count=len(partitions))
 

@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import KafkaException, Message
+from confluent_kafka import Message, Producer
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
-from mediaflow.errors import MediaflowError, UndecodableRecord
+from mediaflow.errors import UndecodableRecord
 from mediaflow.events import (
     MediaDismissed,
     MediaDownloadRequested,
@@ -45,7 +45,10 @@ from mediaflow.events import (
     utcnow,
 )
 from mediaflow.kafka import headers as h
-from mediaflow.kafka.clients import transactional_producer, translate
+from mediaflow.kafka.clients import transactional_producer
+from mediaflow.kafka.eventlog import event_record
+from mediaflow.kafka.publish import TransactionalPublisher
+from mediaflow.kafka.records import OutRecord
 from mediaflow.kafka.topics import TopicLayout
 from mediaflow.ops._scan import scan
 
@@ -417,7 +420,10 @@ def plan_redrive(
 
 
 def redriven_event(item: RedriveItem, plan: RedrivePlan) -> MediaRedriven | None:
-    """The ``MediaRedriven`` event for one item (``None`` when no media id is known)."""
+    """The ``MediaRedriven`` event for one item (``None`` when no media id is known).
+
+    It carries the dead letter's trace context, so the media's trace goes on.
+    """
     if not item.view.media_id:
         return None
     return MediaRedriven(
@@ -425,6 +431,7 @@ def redriven_event(item: RedriveItem, plan: RedrivePlan) -> MediaRedriven | None
         media_id=item.view.media_id,
         occurred_at=utcnow(),
         stage=Stage.OPERATOR.value,
+        traceparent=_traceparent(item.view),
         redrive_id=plan.redrive_id,
         operator=plan.operator,
         target_topic=item.topic,
@@ -440,6 +447,7 @@ def execute_redrive(
     rate: float | None = None,
     batch_size: int = 100,
     progress: Any = None,
+    producer: Producer | None = None,
 ) -> int:
     """Send ``plan``'s records and events, one Kafka transaction per batch; return records sent.
 
@@ -451,73 +459,50 @@ def execute_redrive(
         rate: at most this many records per second (``None``: as fast as Kafka takes them).
         batch_size: records per transaction (a smaller batch when ``rate`` is low).
         progress: a :class:`~mediaflow.ops._output.Progress`, advanced per batch.
+        producer: a transactional producer; a fresh one (own transactional id) when omitted.
 
     Raises:
-        BrokerUnavailable: Kafka refused or timed out; the failed batch was aborted
-            and nothing of it is visible to ``read_committed`` consumers.
+        MediaflowError: Kafka refused or timed out (see
+            :mod:`mediaflow.kafka.publish`); the failed batch was aborted and
+            nothing of it is visible to ``read_committed`` consumers.
     """
     if not plan.items:
         return 0
     if rate:
         batch_size = max(1, min(batch_size, int(rate)))
-    producer = transactional_producer(settings.kafka, f"mediaflow-ops-redrive-{plan.redrive_id}")
+    publisher = TransactionalPublisher(
+        producer
+        or transactional_producer(settings.kafka, f"mediaflow-ops-redrive-{plan.redrive_id}")
+    )
     sent = 0
     try:
-        producer.init_transactions(30)
+        publisher.init_transactions(30)
         for start in range(0, len(plan.items), batch_size):
             began = time.monotonic()
             batch = plan.items[start : start + batch_size]
-            _send_batch(producer, layout, codec, plan, batch)
+            publisher.publish(_redrive_records(layout, codec, plan, batch))
             sent += len(batch)
             if progress:
                 progress.advance(len(batch))
             if rate:
                 time.sleep(max(0.0, len(batch) / rate - (time.monotonic() - began)))
-    except KafkaException as exc:
-        raise translate(exc) from exc
     finally:
         if progress:
             progress.close()
-        producer.flush(10)
     return sent
 
 
-def _send_batch(
-    producer: Any,
-    layout: TopicLayout,
-    codec: AvroCodec,
-    plan: RedrivePlan,
-    batch: Sequence[RedriveItem],
-) -> None:
-    errors: list[str] = []
-
-    def on_delivery(error: Any, _message: Any) -> None:
-        if error is not None:
-            errors.append(error.str())
-
-    producer.begin_transaction()
-    try:
-        for item in batch:
-            view = item.view
-            producer.produce(
-                item.topic, view.value, view.key, headers=item.headers, on_delivery=on_delivery
-            )
-            event = redriven_event(item, plan)
-            if event is not None:
-                producer.produce(
-                    layout.media_events,
-                    codec.encode(event),
-                    event.media_id,
-                    headers=h.encode({h.EVENT_ID: event.event_id, h.REDRIVE_ID: plan.redrive_id}),
-                    on_delivery=on_delivery,
-                )
-        producer.flush(30)
-        if errors:
-            raise MediaflowError(f"redrive delivery failed: {errors[0]}")
-        producer.commit_transaction(30)
-    except BaseException:
-        producer.abort_transaction(30)
-        raise
+def _redrive_records(
+    layout: TopicLayout, codec: AvroCodec, plan: RedrivePlan, batch: Sequence[RedriveItem]
+) -> list[OutRecord]:
+    records = []
+    for item in batch:
+        records.append(OutRecord(item.topic, item.view.value, item.view.key, item.headers))
+        event = redriven_event(item, plan)
+        if event is not None:
+            extra = {h.REDRIVE_ID: plan.redrive_id}
+            records.append(event_record(layout.media_events, event, codec, extra=extra))
+    return records
 
 
 # -- dismiss ---------------------------------------------------------------------------
@@ -534,45 +519,50 @@ def dismissed_event(
         media_id=view.media_id,
         occurred_at=utcnow(),
         stage=Stage.OPERATOR.value,
+        traceparent=_traceparent(view),
         operator=operator,
         reason=reason,
     )
 
 
 def execute_dismiss(
-    settings: Settings, layout: TopicLayout, codec: AvroCodec, events: Sequence[MediaDismissed]
+    settings: Settings,
+    layout: TopicLayout,
+    codec: AvroCodec,
+    events: Sequence[MediaDismissed],
+    *,
+    producer: Producer | None = None,
 ) -> int:
     """Write the ``MediaDismissed`` events in one transaction; return how many.
 
     Kafka records are immutable: the dead letters stay on their topic, and the
     projection records the decision (status ``dismissed``) when it applies the events.
 
+    Args:
+        settings: where the cluster is.
+        layout: the topic names (the event log).
+        codec: encodes the events.
+        events: from :func:`dismissed_event`.
+        producer: a transactional producer; a fresh one (own transactional id) when omitted.
+
     Raises:
-        BrokerUnavailable: Kafka refused or timed out; nothing was written.
+        MediaflowError: Kafka refused or timed out (see
+            :mod:`mediaflow.kafka.publish`); the transaction was aborted and
+            nothing was written.
     """
     if not events:
         return 0
-    producer = transactional_producer(settings.kafka, f"mediaflow-ops-dismiss-{uuid.uuid4()}")
-    errors: list[str] = []
-    try:
-        producer.init_transactions(30)
-        producer.begin_transaction()
-        for event in events:
-            producer.produce(
-                layout.media_events,
-                codec.encode(event),
-                event.media_id,
-                headers=h.encode({h.EVENT_ID: event.event_id}),
-                on_delivery=lambda err, _m: errors.append(err.str()) if err else None,
-            )
-        producer.flush(30)
-        if errors:
-            producer.abort_transaction(30)
-            raise MediaflowError(f"dismiss delivery failed: {errors[0]}")
-        producer.commit_transaction(30)
-    except KafkaException as exc:
-        raise translate(exc) from exc
-    return len(events)
+    publisher = TransactionalPublisher(
+        producer or transactional_producer(settings.kafka, f"mediaflow-ops-dismiss-{uuid.uuid4()}")
+    )
+    publisher.init_transactions(30)
+    return publisher.publish(event_record(layout.media_events, e, codec) for e in events)
+
+
+def _traceparent(view: DeadLetterView) -> str | None:
+    """The dead letter's trace context: its header, else the one in the record it holds."""
+    carried = (view.decoded or {}).get("traceparent")
+    return h.to_dict(view.headers).get(h.TRACEPARENT) or carried or None
 
 
 def dismissed_media(settings: Settings, media_ids: Iterable[str]) -> set[str]:

@@ -16,19 +16,22 @@ answered with ``MediaStored`` (fetch path ``existing``) without a download.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import Producer
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
-from mediaflow.errors import MediaflowError, UndecodableRecord
+from mediaflow.errors import UndecodableRecord
 from mediaflow.events import MediaDownloadRequested
 from mediaflow.kafka import headers as h
-from mediaflow.kafka.clients import producer as build_producer
-from mediaflow.kafka.clients import translate
+from mediaflow.kafka.clients import transactional_producer
+from mediaflow.kafka.publish import TransactionalPublisher
+from mediaflow.kafka.records import OutRecord
 from mediaflow.kafka.topics import TopicLayout
 from mediaflow.ops._scan import scan
 
@@ -99,31 +102,47 @@ def find_requests(
     return {media_id: request for media_id, (_, request) in found.items()}
 
 
-def reemit(settings: Settings, layout: TopicLayout, requests: Iterable[OriginalRequest]) -> int:
+def reemit(
+    settings: Settings,
+    layout: TopicLayout,
+    requests: Iterable[OriginalRequest],
+    *,
+    batch_size: int = 500,
+    producer: Producer | None = None,
+) -> int:
     """Publish the requests again on the download-request topic; return how many.
 
+    Each batch is one Kafka transaction: a failure aborts it, and a run that
+    stops half-way has published whole batches only.
+
+    Args:
+        settings: where the cluster is.
+        layout: the topic names.
+        requests: from :func:`find_requests`.
+        batch_size: requests per transaction.
+        producer: a transactional producer; a fresh one (own transactional id) when omitted.
+
     Raises:
-        BrokerUnavailable: Kafka did not acknowledge every record.
+        MediaflowError: Kafka refused or timed out (see :mod:`mediaflow.kafka.publish`);
+            the failed batch was aborted.
     """
-    producer = build_producer(settings.kafka)
-    errors: list[str] = []
+    publisher = TransactionalPublisher(
+        producer
+        or transactional_producer(settings.kafka, f"mediaflow-ops-reprocess-{uuid.uuid4()}")
+    )
+    publisher.init_transactions(30)
     count = 0
-    try:
-        for request in requests:
-            headers = h.without(request.headers, h.RETRY_HEADERS) + h.encode({h.ATTEMPT: 1})
-            producer.produce(
+    pending = iter(requests)
+    while batch := list(itertools.islice(pending, batch_size)):
+        count += publisher.publish(
+            OutRecord(
                 layout.download_requests,
                 request.value,
                 request.key,
-                headers=headers,
-                on_delivery=lambda err, _m: errors.append(err.str()) if err else None,
+                h.without(request.headers, h.RETRY_HEADERS) + h.encode({h.ATTEMPT: 1}),
             )
-            producer.poll(0)
-            count += 1
-    except (KafkaException, BufferError) as exc:
-        raise translate(exc) from exc
-    if producer.flush(30) or errors:
-        raise MediaflowError(f"reprocess: {len(errors) or 'some'} request(s) not acknowledged")
+            for request in batch
+        )
     return count
 
 

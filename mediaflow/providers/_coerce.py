@@ -14,8 +14,8 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from mediaflow.errors import ErrorKind, InvalidPayload
+from mediaflow.text import utf8_safe
 
-_SURROGATES = re.compile("[\ud800-\udfff]")
 _INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
 _DECIMAL = re.compile(r"[+-]?[0-9]{1,30}\.[0-9]{1,30}")
 _MAX_LONG = 2**63 - 1  # Avro long
@@ -34,13 +34,7 @@ def text(value: object) -> str | None:
     """
     if not isinstance(value, str) or not value:
         return None
-    if value.isascii():  # ids and urls, almost always: known in O(1), no copy made
-        return value
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATES.sub("\ufffd", value)
-    return value
+    return utf8_safe(value)
 
 
 def token(value: object) -> str | None:

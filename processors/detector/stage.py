@@ -32,7 +32,7 @@ from mediaflow.kafka import clients
 from mediaflow.kafka.records import InRecord, OutRecord
 from mediaflow.kafka.retry import Decision, RetryPolicy
 from mediaflow.kafka.routing import FailureRouter
-from mediaflow.kafka.topics import load_layout
+from mediaflow.kafka.topics import load_layout, record_limit
 from mediaflow.kafka.worker import Worker, WorkerOptions
 from mediaflow.logging import get_logger, record_context
 from mediaflow.metrics import DEAD_LETTERS, MEDIA_DETECTED
@@ -67,6 +67,8 @@ class DetectorStage:
         codec: decodes envelopes, encodes events.
         topics: where media go.
         router: builds the dead-letter records of single bad media.
+        max_media: the most media items one webhook may hold
+            (``MEDIAFLOW_MAX_MEDIA_PER_WEBHOOK``).
         clock: ``occurred_at`` of the events.
 
     """
@@ -79,12 +81,14 @@ class DetectorStage:
         codec: AvroCodec,
         topics: OutputTopics,
         router: FailureRouter,
+        max_media: int,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._codec = codec
         self._topics = topics
         self._router = router
         self._clock = clock
+        self._max_media = max_media
 
     async def handle(self, record: InRecord) -> Sequence[OutRecord]:
         """Detect the media of one envelope.
@@ -105,6 +109,7 @@ class DetectorStage:
                 topics=self._topics,
                 router=self._router,
                 now=self._clock(),
+                max_media=self._max_media,
             )
             _count(webhook.provider, detection)
         return detection.outputs
@@ -165,12 +170,16 @@ def build_worker(
             else clients.producer(settings.kafka)
         )
     router = FailureRouter(
-        stage=Stage.DETECTOR.value, group_id=group, dlq_topic=layout.dead_letters
+        stage=Stage.DETECTOR.value,
+        group_id=group,
+        dlq_topic=layout.dead_letters,
+        max_record_bytes=record_limit(settings.kafka, layout.by_role("dead_letters")),
     )
     stage = DetectorStage(
         codec=AvroCodec(),
         topics=OutputTopics(layout.download_requests, layout.media_events),
         router=router,
+        max_media=settings.max_media_per_webhook,
     )
     options = WorkerOptions(
         concurrency=settings.batch_max_records,

@@ -12,7 +12,10 @@ dead-letter record built by the shared :class:`~mediaflow.kafka.FailureRouter`
 :class:`~mediaflow.events.MediaDeadLettered` event, in the same output list as
 its good siblings and therefore in the same transaction. A problem that spoils
 the whole record (not Avro, body not JSON, no chat id) is raised instead, and
-the worker loop dead-letters the record.
+the worker loop dead-letters the record. So is a webhook with more media
+items (downloadable or not) than ``max_media``: a WhatsApp message carries
+one media, and a body built to fan out must become one dead letter (kind
+``too_many_media``), not one per item.
 
 Event ids are UUIDv5 of (record type, source event id, media id): a record
 re-read after a crash yields byte-for-byte the same ids, and a webhook that
@@ -39,6 +42,7 @@ from mediaflow.events import (
     WebhookReceived,
 )
 from mediaflow.kafka import headers as h
+from mediaflow.kafka.eventlog import event_record
 from mediaflow.kafka.records import InRecord, OutRecord
 from mediaflow.kafka.retry import DeadLetter
 from mediaflow.kafka.routing import FailureRouter
@@ -129,6 +133,7 @@ def detect(
     topics: OutputTopics,
     router: FailureRouter,
     now: datetime,
+    max_media: int,
 ) -> Detection:
     """Turn one decoded webhook into the records to produce.
 
@@ -140,10 +145,12 @@ def detect(
         topics: where the outputs go.
         router: builds dead-letter records with the shared header contract.
         now: the ``occurred_at`` of the events (injected: no clock here).
+        max_media: the most media items (downloadable or not) one webhook may hold.
 
     Raises:
         InvalidPayload: the body is not JSON, or the provider parser rejected the
-            envelope (unknown provider, not an object, no chat id...).
+            envelope (unknown provider, not an object, no chat id...), or
+            (``too_many_media``) it holds more than ``max_media`` media items.
 
     """
     result = parse_webhook(
@@ -152,6 +159,14 @@ def detect(
         client_id=webhook.client_id,
         instance_id=webhook.instance_id,
     )
+    found = len(result.media) + len(result.problems)
+    if found > max_media:
+        raise InvalidPayload(
+            f"the webhook holds {found} media items ({len(result.media)} downloadable), "
+            f"more than the {max_media} allowed (MEDIAFLOW_MAX_MEDIA_PER_WEBHOOK; a WhatsApp "
+            f"message carries one media); event {webhook.event_id}",
+            kind=ErrorKind.TOO_MANY_MEDIA,
+        )
     trace = trace_of(record, webhook)
     emit = _Emitter(codec, webhook.event_id, trace, now)
     outputs: list[OutRecord] = []
@@ -197,8 +212,8 @@ class _Emitter:
             info=media.info,
         )
         return [
-            self._record(topics.download_requests, media.media_id, request),
-            self._record(topics.media_events, media.media_id, detected),
+            event_record(topics.download_requests, request, self.codec),
+            event_record(topics.media_events, detected, self.codec),
         ]
 
     def problem(
@@ -222,17 +237,7 @@ class _Emitter:
             error_message=decision.message,
             attempt=record.attempt,
         )
-        return [dead_letter, self._record(topics.media_events, problem.media_id, event)]
-
-    def _record(self, topic: str, media_id: str, event: Any) -> OutRecord:
-        headers = h.encode(
-            {
-                h.EVENT_ID: event.event_id,
-                h.SCHEMA_FINGERPRINT: self.codec.fingerprint_of(type(event)).hex(),
-                h.TRACEPARENT: self.traceparent,
-            }
-        )
-        return OutRecord(topic, self.codec.encode(event), media_id.encode(), headers)
+        return [dead_letter, event_record(topics.media_events, event, self.codec)]
 
 
 __all__ = [

@@ -40,6 +40,7 @@ from mediaflow.errors import (
     ProviderUnavailable,
 )
 from mediaflow.events import MediaDownloadRequested
+from mediaflow.retry_after import retry_after_seconds
 from mediaflow.tenants import Tenant
 from processors.downloader.client import GuardedClient, network_error
 from processors.downloader.safety import UrlPolicy
@@ -63,14 +64,6 @@ class Source:
     chunks: AsyncIterator[bytes]
     encrypted: bool
     content_length: int | None
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Parse a ``Retry-After`` header given in seconds (dates are ignored: rare in practice)."""
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
 
 
 def status_error(status: int, origin: str, retry_after: str | None = None) -> MediaflowError | None:
@@ -272,4 +265,4 @@ def _path_of(url: str | None) -> str | None:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-__all__ = ["CHUNK_SIZE", "Fetcher", "Source", "fetch_paths", "retry_after_seconds", "status_error"]
+__all__ = ["CHUNK_SIZE", "Fetcher", "Source", "fetch_paths", "status_error"]

@@ -51,6 +51,7 @@ from mediaflow.events import (
     utcnow,
 )
 from mediaflow.kafka import clients
+from mediaflow.kafka.eventlog import event_record
 from mediaflow.kafka.records import InRecord, OutRecord
 from mediaflow.kafka.retry import DeadLetter, Decision, RetryLater, RetryPolicy
 from mediaflow.kafka.routing import FailureRouter
@@ -336,8 +337,7 @@ class DownloaderStage:
     # -- helpers ------------------------------------------------------------------------
 
     def _event(self, event: MediaStored | MediaDownloadFailed | MediaDeadLettered) -> OutRecord:
-        headers = [("traceparent", event.traceparent.encode())] if event.traceparent else []
-        return OutRecord(self._topic, self._codec.encode(event), event.media_id, headers)
+        return event_record(self._topic, event, self._codec)
 
     def _decode_quietly(self, record: InRecord) -> MediaDownloadRequested | None:
         try:

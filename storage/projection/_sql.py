@@ -41,6 +41,20 @@ _VALUES = operator.attrgetter(*COLUMNS)
 """A row's column values as one tuple, in :data:`COLUMNS` order."""
 
 
+def _storable(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row's values with every NUL character replaced by U+FFFD.
+
+    Provider text (file names, sender names, error messages) may hold NUL;
+    PostgreSQL text cannot, and refusing the row would stop the projection at
+    that event for good. SQLite could keep it: replaced there too, so both
+    backends give the same answers.
+    """
+    for value in values:
+        if type(value) is str and "\x00" in value:
+            return tuple(v.replace("\x00", "\ufffd") if type(v) is str else v for v in values)
+    return values
+
+
 class SqlStore(abc.ABC):
     """A :class:`storage.projection.base.ProjectionStore` over a DB-API connection."""
 
@@ -95,7 +109,7 @@ class SqlStore(abc.ABC):
                 cur.executemany(
                     f"INSERT INTO media ({_SELECT}) VALUES ({self._marks(len(COLUMNS))}) "
                     f"ON CONFLICT (media_id) DO UPDATE SET {_UPSERT_SET}",
-                    [_VALUES(row) for row in changed.values()],
+                    [_storable(_VALUES(row)) for row in changed.values()],
                 )
             positions: dict[tuple[str, int], int] = {}
             for record in fresh:

@@ -83,3 +83,52 @@ def wait_until_some_committed(settings: Settings, topic: str, timeout: float = 9
         raise AssertionError(f"nothing committed on {topic} after {timeout} s")
     finally:
         reader.close()
+
+
+MEDIA_KEYS = (
+    "imageMessage",
+    "videoMessage",
+    "ptvMessage",
+    "audioMessage",
+    "documentMessage",
+    "stickerMessage",
+)
+WRAPPER_KEYS = (
+    "ephemeralMessage",
+    "viewOnceMessage",
+    "viewOnceMessageV2",
+    "viewOnceMessageV2Extension",
+    "documentWithCaptionMessage",
+    "editedMessage",
+)
+
+
+def fanout_body(size: int = 1_000_000, message_id: str = "3EB0FA40F0F0F0F0F0F0") -> bytes:
+    """A W-API webhook of at most ``size`` bytes built to fan out.
+
+    Wrappers nested in wrappers, six ways at every level (within the parser's
+    depth limit), and each level holding every media key with an empty
+    object: an item the detector finds but can never download. A 1 MB body
+    holds some 40,000 of them.
+    """
+    head = json.loads((PAYLOADS / "wapi_image.json").read_text())
+    head["messageId"] = message_id
+    frame = json.dumps({**head, "msgContent": None}).encode()
+    content = _fanout_node(size - len(frame))
+    body = frame.replace(b'"msgContent": null', b'"msgContent": ' + content.encode())
+    assert len(body) <= size
+    return body
+
+
+def _fanout_node(budget: int) -> str:
+    items = ",".join(f'"{key}":{{}}' for key in MEDIA_KEYS)
+    room = budget - len(items) - 2
+    wraps = []
+    for index, wrapper in enumerate(WRAPPER_KEYS):
+        share = room // (len(WRAPPER_KEYS) - index) - len(f',"{wrapper}":{{"message":}}')
+        if share < len(items) + 2:
+            break
+        inner = _fanout_node(share)
+        wraps.append(f',"{wrapper}":{{"message":{inner}}}')
+        room -= len(wraps[-1])
+    return "{" + items + "".join(wraps) + "}"

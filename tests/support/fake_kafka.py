@@ -1,7 +1,8 @@
 """In-memory stand-ins for confluent-kafka clients, for unit tests of the worker loop.
 
 Only for what a real broker cannot be made to do on demand (a call that never
-returns, an exact order of starts); everything else is tested on real Kafka.
+returns, an exact order of starts, a collaborator that raises); everything
+else is tested on real Kafka.
 """
 
 from __future__ import annotations
@@ -10,10 +11,20 @@ import threading
 
 
 class FakeMessage:
-    """A consumed record of topic ``in``."""
+    """A consumed record of topic ``in``; its value is ``b"<partition>:<offset>"`` by default."""
 
-    def __init__(self, partition: int, offset: int) -> None:
+    def __init__(
+        self,
+        partition: int,
+        offset: int,
+        *,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        headers: list | None = None,
+    ) -> None:
         self._partition, self._offset = partition, offset
+        self._value = value if value is not None else f"{partition}:{offset}".encode()
+        self._key, self._headers = key, headers or []
 
     def error(self):
         return None
@@ -28,13 +39,13 @@ class FakeMessage:
         return self._offset
 
     def key(self):
-        return None
+        return self._key
 
     def value(self):
-        return f"{self._partition}:{self._offset}".encode()
+        return self._value
 
     def headers(self):
-        return []
+        return self._headers
 
     def timestamp(self):
         return (0, 0)
@@ -46,6 +57,7 @@ class FakeConsumer:
     def __init__(self, messages: list[FakeMessage]) -> None:
         self.pending = list(messages)
         self._on_assign = None
+        self.committed: dict[tuple[str, int], int] = {}
 
     def subscribe(self, topics, on_assign, on_revoke, on_lost):
         self._on_assign = on_assign
@@ -60,8 +72,9 @@ class FakeConsumer:
     def consumer_group_metadata(self):
         return object()
 
-    def commit(self, **kwargs):
-        pass
+    def commit(self, offsets=(), **kwargs):
+        for tp in offsets:
+            self.committed[(tp.topic, tp.partition)] = tp.offset
 
     def pause(self, partitions):
         pass
@@ -74,33 +87,56 @@ class FakeConsumer:
 
 
 class FakeProducer:
-    """Accepts everything; ``send_offsets_to_transaction`` blocks until ``release`` when wedged."""
+    """Keeps what a committed transaction produced and the input offsets it committed.
+
+    ``send_offsets_to_transaction`` blocks until ``release`` when ``wedged``.
+    """
 
     def __init__(self, *, wedged: bool = False) -> None:
         self.wedged = wedged
         self.release = threading.Event()
+        self.produced: list[tuple[str, bytes | None, object, list]] = []
+        self.committed: dict[tuple[str, int], int] = {}
+        self.calls: list[str] = []
+        self._pending: list[tuple[str, bytes | None, object, list]] = []
+        self._pending_offsets: dict[tuple[str, int], int] = {}
+        self._in_transaction = False
 
     def init_transactions(self, timeout):
-        pass
+        self.calls.append("init_transactions")
 
     def begin_transaction(self):
-        pass
+        self.calls.append("begin_transaction")
+        self._pending, self._pending_offsets = [], {}
+        self._in_transaction = True
 
-    def produce(self, *args, **kwargs):
-        pass
+    def produce(self, topic, value=None, key=None, headers=None, on_delivery=None, **kwargs):
+        self.calls.append("produce")
+        record = (topic, value, key, list(headers or []))
+        (self._pending if self._in_transaction else self.produced).append(record)
 
     def poll(self, timeout):
         return 0
 
     def send_offsets_to_transaction(self, offsets, metadata, timeout):
+        self.calls.append("send_offsets_to_transaction")
         if self.wedged:
             self.release.wait()
+        for tp in offsets:
+            self._pending_offsets[(tp.topic, tp.partition)] = tp.offset
 
     def commit_transaction(self, timeout):
-        pass
+        self.calls.append("commit_transaction")
+        self.produced += self._pending
+        self.committed.update(self._pending_offsets)
+        self._pending, self._pending_offsets = [], {}
+        self._in_transaction = False
 
     def abort_transaction(self, timeout):
-        pass
+        self.calls.append("abort_transaction")
+        self._pending, self._pending_offsets = [], {}
+        self._in_transaction = False
 
     def flush(self, timeout):
+        self.calls.append("flush")
         return 0

@@ -297,3 +297,51 @@ def test_a_schema_field_the_dataclass_lacks_is_left_to_fastavro():
         }
     )
     assert generate_writer(OneField, schema, b"") is None
+
+
+HOSTILE = "quota \ud800 exceeded \x00\x07\x1b[2J\udfff"
+"""A lone surrogate (JSON's \\ud800 escape decodes to one), NUL and control characters."""
+SAFE = "quota \ufffd exceeded \x00\x07\x1b[2J\ufffd"
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        MediaDeadLettered(**COMMON, error_kind="provider_error", error_message=HOSTILE, attempt=1),
+        MediaDownloadFailed(
+            **COMMON,
+            attempt=1,
+            error_kind="provider_error",
+            error_message=HOSTILE,
+            retryable=True,
+            next_due_at=NOW,
+        ),
+        MediaDetected(
+            **COMMON,
+            source_event_id="e-0",
+            info=dataclasses.replace(INFO, file_name=HOSTILE, caption=HOSTILE),
+        ),
+        dataclasses.replace(SAMPLES[0], headers={"x-\udcff": HOSTILE}),
+        MediaDismissed(**COMMON, operator="\udcffana", reason=HOSTILE),
+    ],
+    ids=lambda r: type(r).__name__,
+)
+def test_text_from_outside_always_encodes_lone_surrogates_becoming_the_replacement_char(record):
+    decoded = CODEC.decode(CODEC.encode(record))
+    as_text = "|".join(strings(dataclasses.asdict(decoded)))
+    as_text.encode("utf-8")  # nothing unencodable is left anywhere in the record
+    assert "\ufffd" in as_text and "\x00\x07\x1b[2J" in as_text
+
+
+def strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from strings(k)
+            yield from strings(v)
+
+
+def test_only_lone_surrogates_are_replaced():
+    record = MediaDeadLettered(**COMMON, error_kind="x", error_message=HOSTILE, attempt=1)
+    assert CODEC.decode(CODEC.encode(record)).error_message == SAFE

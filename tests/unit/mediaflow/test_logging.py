@@ -135,3 +135,41 @@ def test_a_connection_reset_outside_aiohttp_server_stays_an_error() -> None:
     (line,) = _lines(stream)
     assert (line["event"], line["level"]) == ("request failed", "error")
     assert "ConnectionResetError: storage went away" in str(line["exception"])
+
+
+class StrictStream(io.TextIOWrapper):
+    """A UTF-8 stream that refuses what UTF-8 cannot hold (a file, a pipe with errors=strict)."""
+
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO(), encoding="utf-8", errors="strict", write_through=True)
+
+    def isatty(self) -> bool:
+        return False
+
+    def text(self) -> str:
+        return self.buffer.getvalue().decode("utf-8")
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_lone_surrogates_nul_and_control_characters_are_logged_without_raising(fmt) -> None:
+    stream = StrictStream()
+    try:
+        mflog.configure(fmt=fmt, level="info", stream=stream)
+        mflog.get_logger("mediaflow.test").warning(
+            "record_failed",
+            error="quota \ud800 exceeded \x00\x07",
+            file_name=["a\udcff.jpg"],
+            headers={"x-\udcff": "v\ud800"},
+        )
+        logging.getLogger("somelibrary").warning("bad \ud800 byte")
+    finally:
+        mflog.configure(fmt="json", level="warning", stream=sys.__stderr__)
+    text = stream.text()
+    assert "\ufffd" in text or "\\ufffd" in text
+    if fmt == "json":
+        ours, library = (json.loads(line) for line in text.splitlines())
+        assert ours["error"] == "quota \ufffd exceeded \x00\x07"
+        assert ours["file_name"] == ["a\ufffd.jpg"]
+        assert ours["headers"] == {"x-\ufffd": "v\ufffd"}
+        assert library["event"] == "bad \ufffd byte"
+        assert "\\ud800" not in text  # no lone surrogate escape for a strict JSON reader

@@ -1,8 +1,11 @@
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
 from mediaflow.codec import AvroCodec
-from mediaflow.config import KafkaSettings
-from mediaflow.errors import ErrorKind, MediaExpired
+from mediaflow.config import KafkaSettings, Settings
+from mediaflow.errors import ErrorKind, MediaExpired, MediaflowError
 from mediaflow.events import MediaDownloadRequested, MediaInfo, MediaSource, MediaType
 from mediaflow.kafka import headers as h
 from mediaflow.kafka.records import InRecord
@@ -10,6 +13,7 @@ from mediaflow.kafka.retry import DeadLetter
 from mediaflow.kafka.routing import FailureRouter
 from mediaflow.kafka.topics import load_layout
 from mediaflow.ops import dlq
+from tests.support.fake_kafka import FakeProducer
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 CODEC = AvroCodec()
@@ -143,3 +147,55 @@ def test_parse_time_accepts_iso_naive_as_utc_and_epoch_millis():
     assert dlq.parse_time("2026-05-04T12:00:00") == NOW
     assert dlq.parse_time("2026-05-04T12:00:00Z") == NOW
     assert dlq.parse_time(str(h.millis(NOW))) == NOW
+
+
+class ProducerFailingMidBatch(FakeProducer):
+    """Accepts the first record of a batch and refuses the second with ``error``."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+        self.produced_in_batch = 0
+
+    def begin_transaction(self):
+        super().begin_transaction()
+        self.produced_in_batch = 0
+
+    def produce(self, *args, **kwargs):
+        self.produced_in_batch += 1
+        if self.produced_in_batch == 2:
+            raise self.error
+        super().produce(*args, **kwargs)
+
+
+def dismissals(count: int) -> list:
+    views = [dead_letter(CODEC.encode(request(f"m-{i}")), offset=i) for i in range(count)]
+    return [dlq.dismissed_event(v, "ana", "spam") for v in views]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, "timed out")),
+        KafkaException(KafkaError(KafkaError._STATE, "bad state", txn_requires_abort=True)),
+        RuntimeError("a bug"),
+    ],
+    ids=["kafka-error", "abortable", "bug"],
+)
+def test_a_dismiss_that_fails_mid_batch_aborts_its_transaction(error):
+    producer = ProducerFailingMidBatch(error)
+    settings = Settings()
+    with pytest.raises(type(error) if isinstance(error, RuntimeError) else MediaflowError):
+        dlq.execute_dismiss(settings, LAYOUT, CODEC, dismissals(3), producer=producer)
+    assert producer.calls[-1] == "abort_transaction"
+    assert producer.produced == [] and "commit_transaction" not in producer.calls
+
+
+def test_a_redrive_that_fails_mid_batch_aborts_its_transaction():
+    producer = ProducerFailingMidBatch(KafkaException(KafkaError(KafkaError._TIMED_OUT, "x")))
+    views = [dead_letter(CODEC.encode(request(f"m-{i}")), offset=i) for i in range(3)]
+    plan = dlq.plan_redrive(views, LAYOUT, operator="ana")
+    with pytest.raises(MediaflowError):
+        dlq.execute_redrive(Settings(), LAYOUT, CODEC, plan, producer=producer)
+    assert producer.calls[-1] == "abort_transaction"
+    assert producer.produced == []

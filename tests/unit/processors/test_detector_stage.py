@@ -26,6 +26,7 @@ def stage() -> DetectorStage:
         codec=CODEC,
         topics=OutputTopics("requests", "events"),
         router=FailureRouter(stage="detector", group_id="g", dlq_topic="dlq"),
+        max_media=10,
         clock=lambda: NOW,
     )
 

@@ -25,6 +25,7 @@ from mediaflow.kafka.records import InRecord, OutRecord
 from mediaflow.kafka.routing import FailureRouter
 from mediaflow.providers import Category
 from processors.detector.transform import Detection, OutputTopics, detect, read_webhook
+from tests.support.detector import fanout_body
 
 PAYLOADS = Path(__file__).resolve().parents[2] / "fixtures" / "payloads"
 TOPICS = OutputTopics(download_requests="requests", media_events="events")
@@ -64,8 +65,16 @@ def in_record(webhook: WebhookReceived, *, offset: int = 7) -> InRecord:
     )
 
 
-def run(webhook: WebhookReceived, *, now: datetime = NOW) -> Detection:
-    return detect(in_record(webhook), webhook, codec=CODEC, topics=TOPICS, router=ROUTER, now=now)
+def run(webhook: WebhookReceived, *, now: datetime = NOW, max_media: int = 10) -> Detection:
+    return detect(
+        in_record(webhook),
+        webhook,
+        codec=CODEC,
+        topics=TOPICS,
+        router=ROUTER,
+        now=now,
+        max_media=max_media,
+    )
 
 
 def on(detection: Detection, topic: str) -> list[OutRecord]:
@@ -205,3 +214,39 @@ def test_value_that_is_not_an_envelope_raises_undecodable() -> None:
 
     with pytest.raises(UndecodableRecord):
         read_webhook(garbage, CODEC)
+
+
+def images_in_wrappers(count: int) -> dict[str, Any]:
+    """A message whose content holds ``count`` images, each in a wrapper of its own."""
+    body = payload("wapi_image")
+    image = body["msgContent"]["imageMessage"]
+    content: dict[str, Any] = {}
+    for _ in range(count):
+        content = {"imageMessage": image, "ephemeralMessage": {"message": content}}
+    body["msgContent"] = content
+    return body
+
+
+def test_a_webhook_with_as_many_media_as_allowed_gives_one_request_each() -> None:
+    detection = run(envelope(images_in_wrappers(3)), max_media=3)
+    assert len(on(detection, TOPICS.download_requests)) == 3
+
+
+def test_a_webhook_with_more_media_than_allowed_is_refused_whole() -> None:
+    with pytest.raises(InvalidPayload, match="4 media items") as raised:
+        run(envelope(images_in_wrappers(4)), max_media=3)
+    assert raised.value.kind is ErrorKind.TOO_MANY_MEDIA
+    assert "MEDIAFLOW_MAX_MEDIA_PER_WEBHOOK" in raised.value.message
+
+
+def test_a_body_of_nested_empty_media_items_is_refused_whole_not_dead_lettered_per_item() -> None:
+    with pytest.raises(InvalidPayload) as raised:
+        run(envelope(fanout_body(50_000)))
+    assert raised.value.kind is ErrorKind.TOO_MANY_MEDIA
+
+
+def test_media_and_problems_together_count_against_the_limit() -> None:
+    body = two_images_one_without_url()
+    assert len(run(envelope(body), max_media=2).outputs) == 4
+    with pytest.raises(InvalidPayload):
+        run(envelope(body), max_media=1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -132,3 +134,24 @@ async def test_the_openapi_document_is_served_without_a_token(client: TestClient
     response = await client.get("/openapi.yaml")
     assert response.status == 200
     assert (await response.text()).startswith("openapi: 3.0")
+
+
+async def test_provider_text_with_nul_control_and_replacement_characters_is_valid_json(
+    tmp_path: Path,
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'hostile.db'}")
+    event = detected("m-hostile", 1)
+    hostile = "a\x00b\x07\x1b[2J\ufffd\u2028.jpg"
+    event = dataclasses.replace(
+        event, info=dataclasses.replace(event.info, file_name=hostile, sender_name="\x00")
+    )
+    store.apply_batch([LogRecord("media.events", 0, 0, event)])
+    app = create_app(store=store, token=Secret(TOKEN), s3=NoS3(), clock=lambda: 0.0)
+    async with TestClient(TestServer(app)) as test_client:
+        response = await test_client.get("/media/m-hostile", headers=AUTH)
+        raw = await response.read()
+    store.close()
+    assert response.status == 200
+    body = json.loads(raw.decode("utf-8"))  # strict UTF-8, strict JSON
+    assert body["file_name"] == "a\ufffdb\x07\x1b[2J\ufffd\u2028.jpg"
+    assert body["sender_name"] == "\ufffd"

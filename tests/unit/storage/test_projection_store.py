@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,6 +109,24 @@ def test_listing_filters_by_status_type_and_time(store: ProjectionStore) -> None
     assert [r.media_id for r in page.rows] == ["c"]
     page = store.list(MediaQuery(until_ms=millis(at(150)), media_type="image"))
     assert [r.media_id for r in page.rows] == ["b", "a"]
+
+
+def test_text_with_nul_and_control_characters_from_a_provider_is_stored(
+    store: ProjectionStore,
+) -> None:
+    # PostgreSQL text cannot hold NUL: such a file name stopped the projection for good.
+    hostile = "a\x00b\x01\x1b[2J\ufffd.jpg"
+    event = detected("m1")
+    event = dataclasses.replace(
+        event, info=dataclasses.replace(event.info, file_name=hostile, sender_name="\x00\x07")
+    )
+    failure = dataclasses.replace(failed("m1", 5), error_message="quota \x00 exceeded\r\n")
+    assert store.apply_batch(records([event, failure])) == 2
+    row = store.get("m1")
+    assert row is not None
+    assert row.file_name == "a\ufffdb\x01\x1b[2J\ufffd.jpg"
+    assert row.sender_name == "\ufffd\x07"
+    assert row.last_error_message == "quota \ufffd exceeded\r\n"
 
 
 def test_stats_count_by_status_type_and_client(store: ProjectionStore) -> None:

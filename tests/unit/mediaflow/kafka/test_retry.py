@@ -1,5 +1,8 @@
+import math
 import random
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from mediaflow.errors import (
     ErrorKind,
@@ -44,20 +47,56 @@ def test_an_unexpected_error_is_dead_lettered_not_retried_forever():
     assert isinstance(decision, DeadLetter) and decision.kind is ErrorKind.UNEXPECTED
 
 
-def test_retry_after_longer_than_the_tier_delay_is_honoured():
-    decision = RetryPolicy(TIERS, jitter=0).decide(
-        1, ProviderUnavailable("429", kind=ErrorKind.RATE_LIMITED, retry_after=45), NOW
-    )
-    assert isinstance(decision, RetryLater) and decision.due_at == NOW + timedelta(seconds=45)
+def rate_limited(retry_after):
+    return ProviderUnavailable("429", kind=ErrorKind.RATE_LIMITED, retry_after=retry_after)
 
 
-def test_jitter_only_ever_delays_and_stays_bounded():
+def test_retry_after_longer_than_the_tier_delay_goes_to_the_first_tier_that_long():
+    decision = RetryPolicy(TIERS, jitter=0.2).decide(1, rate_limited(45), NOW, random.Random(3))
+    assert isinstance(decision, RetryLater) and decision.tier.topic == "retry.1m"
+    assert NOW + timedelta(seconds=45) <= decision.due_at <= NOW + timedelta(seconds=60)
+    assert decision.attempt == 2
+
+
+def test_retry_after_shorter_than_the_tier_of_the_attempt_keeps_that_tier():
+    decision = RetryPolicy(TIERS, jitter=0).decide(2, rate_limited(5), NOW)
+    assert isinstance(decision, RetryLater) and decision.tier.topic == "retry.1m"
+    assert decision.due_at == NOW + timedelta(seconds=60)
+
+
+@pytest.mark.parametrize("retry_after", [3600, 1e12, math.inf, 86_400])
+def test_retry_after_beyond_the_longest_tier_is_capped_at_it(retry_after):
+    decision = RetryPolicy(TIERS, jitter=0.1).decide(1, rate_limited(retry_after), NOW)
+    assert isinstance(decision, RetryLater) and decision.tier.topic == "retry.1m"
+    assert decision.due_at <= NOW + timedelta(seconds=60)
+
+
+@pytest.mark.parametrize("retry_after", [math.nan, -5, -math.inf, 0, None])
+def test_an_unusable_retry_after_is_ignored(retry_after):
+    decision = RetryPolicy(TIERS, jitter=0).decide(1, rate_limited(retry_after), NOW)
+    assert isinstance(decision, RetryLater) and decision.tier.topic == "retry.10s"
+    assert decision.due_at == NOW + timedelta(seconds=10)
+
+
+def test_jitter_only_ever_shortens_the_tier_delay_and_stays_bounded():
     policy = RetryPolicy(TIERS, jitter=0.2)
     rng = random.Random(7)
     dues = [policy.decide(1, ProviderUnavailable("x"), NOW, rng).due_at for _ in range(200)]
-    assert min(dues) >= NOW + timedelta(seconds=10)
-    assert max(dues) <= NOW + timedelta(seconds=12)
+    assert min(dues) >= NOW + timedelta(seconds=8)
+    assert max(dues) <= NOW + timedelta(seconds=10)
     assert len(set(dues)) > 1
+
+
+def test_no_record_is_due_later_than_its_tier_delay_after_it_was_routed():
+    """The invariant behind head-of-line freedom: records of one tier partition are due
+    no later than their tier delay after they were written, whatever the server asked."""
+    policy = RetryPolicy(TIERS, jitter=0.5)
+    rng = random.Random(11)
+    for attempt in (1, 2):
+        for retry_after in (None, 0, 1, 9.5, 10, 11, 59, 60, 61, 3600, 1e12, math.inf, math.nan):
+            decision = policy.decide(attempt, rate_limited(retry_after), NOW, rng)
+            assert isinstance(decision, RetryLater)
+            assert decision.due_at <= NOW + timedelta(seconds=decision.tier.delay_s)
 
 
 def test_never_retry_kinds_are_dead_lettered_even_when_transient():

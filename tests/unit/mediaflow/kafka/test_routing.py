@@ -88,3 +88,34 @@ def test_dead_letter_after_retries_records_the_first_failure_time():
     assert headers[h.DLQ_FIRST_FAILURE_AT] == str(h.millis(first_failure))
     assert headers[h.DLQ_ERROR_KIND] == "retries_exhausted"
     assert headers[h.DLQ_ATTEMPT] == "5"
+
+
+def test_a_value_too_large_for_the_dead_letter_topic_is_referenced_not_copied():
+    router = FailureRouter("detector", "g", "mediaflow.dlq", max_record_bytes=10_000)
+    error = MediaExpired("gone")
+    big = record(value=b"x" * 20_000)
+    out = router.route(big, DeadLetter(error.kind, error.message, 1, error), NOW, "media-1")
+    headers = h.to_dict(out.headers)
+    assert out.value is None and out.key == b"media-1"
+    assert "20000 bytes" in headers[h.DLQ_VALUE_OMITTED]
+    assert (headers[h.DLQ_ORIGINAL_TOPIC], headers[h.DLQ_ORIGINAL_OFFSET]) == (
+        "media.download-requested",
+        "1234",
+    )
+    assert headers[h.DLQ_ERROR_KIND] == "expired"
+    assert len(out.key) + sum(len(k) + len(v) for k, v in out.headers) < 10_000
+
+
+def test_a_value_that_fits_is_copied_whole():
+    router = FailureRouter("detector", "g", "mediaflow.dlq", max_record_bytes=30_000)
+    error = MediaExpired("gone")
+    out = router.route(record(value=b"x" * 20_000), DeadLetter(error.kind, "g", 1, error), NOW)
+    assert out.value == b"x" * 20_000
+    assert h.DLQ_VALUE_OMITTED not in h.to_dict(out.headers)
+
+
+def test_an_internal_dead_letter_is_referenced_too_when_its_value_is_too_large():
+    router = FailureRouter("detector", "g", "mediaflow.dlq", max_record_bytes=10_000)
+    out = router.internal(record(value=b"x" * 20_000), RuntimeError("boom"))
+    assert out.value is None
+    assert h.to_dict(out.headers)[h.DLQ_ERROR_KIND] == "internal"
