@@ -18,6 +18,7 @@ import base64
 import binascii
 import hmac
 import json
+import re
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -39,6 +40,12 @@ log = get_logger("mediaflow.api")
 OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
+MAX_CURSOR = 256
+"""Characters of a cursor; the API's own are about 60 (a time and a 32-character id)."""
+_LIMIT = re.compile(r"[0-9]{1,6}")
+"""ASCII digits only: ``int()`` also reads other scripts' digits, and ``isdigit()`` passes "²"."""
+_INT64 = range(-(2**63), 2**63)
+"""What the store's integer columns hold."""
 _LIST_PARAMS = {
     "client_id",
     "instance_id",
@@ -115,19 +122,33 @@ def decode_cursor(text: str) -> tuple[int, str]:
     Raises:
         Invalid: the cursor was not made by this API.
     """
+    refused = Invalid("cursor is not one this API returned")
+    if len(text) > MAX_CURSOR:  # also bounds the JSON's nesting, and so its recursion
+        raise refused
     try:
         raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise Invalid("cursor is not one this API returned") from exc
+        raise refused from exc
     if (
         not isinstance(raw, list)
         or len(raw) != 2
         or not isinstance(raw[0], int)
         or isinstance(raw[0], bool)
+        or raw[0] not in _INT64
         or not isinstance(raw[1], str)
+        or not _storable(raw[1])
     ):
-        raise Invalid("cursor is not one this API returned")
+        raise refused
     return raw[0], raw[1]
+
+
+def _storable(text: str) -> bool:
+    """Whether both stores take ``text``: UTF-8 encodable (no lone surrogate), no NUL."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def parse_time(name: str, text: str) -> int:
@@ -169,7 +190,7 @@ def parse_query(params: Mapping[str, str], keys: list[str]) -> MediaQuery:
     if media_type is not None and media_type not in MediaType.__members__.values():
         raise Invalid(f"media_type must be one of {', '.join(t.value for t in MediaType)}")
     limit_text = params.get("limit", str(DEFAULT_LIMIT))
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
+    if not _LIMIT.fullmatch(limit_text) or not 1 <= int(limit_text) <= MAX_LIMIT:
         raise Invalid(f"limit must be an integer from 1 to {MAX_LIMIT}")
     since = parse_time("since", params["since"]) if "since" in params else None
     until = parse_time("until", params["until"]) if "until" in params else None
@@ -323,7 +344,9 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
     expected = request.app[TOKEN].reveal().encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+    # aiohttp decodes header bytes that are not UTF-8 with surrogateescape: encode them back.
+    given_bytes = given.strip().encode("utf-8", "surrogateescape")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given_bytes, expected):
         response = error(401, "unauthorized", "send Authorization: Bearer <MEDIAFLOW_API_TOKEN>")
         response.headers["WWW-Authenticate"] = 'Bearer realm="mediaflow"'
         return response
