@@ -111,6 +111,8 @@ MAX_LINGER_MS = 900_000
 """librdkafka's own ceiling for ``linger.ms``."""
 MAX_BATCH_MESSAGES = 1_000_000
 """librdkafka's own ceiling for ``batch.num.messages``."""
+LOCAL_API_TOKEN = "local-api-token"
+"""The API token of the local stack: public, so the API accepts it on loopback only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +188,7 @@ class Settings:
     webhook_batch_messages: int = _bounded(16, 1, MAX_BATCH_MESSAGES)
     api_host: str = "127.0.0.1"
     api_port: int = _bounded(8081, 0, MAX_PORT)
-    api_token: Secret = field(default_factory=lambda: Secret("local-api-token"))
+    api_token: Secret = field(default_factory=lambda: Secret(LOCAL_API_TOKEN))
     http_idle_timeout_s: float = _positive(75.0)
     instance_name: str = field(default_factory=socket.gethostname)
     metrics_host: str = "127.0.0.1"
@@ -405,6 +407,7 @@ def _mask_value(name: str, value: Any) -> Any:
 
 
 __all__ = [
+    "LOCAL_API_TOKEN",
     "DownloaderSettings",
     "KafkaSettings",
     "S3Settings",

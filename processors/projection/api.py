@@ -4,10 +4,11 @@
 next to this module, also served at ``GET /openapi.yaml``.
 
 Every other route needs ``Authorization: Bearer <MEDIAFLOW_API_TOKEN>``
-(compared in constant time). Errors are JSON ``{"error", "detail"}``: 401
-without a valid token, 404 for an unknown media or route, 409 for a download
-of a media not stored yet, 422 for a query the API cannot use. Client input
-never causes a 500.
+(compared in constant time). The API refuses to start with an empty token,
+or with the local stack's well-known one on an address other than loopback.
+Errors are JSON ``{"error", "detail"}``: 401 without a valid token, 404 for
+an unknown media or route, 409 for a download of a media not stored yet, 422
+for a query the API cannot use. Client input never causes a 500.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 import base64
 import binascii
 import hmac
+import ipaddress
 import json
 import re
 import signal
@@ -28,7 +30,8 @@ from typing import Any
 
 from aiohttp import web
 
-from mediaflow.config import Secret, Settings
+from mediaflow.config import LOCAL_API_TOKEN, Secret, Settings
+from mediaflow.errors import ConfigError
 from mediaflow.events import MediaType
 from mediaflow.logging import get_logger
 from mediaflow.serving import listen, raise_open_files_limit
@@ -353,6 +356,44 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     return await handler(request)
 
 
+def check_token(token: Secret, host: str) -> None:
+    """Refuse a token that lets anyone in: an empty one, or the local default off loopback.
+
+    Args:
+        token: the bearer token clients must send.
+        host: the address the API listens on.
+
+    Raises:
+        ConfigError: the token is empty, or is :data:`~mediaflow.config.LOCAL_API_TOKEN`
+            and ``host`` is not a loopback address.
+    """
+    _refuse_empty(token)
+    if token.reveal() == LOCAL_API_TOKEN and not _is_loopback(host):
+        raise ConfigError(
+            f"MEDIAFLOW_API_TOKEN is the well-known local default and the API would listen "
+            f"on {host or 'every address'}; set a long random token, or MEDIAFLOW_API_HOST="
+            "127.0.0.1"
+        )
+
+
+def _refuse_empty(token: Secret) -> None:
+    if not token.reveal().strip():
+        raise ConfigError(
+            "MEDIAFLOW_API_TOKEN is empty, so anyone could read the API; set it to a long "
+            "random value, e.g. the output of `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name other than localhost may resolve to anything
+        return False
+
+
 def create_app(
     *,
     store: ProjectionStore,
@@ -369,7 +410,11 @@ def create_app(
         s3: a boto3 S3 client (only used to presign; the bucket stays private).
         presign_ttl_s: how long a download URL stays valid.
         clock: wall-clock seconds, for ages in ``/stats``.
+
+    Raises:
+        ConfigError: the token is empty.
     """
+    _refuse_empty(token)
     app = web.Application(middlewares=[json_errors, bearer_auth])
     app[STORE] = store
     app[S3] = s3
@@ -386,9 +431,14 @@ def create_app(
 
 
 def main(_args: argparse.Namespace, settings: Settings) -> int:
-    """Serve the API on ``settings.api_host:api_port`` until SIGINT/SIGTERM."""
+    """Serve the API on ``settings.api_host:api_port`` until SIGINT/SIGTERM.
+
+    Raises:
+        ConfigError: a token anyone could send (see :func:`check_token`).
+    """
     from storage.s3 import s3_client
 
+    check_token(settings.api_token, settings.api_host)
     store = open_store(settings.projection_db_url)
     app = create_app(
         store=store,
@@ -424,6 +474,7 @@ async def _serve(app: web.Application, settings: Settings) -> None:
 
 
 __all__ = [
+    "check_token",
     "create_app",
     "decode_cursor",
     "encode_cursor",
