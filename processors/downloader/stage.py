@@ -52,7 +52,7 @@ from mediaflow.kafka.retry import DeadLetter, Decision, RetryLater, RetryPolicy
 from mediaflow.kafka.routing import FailureRouter
 from mediaflow.kafka.topics import load_layout
 from mediaflow.kafka.worker import Worker, WorkerOptions, decision_kind
-from mediaflow.logging import get_logger, record_context, register_secrets
+from mediaflow.logging import get_logger, record_context, register_secrets, scrub
 from mediaflow.metrics import DOWNLOAD_BYTES, DOWNLOAD_SECONDS, DOWNLOADS
 from mediaflow.tenants import Tenant, TenantRegistry
 from mediaflow.whatsapp import MediaDecryptor, decode_b64_field
@@ -191,7 +191,7 @@ class DownloaderStage:
                 **common,
                 attempt=record.attempt,
                 error_kind=decision.error.kind.value,
-                error_message=decision.error.message[:1000],
+                error_message=scrub(decision.error.message)[:1000],
                 retryable=True,
                 next_due_at=decision.due_at,
             )
@@ -199,7 +199,7 @@ class DownloaderStage:
         dead = MediaDeadLettered(
             **common,
             error_kind=decision.kind.value,
-            error_message=decision.message[:1000],
+            error_message=scrub(decision.message)[:1000],
             attempt=decision.attempt,
         )
         return [self._event(dead)]
