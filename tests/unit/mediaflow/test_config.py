@@ -263,8 +263,9 @@ def test_every_secret_value_of_the_settings_is_listed_for_the_log_redactor() -> 
 
 
 def test_config_show_prints_no_part_of_any_secret(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    log_lines: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # log_lines: the CLI logs to the captured stderr; the fixture points logging back after.
     environ = {
         "MEDIAFLOW_PROJECTION_DB_URL": "postgresql://mediaflow:p@ss@db:5432/media",
         "MEDIAFLOW_KAFKA_PROP_SASL_JAAS_CONFIG": 'PlainLoginModule required password="jaas-pw";',

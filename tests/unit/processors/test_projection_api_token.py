@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from mediaflow import logging as mflog
 from mediaflow.cli import main as cli_main
 from mediaflow.config import LOCAL_API_TOKEN, Secret
 from mediaflow.errors import EXIT_CONFIG, ConfigError
 from processors.projection.api import check_token, create_app
 from storage.projection import open_store
+
+
+@pytest.fixture
+def cli() -> Iterator[None]:
+    """The CLI logs to the test's captured stderr; point logging back at the real one after."""
+    yield
+    mflog.configure(fmt="json", level="warning", stream=sys.__stderr__)
 
 
 class NoS3:
@@ -38,6 +48,7 @@ def test_an_empty_token_is_refused_when_the_app_is_built(tmp_path: Path) -> None
     ],
 )
 def test_the_api_refuses_to_start_with_a_token_anyone_knows(
+    cli: None,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     environ: dict[str, str],
