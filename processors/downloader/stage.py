@@ -256,7 +256,7 @@ class DownloaderStage:
         limit = size_limit(
             info.declared_length, self._settings.length_margin, self._settings.max_media_bytes
         )
-        content_type = keys.content_type(info.mimetype)
+        content_type = keys.content_type(info.media_type, info.mimetype)
         if declared is not None:
             upload_key = keys.object_key(info, request.occurred_at, declared.hex())
         else:
@@ -272,6 +272,7 @@ class DownloaderStage:
                     sha256_hex=declared.hex() if declared else None,
                     fetch_path=path,
                 ),
+                disposition=keys.content_disposition(info),
             )
             try:
                 result = await transfer(
