@@ -35,7 +35,9 @@ from mediaflow.errors import ConfigError
 from mediaflow.events import MediaType
 from mediaflow.logging import get_logger
 from mediaflow.serving import listen, raise_open_files_limit
+from mediaflow.stored_content import attachment, content_type
 from processors.projection.apply import COLUMNS, MediaRow, MediaStatus, millis
+from storage.objects import download_url
 from storage.projection import MediaQuery, ProjectionStore, open_store
 
 log = get_logger("mediaflow.api")
@@ -247,17 +249,28 @@ async def list_media(request: web.Request) -> web.Response:
 
 
 async def download(request: web.Request) -> web.Response:
-    """``GET /media/{media_id}/download``: 302 to a short-lived presigned URL."""
+    """``GET /media/{media_id}/download``: 302 to a short-lived presigned URL.
+
+    The link makes a browser save the object (``Content-Disposition:
+    attachment``) with an allowlisted ``Content-Type``, never render it.
+    """
     media_id = request.match_info["media_id"]
     row = await _row_of(request)
     if row is None:
         return error(404, "not_found", f"no media {media_id!r} in the projection")
     if row.status != MediaStatus.STORED or not row.bucket or not row.object_key:
         return error(409, "not_stored", f"media {media_id!r} is {row.status}, not stored yet")
-    url = request.app[S3].generate_presigned_url(
-        "get_object",
-        Params={"Bucket": row.bucket, "Key": row.object_key},
-        ExpiresIn=request.app[PRESIGN_TTL],
+    url = download_url(
+        request.app[S3],
+        row.bucket,
+        row.object_key,
+        # From the declared fields, as the downloader chose them: an object stored
+        # before the allowlist existed is served as what it would be stored as now.
+        content_type=content_type(row.media_type, row.mimetype),
+        disposition=attachment(
+            row.media_type, row.mimetype, row.file_name, fallback=row.message_id or media_id
+        ),
+        ttl_s=request.app[PRESIGN_TTL],
     )
     raise web.HTTPFound(location=url)
 
