@@ -395,11 +395,12 @@ def secret_values(settings: Settings) -> list[str]:
     """Every secret value the settings hold, for :func:`mediaflow.logging.register_secrets`.
 
     The S3 secret key, the API token, secret Kafka properties, and from every
-    URL setting its password (or its user, when it has no password) and the
-    values of query parameters named like a token, key, secret or password.
-    The S3 access key *id* is left out: an identifier, not a secret (AWS
-    prints it in its consoles), and the local default would mask every
-    "mediaflow".
+    URL setting its password and the values of query parameters named like a
+    token, key, secret or password. Identifiers are left out, as registering
+    them would mask every occurrence of a common word: the S3 access key *id*
+    (AWS prints it in its consoles; the local default is "mediaflow") and a
+    URL's user name (``postgres``); :func:`mediaflow.logging.mask_url` hides
+    the whole user-info of a URL anyway.
     """
     found = [settings.s3.secret_key.reveal(), settings.api_token.reveal()]
     found += [v for k, v in settings.kafka.properties.items() if _SECRET_PROPERTY.search(k)]
@@ -434,10 +435,10 @@ def _mask_value(value: Any) -> Any:
 
 
 def _url_secrets(url: str) -> list[str]:
-    """The password (or lone user) and the secret-named query values of ``url``."""
+    """The password and the secret-named query values of ``url``."""
     rest = url.partition("://")[2]
     userinfo, at, _host = rest.split("/", 1)[0].rpartition("@")
-    found = [userinfo.partition(":")[2] or userinfo] if at else []
+    found = [userinfo.partition(":")[2]]
     query = rest[len(userinfo) + len(at) :].partition("?")[2].partition("#")[0]
     found += [v for k, v in parse_qsl(query) if _SECRET_PARAMETER.search(k)]
     return found
