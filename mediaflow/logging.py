@@ -11,8 +11,9 @@ Redaction does not depend on discipline. :class:`RedactSecrets`:
   ``password``, ``media_key``, ``authorization``...);
 * replaces every occurrence of a registered secret value (tenant tokens,
   webhook secrets, S3 keys, the API token) anywhere in any string;
-* strips query strings from URLs (CDN links carry signatures, some providers
-  put tokens there).
+* masks the whole user-info, query and fragment of every URL, whatever its
+  scheme (database URLs carry passwords, CDN links signatures, and some
+  providers put tokens in the query string): see :func:`mask_urls`.
 
 Text UTF-8 cannot hold (a lone surrogate in a provider's message) is logged
 with U+FFFD in its place (:mod:`mediaflow.text`), so no log line can raise.
@@ -45,7 +46,31 @@ _SECRET_KEY = re.compile(
     r"(token|secret|password|passwd|credential|authorization|api[_-]?key|media_?key|access_key)",
     re.IGNORECASE,
 )
-_URL_QUERY = re.compile(r"(https?://[^\s?#\"']+)\?[^\s#\"']*")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+._-]*://[^\s\"'<>]*")
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with its whole user-info, query and fragment replaced by ``****``.
+
+    The user-info runs to the *last* ``@`` before the first ``/`` after the
+    scheme, so a password holding ``@``, ``:``, ``?`` or ``#`` is masked whole
+    (``postgresql://u:p@ss@db/x`` becomes ``postgresql://****@db/x``).
+    """
+    scheme, _, rest = url.partition("://")
+    userinfo, at, _host = rest.split("/", 1)[0].rpartition("@")
+    if at:
+        rest = REDACTED + rest[len(userinfo) :]
+    cuts = [i for i in (rest.find("?"), rest.find("#")) if i >= 0]
+    if cuts:
+        rest = rest[: min(cuts) + 1] + REDACTED
+    return f"{scheme}://{rest}"
+
+
+def mask_urls(text: str) -> str:
+    """Apply :func:`mask_url` to every URL in ``text``."""
+    if "://" not in text:
+        return text
+    return _URL.sub(lambda match: mask_url(match.group()), text)
 
 
 class RedactSecrets:
@@ -79,11 +104,11 @@ class RedactSecrets:
         return value
 
     def scrub(self, text: str) -> str:
-        """Return ``text`` with registered secrets and URL query strings removed."""
+        """Return ``text`` with registered secrets and URL credentials and queries masked."""
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        return _URL_QUERY.sub(r"\1?" + REDACTED, text)
+        return mask_urls(text)
 
 
 _redactor = RedactSecrets()
@@ -95,7 +120,7 @@ def register_secrets(secrets: Iterable[str]) -> None:
 
 
 def scrub(text: str) -> str:
-    """Mask registered secrets and URL query strings in ``text`` (for error messages too)."""
+    """Mask registered secrets and URL credentials and queries in ``text`` (errors too)."""
     return _redactor.scrub(text)
 
 
@@ -258,6 +283,8 @@ __all__ = [
     "RedactSecrets",
     "configure",
     "get_logger",
+    "mask_url",
+    "mask_urls",
     "record_context",
     "register_secrets",
     "scrub",

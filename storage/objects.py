@@ -23,6 +23,10 @@ When the final key is not known up front (the SHA-256 of the content is only
 known at the end), the upload goes to a staging key and is server-side copied
 to the final key with its metadata, then the staging object is deleted.
 
+Every object is written with a ``Content-Disposition`` (``attachment`` at
+least), and :func:`download_url` presigns links that make a browser save an
+object, never render it (see :mod:`mediaflow.stored_content`).
+
 Every botocore error is translated by :func:`storage.s3.translate`
 (``StorageUnavailable`` when the server is down or refuses the credentials
 or the bucket).
@@ -57,6 +61,9 @@ STALE_CHECKS_PER_SWEEP = 8
 
 MAX_UNCHECKED = 1000
 """Deferred stale-upload checks kept; beyond, new ones are dropped (a lifecycle rule's job)."""
+
+ATTACHMENT = "attachment"
+"""The least ``Content-Disposition`` of an object: saved by a browser, not rendered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +157,23 @@ class MediaStore:
             metadata=metadata,
         )
 
-    def upload(self, key: str, content_type: str, metadata: Mapping[str, str]) -> Upload:
-        """Start streaming an object to ``key`` (a final key or a staging key)."""
-        return Upload(self, key, content_type, dict(metadata))
+    def upload(
+        self,
+        key: str,
+        content_type: str,
+        metadata: Mapping[str, str],
+        *,
+        disposition: str = ATTACHMENT,
+    ) -> Upload:
+        """Start streaming an object to ``key`` (a final key or a staging key).
+
+        Args:
+            key: where to write.
+            content_type: the object's ``Content-Type``.
+            metadata: user metadata (``x-amz-meta-*``).
+            disposition: the object's ``Content-Disposition``.
+        """
+        return Upload(self, key, content_type, dict(metadata), disposition)
 
     async def sweep(self) -> None:
         """Finish deferred housekeeping (best effort; what fails again stays deferred).
@@ -168,7 +189,7 @@ class MediaStore:
             await self.abort_stale(key)
 
     async def start_multipart(
-        self, key: str, content_type: str, metadata: Mapping[str, str]
+        self, key: str, content_type: str, metadata: Mapping[str, str], disposition: str
     ) -> str:
         """Open a multipart upload at ``key`` after aborting stale ones there; return its id.
 
@@ -179,7 +200,11 @@ class MediaStore:
         """
         await self.abort_stale(key)
         created = await self.call(
-            "create_multipart_upload", Key=key, ContentType=content_type, Metadata=dict(metadata)
+            "create_multipart_upload",
+            Key=key,
+            ContentType=content_type,
+            ContentDisposition=disposition,
+            Metadata=dict(metadata),
         )
         upload_id = str(created["UploadId"])
         self._open.add(upload_id)
@@ -244,12 +269,18 @@ class Upload:
     """One object being streamed into the bucket. Use once: write..., then complete or abort."""
 
     def __init__(
-        self, store: MediaStore, key: str, content_type: str, metadata: dict[str, str]
+        self,
+        store: MediaStore,
+        key: str,
+        content_type: str,
+        metadata: dict[str, str],
+        disposition: str = ATTACHMENT,
     ) -> None:
         self._store = store
         self.key = key
         self._content_type = content_type
         self._metadata = metadata
+        self._disposition = disposition
         self._buffer: deque[bytes | memoryview] = deque()
         self._buffered = 0
         self._upload_id: str | None = None
@@ -313,6 +344,7 @@ class Upload:
                 Key=final_key,
                 Body=self._take(self._buffered),
                 ContentType=self._content_type,
+                ContentDisposition=self._disposition,
                 Metadata=meta,
             )
             return self._stored(final_key, meta)
@@ -335,6 +367,7 @@ class Upload:
                 CopySource={"Bucket": self._store.bucket, "Key": self.key},
                 MetadataDirective="REPLACE",
                 ContentType=self._content_type,
+                ContentDisposition=self._disposition,
                 Metadata=meta,
             )
             await self._store.call("delete_object", Key=self.key)
@@ -370,7 +403,7 @@ class Upload:
     async def _send_part(self, body: bytes) -> None:
         if self._upload_id is None:
             self._upload_id = await self._store.start_multipart(
-                self.key, self._content_type, self._metadata
+                self.key, self._content_type, self._metadata, self._disposition
             )
         while len(self._sending) >= PARTS_IN_FLIGHT:
             done, _ = await asyncio.wait(self._sending, return_when=asyncio.FIRST_COMPLETED)
@@ -395,4 +428,43 @@ class Upload:
                 raise result
 
 
-__all__ = ["PARTS_IN_FLIGHT", "STAGING_PREFIX", "MediaStore", "StoredObject", "Upload"]
+def download_url(
+    client: Any, bucket: str, key: str, *, content_type: str, disposition: str, ttl_s: int
+) -> str:
+    """A presigned GET of one object that makes a browser save it, never render it.
+
+    The link's signed ``response-content-type`` and ``response-content-disposition``
+    replace the stored headers in the answer (S3, MinIO and S3Proxy honour
+    them), so an object stored before its headers were made safe is safe too.
+
+    Args:
+        client: a boto3 S3 client.
+        bucket: the object's bucket.
+        key: the object's key.
+        content_type: the ``Content-Type`` the answer carries.
+        disposition: the ``Content-Disposition`` the answer carries.
+        ttl_s: how long the link stays valid.
+    """
+    return str(
+        client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": bucket,
+                "Key": key,
+                "ResponseContentType": content_type,
+                "ResponseContentDisposition": disposition,
+            },
+            ExpiresIn=ttl_s,
+        )
+    )
+
+
+__all__ = [
+    "ATTACHMENT",
+    "PARTS_IN_FLIGHT",
+    "STAGING_PREFIX",
+    "MediaStore",
+    "StoredObject",
+    "Upload",
+    "download_url",
+]

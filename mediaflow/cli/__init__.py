@@ -23,7 +23,7 @@ from mediaflow.cli import (
     _simulate,
     _status,
 )
-from mediaflow.config import Settings
+from mediaflow.config import Settings, secret_values
 from mediaflow.errors import EXIT_CONFIG, ConfigError, MediaflowError
 from processors.projection import cli as _projection
 
@@ -59,12 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
-        print(f"mediaflow: configuration error: {exc}", file=sys.stderr)
+        print(f"mediaflow: configuration error: {mflog.scrub(str(exc))}", file=sys.stderr)
         return EXIT_CONFIG
     mflog.configure(fmt=settings.log_format, level=settings.log_level)
-    # The S3 access key *id* is an identifier, not a secret (AWS prints it in its
-    # consoles); registering it would mask every "mediaflow" with the local default.
-    mflog.register_secrets([settings.s3.secret_key.reveal(), settings.api_token.reveal()])
+    mflog.register_secrets(secret_values(settings))
     try:
         return int(args.handler(args, settings) or 0)
     except KeyboardInterrupt:

@@ -20,6 +20,10 @@ before a download always finds what an earlier delivery stored:
   of ``{message_id}``, so the part of the key fixed before the download (see
   :func:`key_prefix`) belongs to that one media and not to every other media
   without a message id of that day.
+
+The extension, the stored ``Content-Type`` and the ``Content-Disposition:
+attachment`` come from :mod:`mediaflow.stored_content`: nothing a browser
+would render or run.
 """
 
 from __future__ import annotations
@@ -29,42 +33,10 @@ import unicodedata
 from datetime import UTC
 
 from mediaflow.events import MediaInfo
+from mediaflow.stored_content import attachment, content_type, extension
 
 MAX_SEGMENT = 80
 MAX_METADATA_VALUE = 256
-MAX_EXTENSION = 10
-
-EXTENSIONS: dict[str, str] = {
-    "image/jpeg": "jpg",
-    "image/jpg": "jpg",
-    "image/png": "png",
-    "image/gif": "gif",
-    "image/webp": "webp",
-    "image/heic": "heic",
-    "video/mp4": "mp4",
-    "video/3gpp": "3gp",
-    "video/quicktime": "mov",
-    "video/webm": "webm",
-    "audio/ogg": "ogg",
-    "audio/mpeg": "mp3",
-    "audio/mp4": "m4a",
-    "audio/aac": "aac",
-    "audio/amr": "amr",
-    "audio/wav": "wav",
-    "application/pdf": "pdf",
-    "application/zip": "zip",
-    "application/msword": "doc",
-    "application/vnd.ms-excel": "xls",
-    "application/vnd.ms-powerpoint": "ppt",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "pptx",
-    "text/plain": "txt",
-    "text/csv": "csv",
-}
-"""Extension by mimetype (parameters such as ``; codecs=opus`` stripped first)."""
-
-DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
 UNDATED = "undated"
 """The date folder of a media whose message carries no timestamp."""
@@ -74,8 +46,6 @@ _WINDOWS_RESERVED = frozenset(
 )
 """Device names Windows refuses as a file name, with or without an extension."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_EXTENSION = re.compile(r"^[a-z0-9]{1,10}$")
-_MIMETYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 
 
 def segment(value: str | None, *, fallback: str = "unknown", limit: int = MAX_SEGMENT) -> str:
@@ -105,32 +75,6 @@ def file_segment(value: str | None) -> str:
     if cleaned.split(".", 1)[0].upper() in _WINDOWS_RESERVED:
         return f"_{cleaned}"
     return cleaned
-
-
-def bare_mimetype(mimetype: str | None) -> str | None:
-    """Return ``type/subtype`` lowercased without parameters, or ``None`` if not a mimetype."""
-    if not mimetype:
-        return None
-    bare = mimetype.split(";", 1)[0].strip().lower()
-    return bare if _MIMETYPE.match(bare) else None
-
-
-def content_type(mimetype: str | None) -> str:
-    """The Content-Type to store: the declared mimetype without parameters, or octet-stream."""
-    return bare_mimetype(mimetype) or DEFAULT_CONTENT_TYPE
-
-
-def extension(mimetype: str | None, file_name: str | None) -> str:
-    """Pick the file extension: from the mimetype, else the file name, else ``bin``."""
-    bare = bare_mimetype(mimetype)
-    if bare in EXTENSIONS:
-        return EXTENSIONS[bare]
-    base = re.split(r"[/\\]", file_name or "")[-1]
-    if "." in base:
-        candidate = segment(base.rsplit(".", 1)[1], fallback="").lower()
-        if _EXTENSION.match(candidate):
-            return candidate
-    return "bin"
 
 
 def date_folder(info: MediaInfo) -> str:
@@ -171,8 +115,17 @@ def key_prefix(info: MediaInfo, media_id: str) -> str:
 
 def object_key(info: MediaInfo, media_id: str, sha256_hex: str) -> str:
     """The full object key of a media whose plaintext SHA-256 is ``sha256_hex``."""
-    ext = extension(info.mimetype, info.file_name)
+    ext = extension(info.media_type, info.mimetype, info.file_name)
     return f"{key_prefix(info, media_id)}{sha256_hex[:12].lower()}.{ext}"
+
+
+def content_disposition(info: MediaInfo) -> str:
+    """The ``Content-Disposition`` stored with the media: an attachment with a safe name.
+
+    See :func:`mediaflow.stored_content.attachment`; the message id names a
+    media that came without a file name.
+    """
+    return attachment(info.media_type, info.mimetype, info.file_name, fallback=info.message_id)
 
 
 def metadata_value(value: str | None) -> str:
@@ -198,10 +151,8 @@ def object_metadata(
 
 
 __all__ = [
-    "DEFAULT_CONTENT_TYPE",
-    "EXTENSIONS",
     "UNDATED",
-    "bare_mimetype",
+    "content_disposition",
     "content_type",
     "date_folder",
     "extension",

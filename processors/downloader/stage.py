@@ -57,7 +57,7 @@ from mediaflow.kafka.retry import DeadLetter, Decision, RetryLater, RetryPolicy
 from mediaflow.kafka.routing import FailureRouter
 from mediaflow.kafka.topics import load_layout
 from mediaflow.kafka.worker import Worker, WorkerOptions, decision_kind
-from mediaflow.logging import get_logger, record_context, register_secrets
+from mediaflow.logging import get_logger, record_context, register_secrets, scrub
 from mediaflow.metrics import DOWNLOAD_BYTES, DOWNLOAD_SECONDS, DOWNLOADS, STORAGE_WAITS
 from mediaflow.tenants import Tenant, TenantRegistry
 from mediaflow.whatsapp import MediaDecryptor, decode_b64_field
@@ -204,7 +204,7 @@ class DownloaderStage:
                 **common,
                 attempt=record.attempt,
                 error_kind=decision.error.kind.value,
-                error_message=decision.error.message[:1000],
+                error_message=scrub(decision.error.message)[:1000],
                 retryable=True,
                 next_due_at=decision.due_at,
             )
@@ -212,7 +212,7 @@ class DownloaderStage:
         dead = MediaDeadLettered(
             **common,
             error_kind=decision.kind.value,
-            error_message=decision.message[:1000],
+            error_message=scrub(decision.message)[:1000],
             attempt=decision.attempt,
         )
         return [self._event(dead)]
@@ -282,7 +282,7 @@ class DownloaderStage:
         limit = size_limit(
             info.declared_length, self._settings.length_margin, self._settings.max_media_bytes
         )
-        content_type = keys.content_type(info.mimetype)
+        content_type = keys.content_type(info.media_type, info.mimetype)
         if declared is not None:
             upload_key = keys.object_key(info, request.media_id, declared.hex())
         else:
@@ -298,6 +298,7 @@ class DownloaderStage:
                     sha256_hex=declared.hex() if declared else None,
                     fetch_path=path,
                 ),
+                disposition=keys.content_disposition(info),
             )
             try:
                 result = await transfer(

@@ -4,10 +4,11 @@
 next to this module, also served at ``GET /openapi.yaml``.
 
 Every other route needs ``Authorization: Bearer <MEDIAFLOW_API_TOKEN>``
-(compared in constant time). Errors are JSON ``{"error", "detail"}``: 401
-without a valid token, 404 for an unknown media or route, 409 for a download
-of a media not stored yet, 422 for a query the API cannot use. Client input
-never causes a 500.
+(compared in constant time). The API refuses to start with an empty token,
+or with the local stack's well-known one on an address other than loopback.
+Errors are JSON ``{"error", "detail"}``: 401 without a valid token, 404 for
+an unknown media or route, 409 for a download of a media not stored yet, 422
+for a query the API cannot use. Client input never causes a 500.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import asyncio
 import base64
 import binascii
 import hmac
+import ipaddress
 import json
+import re
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,11 +30,14 @@ from typing import Any
 
 from aiohttp import web
 
-from mediaflow.config import Secret, Settings
+from mediaflow.config import LOCAL_API_TOKEN, Secret, Settings
+from mediaflow.errors import ConfigError
 from mediaflow.events import MediaType
 from mediaflow.logging import get_logger
 from mediaflow.serving import listen, raise_open_files_limit
+from mediaflow.stored_content import attachment, content_type
 from processors.projection.apply import COLUMNS, MediaRow, MediaStatus, millis
+from storage.objects import download_url
 from storage.projection import MediaQuery, ProjectionStore, open_store
 
 log = get_logger("mediaflow.api")
@@ -39,6 +45,12 @@ log = get_logger("mediaflow.api")
 OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
+MAX_CURSOR = 256
+"""Characters of a cursor; the API's own are about 60 (a time and a 32-character id)."""
+_LIMIT = re.compile(r"[0-9]{1,6}")
+"""ASCII digits only: ``int()`` also reads other scripts' digits, and ``isdigit()`` passes "²"."""
+_INT64 = range(-(2**63), 2**63)
+"""What the store's integer columns hold."""
 _LIST_PARAMS = {
     "client_id",
     "instance_id",
@@ -115,19 +127,33 @@ def decode_cursor(text: str) -> tuple[int, str]:
     Raises:
         Invalid: the cursor was not made by this API.
     """
+    refused = Invalid("cursor is not one this API returned")
+    if len(text) > MAX_CURSOR:  # also bounds the JSON's nesting, and so its recursion
+        raise refused
     try:
         raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise Invalid("cursor is not one this API returned") from exc
+        raise refused from exc
     if (
         not isinstance(raw, list)
         or len(raw) != 2
         or not isinstance(raw[0], int)
         or isinstance(raw[0], bool)
+        or raw[0] not in _INT64
         or not isinstance(raw[1], str)
+        or not _storable(raw[1])
     ):
-        raise Invalid("cursor is not one this API returned")
+        raise refused
     return raw[0], raw[1]
+
+
+def _storable(text: str) -> bool:
+    """Whether both stores take ``text``: UTF-8 encodable (no lone surrogate), no NUL."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def parse_time(name: str, text: str) -> int:
@@ -169,7 +195,7 @@ def parse_query(params: Mapping[str, str], keys: list[str]) -> MediaQuery:
     if media_type is not None and media_type not in MediaType.__members__.values():
         raise Invalid(f"media_type must be one of {', '.join(t.value for t in MediaType)}")
     limit_text = params.get("limit", str(DEFAULT_LIMIT))
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
+    if not _LIMIT.fullmatch(limit_text) or not 1 <= int(limit_text) <= MAX_LIMIT:
         raise Invalid(f"limit must be an integer from 1 to {MAX_LIMIT}")
     since = parse_time("since", params["since"]) if "since" in params else None
     until = parse_time("until", params["until"]) if "until" in params else None
@@ -223,17 +249,28 @@ async def list_media(request: web.Request) -> web.Response:
 
 
 async def download(request: web.Request) -> web.Response:
-    """``GET /media/{media_id}/download``: 302 to a short-lived presigned URL."""
+    """``GET /media/{media_id}/download``: 302 to a short-lived presigned URL.
+
+    The link makes a browser save the object (``Content-Disposition:
+    attachment``) with an allowlisted ``Content-Type``, never render it.
+    """
     media_id = request.match_info["media_id"]
     row = await _row_of(request)
     if row is None:
         return error(404, "not_found", f"no media {media_id!r} in the projection")
     if row.status != MediaStatus.STORED or not row.bucket or not row.object_key:
         return error(409, "not_stored", f"media {media_id!r} is {row.status}, not stored yet")
-    url = request.app[S3].generate_presigned_url(
-        "get_object",
-        Params={"Bucket": row.bucket, "Key": row.object_key},
-        ExpiresIn=request.app[PRESIGN_TTL],
+    url = download_url(
+        request.app[S3],
+        row.bucket,
+        row.object_key,
+        # From the declared fields, as the downloader chose them: an object stored
+        # before the allowlist existed is served as what it would be stored as now.
+        content_type=content_type(row.media_type, row.mimetype),
+        disposition=attachment(
+            row.media_type, row.mimetype, row.file_name, fallback=row.message_id or media_id
+        ),
+        ttl_s=request.app[PRESIGN_TTL],
     )
     raise web.HTTPFound(location=url)
 
@@ -323,11 +360,51 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
     expected = request.app[TOKEN].reveal().encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+    # aiohttp decodes header bytes that are not UTF-8 with surrogateescape: encode them back.
+    given_bytes = given.strip().encode("utf-8", "surrogateescape")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given_bytes, expected):
         response = error(401, "unauthorized", "send Authorization: Bearer <MEDIAFLOW_API_TOKEN>")
         response.headers["WWW-Authenticate"] = 'Bearer realm="mediaflow"'
         return response
     return await handler(request)
+
+
+def check_token(token: Secret, host: str) -> None:
+    """Refuse a token that lets anyone in: an empty one, or the local default off loopback.
+
+    Args:
+        token: the bearer token clients must send.
+        host: the address the API listens on.
+
+    Raises:
+        ConfigError: the token is empty, or is :data:`~mediaflow.config.LOCAL_API_TOKEN`
+            and ``host`` is not a loopback address.
+    """
+    _refuse_empty(token)
+    if token.reveal() == LOCAL_API_TOKEN and not _is_loopback(host):
+        raise ConfigError(
+            f"MEDIAFLOW_API_TOKEN is the well-known local default and the API would listen "
+            f"on {host or 'every address'}; set a long random token, or MEDIAFLOW_API_HOST="
+            "127.0.0.1"
+        )
+
+
+def _refuse_empty(token: Secret) -> None:
+    if not token.reveal().strip():
+        raise ConfigError(
+            "MEDIAFLOW_API_TOKEN is empty, so anyone could read the API; set it to a long "
+            "random value, e.g. the output of `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name other than localhost may resolve to anything
+        return False
 
 
 def create_app(
@@ -346,7 +423,11 @@ def create_app(
         s3: a boto3 S3 client (only used to presign; the bucket stays private).
         presign_ttl_s: how long a download URL stays valid.
         clock: wall-clock seconds, for ages in ``/stats``.
+
+    Raises:
+        ConfigError: the token is empty.
     """
+    _refuse_empty(token)
     app = web.Application(middlewares=[json_errors, bearer_auth])
     app[STORE] = store
     app[S3] = s3
@@ -363,9 +444,14 @@ def create_app(
 
 
 def main(_args: argparse.Namespace, settings: Settings) -> int:
-    """Serve the API on ``settings.api_host:api_port`` until SIGINT/SIGTERM."""
+    """Serve the API on ``settings.api_host:api_port`` until SIGINT/SIGTERM.
+
+    Raises:
+        ConfigError: a token anyone could send (see :func:`check_token`).
+    """
     from storage.s3 import s3_client
 
+    check_token(settings.api_token, settings.api_host)
     store = open_store(settings.projection_db_url)
     app = create_app(
         store=store,
@@ -401,6 +487,7 @@ async def _serve(app: web.Application, settings: Settings) -> None:
 
 
 __all__ = [
+    "check_token",
     "create_app",
     "decode_cursor",
     "encode_cursor",

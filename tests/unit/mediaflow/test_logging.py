@@ -173,3 +173,31 @@ def test_lone_surrogates_nul_and_control_characters_are_logged_without_raising(f
         assert ours["headers"] == {"x-\ufffd": "v\ufffd"}
         assert library["event"] == "bad \ufffd byte"
         assert "\\ud800" not in text  # no lone surrogate escape for a strict JSON reader
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "kept"),
+    [
+        (
+            "could not connect to postgresql://mediaflow:p@ss@db:5432/media: refused",
+            "ss@",
+            "postgresql://****@db:5432/media: refused",
+        ),
+        ("dsn postgresql://u:pa:ss@db/media", "pa:ss", "postgresql://****@db/media"),
+        ("dsn postgresql://db/media?password=qs-db-pass", "qs-db-pass", "postgresql://db/media?"),
+        ("GET https://cdn.example/x.enc?oh=SIG&oe=1 failed", "SIG", "https://cdn.example/x.enc?"),
+        ("GET https://api.example/#access_token=frag-tok", "frag-tok", "https://api.example/#"),
+        ("broker SASL_SSL://svc:k@fka-pw@broker:9093 down", "fka-pw", "SASL_SSL://****@broker"),
+    ],
+)
+def test_scrub_masks_the_whole_user_info_query_and_fragment_of_any_url(
+    text: str, secret: str, kept: str
+) -> None:
+    scrubbed = mflog.scrub(text)
+    assert secret not in scrubbed
+    assert kept in scrubbed
+
+
+def test_scrub_leaves_text_without_urls_alone() -> None:
+    text = "host 'mmg.whatsapp.net' answered 503 at 10:00; a@b wrote"
+    assert mflog.scrub(text) == text

@@ -65,25 +65,43 @@ def test_overlong_segments_are_capped() -> None:
 
 
 def test_audio_extension_ignores_codec_parameters() -> None:
-    assert keys.extension("audio/ogg; codecs=opus", None) == "ogg"
+    assert keys.extension(MediaType.AUDIO, "audio/ogg; codecs=opus", None) == "ogg"
 
 
 def test_office_documents_get_their_extension() -> None:
     mime = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-    assert keys.extension(mime, None) == "docx"
+    assert keys.extension(MediaType.DOCUMENT, mime, None) == "docx"
 
 
-def test_unknown_mimetype_falls_back_to_the_sanitized_file_name() -> None:
-    assert keys.extension("application/x-weird", "Relatório Final.ODT") == "odt"
+def test_unknown_mimetype_falls_back_to_an_allowed_extension_of_the_file_name() -> None:
+    assert keys.extension(MediaType.DOCUMENT, "application/x-weird", "Relatório Final.ODT") == "odt"
 
 
 def test_no_usable_extension_gives_bin() -> None:
-    assert keys.extension(None, "../../passwd") == "bin"
+    assert keys.extension(MediaType.DOCUMENT, None, "../../passwd") == "bin"
 
 
 def test_content_type_strips_parameters_and_rejects_garbage() -> None:
-    assert keys.content_type("audio/ogg; codecs=opus") == "audio/ogg"
-    assert keys.content_type("text/html\r\nX-Evil: 1") == "application/octet-stream"
+    assert keys.content_type(MediaType.AUDIO, "audio/ogg; codecs=opus") == "audio/ogg"
+    assert keys.content_type(MediaType.DOCUMENT, "text/html\r\nX-Evil: 1") == (
+        "application/octet-stream"
+    )
+
+
+def test_an_html_document_gets_no_html_extension_in_its_key() -> None:
+    key = keys.object_key(
+        info(media_type=MediaType.DOCUMENT, mimetype="text/html", file_name="x.html"),
+        MEDIA_ID,
+        SHA,
+    )
+    assert key.endswith("-abababababab.bin")
+
+
+def test_the_stored_disposition_is_an_attachment_named_after_the_file() -> None:
+    disposition = keys.content_disposition(
+        info(media_type=MediaType.DOCUMENT, mimetype="text/html", file_name="x.html")
+    )
+    assert disposition == "attachment; filename=\"x.bin\"; filename*=UTF-8''x.bin"
 
 
 def test_metadata_values_are_ascii_and_bounded() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import dataclasses
 import json
 from collections.abc import AsyncIterator
@@ -155,3 +157,60 @@ async def test_provider_text_with_nul_control_and_replacement_characters_is_vali
     body = json.loads(raw.decode("utf-8"))  # strict UTF-8, strict JSON
     assert body["file_name"] == "a\ufffdb\x07\x1b[2J\ufffd\u2028.jpg"
     assert body["sender_name"] == "\ufffd"
+
+
+def _cursor(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=%C2%B2",  # "²": str.isdigit() says yes, int() says no
+        "limit=%D9%A3",  # ARABIC-INDIC DIGIT THREE: int() reads it, the API does not
+        "limit=%EF%BC%95",  # FULLWIDTH DIGIT FIVE
+        "limit=" + "9" * 5000,
+        f"cursor={_cursor([2**70, 'm'])}",
+        f"cursor={_cursor([-(2**70), 'm'])}",
+        f"cursor={_cursor([2**63, 'm'])}",
+        f"cursor={_cursor([1, 'm' * 5000])}",
+        "cursor=" + base64.urlsafe_b64encode(b'[1, "\\ud800"]').decode(),  # a lone surrogate
+        "cursor=" + base64.urlsafe_b64encode(b"[" * 1500 + b"]" * 1500).decode(),
+        "cursor=" + base64.urlsafe_b64encode(b'{"a":' * 700 + b"1" + b"}" * 700).decode(),
+        "cursor=" + "A" * 7000,
+    ],
+)
+async def test_hostile_numbers_and_cursors_get_422_not_500(client: TestClient, query: str) -> None:
+    response = await client.get(f"/media?{query}", headers=AUTH)
+    assert response.status == 422
+    assert (await response.json())["error"] == "invalid_query"
+
+
+async def test_the_largest_limit_and_a_cursor_of_the_oldest_moment_are_accepted(
+    client: TestClient,
+) -> None:
+    cursor = _cursor([-(2**63), "m"])
+    response = await client.get(f"/media?limit=500&cursor={cursor}", headers=AUTH)
+    assert response.status == 200
+
+
+@pytest.mark.parametrize("value", [b"Bearer \xff\xfe", b"Bearer " + TOKEN.encode() + b"\xff"])
+async def test_an_authorization_header_that_is_not_utf8_gets_401(
+    client: TestClient, value: bytes
+) -> None:
+    status = await _raw_status(
+        client, b"GET /stats HTTP/1.1\r\nHost: api\r\nAuthorization: " + value + b"\r\n\r\n"
+    )
+    assert status == 401
+
+
+async def _raw_status(client: TestClient, request: bytes) -> int:
+    """Send bytes no HTTP client library would, and return the answer's status."""
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        status_line = await reader.readline()
+    finally:
+        writer.close()
+    return int(status_line.split()[1])
