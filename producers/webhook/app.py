@@ -1,11 +1,13 @@
 """The receiver's HTTP face: webhook routes, health, readiness, metrics, error JSON.
 
-One request, in order: method (405 unless POST) -> declared size (413 before
-reading) -> content type (415) -> ``100 Continue`` if the client waits for it
--> body read with a running size limit (413) and a time limit (408) -> JSON
-(400 with the position) -> routing fields (422 naming the field) -> tenant
-secret (401) -> envelope -> Kafka, awaited until the broker acknowledges ->
-200. A broker that cannot take the record gives 503 with ``Retry-After`` so
+One request, in order: method (405 unless POST) -> the secret it presents,
+from its head alone (401 unless some tenant of the endpoint has it; a body
+still arriving is not waited for) -> declared size (413 before reading) ->
+content type (415) -> ``100 Continue`` if the client waits for it -> body read
+with a running size limit (413) and a time limit (408) -> JSON (400 with the
+position) -> routing fields (422 naming the field) -> the secret is the named
+instance's (401) -> envelope -> Kafka, awaited until the broker acknowledges
+-> 200. A broker that cannot take the record gives 503 with ``Retry-After`` so
 the provider retries; no request is answered 200 before its record is on Kafka.
 
 It runs on aiohttp's low-level server (:class:`aiohttp.web.Server`) with
@@ -38,7 +40,7 @@ from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import get_logger
 from mediaflow.serving import RETRY_AFTER_S
 from producers.webhook import metrics
-from producers.webhook.auth import TenantSource, authenticate, presented_token
+from producers.webhook.auth import TenantSource, authenticate, presented_token, unauthorized
 from producers.webhook.envelope import build_record
 from producers.webhook.producer import AsyncProducer
 from producers.webhook.validation import (
@@ -130,18 +132,17 @@ class Receiver:
         if request.method != "POST":
             raise method_not_allowed(request.method, request.path, ["POST"])
         received_at = datetime.now(UTC)
+        presented = presented_token(provider, request.query, request.headers)
+        if not self.tenants.known.admits(provider, presented):
+            # Decided on the head alone: none of the body is read, let alone inflated.
+            raise unauthorized(hang_up=not request.content.is_eof())
         check_declared_length(request.content_length, self.max_body_bytes)
         check_content_type(request.headers.get(hdrs.CONTENT_TYPE))
         if request.version == HttpVersion11 and wants_continue(request.headers.get("Expect")):
             await send_continue(request)
         body = await read_limited(request, self.max_body_bytes, self.body_timeout_s)
         fields = envelope_fields(provider, parse_json(body))
-        tenant = authenticate(
-            self.tenants.registry,
-            provider,
-            fields.instance_id,
-            presented_token(provider, request.query, request.headers),
-        )
+        tenant = authenticate(self.tenants.registry, provider, fields.instance_id, presented)
         record = build_record(
             provider=provider,
             tenant=tenant,

@@ -70,6 +70,19 @@ async def test_header_bytes_that_are_not_utf8_are_kept_replaced_never_a_500(
     assert kept["x-request-id"] == "ok"
 
 
+@pytest.mark.parametrize(
+    "token_header",
+    [b"X-Webhook-Token: \xff", b"X-Webhook-Token: wapi-secret-for-webhook-tests\xff"],
+    ids=["garbage", "the-secret-plus-a-byte"],
+)
+async def test_a_token_header_that_is_not_utf8_is_a_401(
+    settings: Settings, tmp_path: Path, token_header: bytes
+) -> None:
+    async with serving(settings, write_tenants(tmp_path)) as port:
+        answer = await exchange(port, "/webhooks/wapi", body_with(), token_header + b"\r\n")
+    assert answer == (401, {"error": "unauthorized", "detail": "unknown instance or wrong token"})
+
+
 async def test_routing_fields_with_surrogates_nuls_and_controls_are_recorded_utf8_safe(
     settings: Settings, tmp_path: Path
 ) -> None:
