@@ -3,8 +3,9 @@
 One request, in order: method (405 unless POST) -> the secret it presents,
 from its head alone (401 unless some tenant of the endpoint has it; a body
 still arriving is not waited for) -> declared size (413 before reading) ->
-content type (415) -> ``100 Continue`` if the client waits for it -> body read
-with a running size limit (413) and a time limit (408) -> JSON (400 with the
+content type (415) -> content coding (415 unless gzip, deflate or none) ->
+``100 Continue`` if the client waits for it -> body read and inflated with a
+running size limit (413) and a time limit (408) -> JSON (400 with the
 position) -> routing fields (422 naming the field) -> the secret is the named
 instance's (401) -> envelope -> Kafka, awaited until the broker acknowledges
 -> 200. A broker that cannot take the record gives 503 with ``Retry-After`` so
@@ -26,10 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import HttpVersion11, StreamReader, hdrs, web
-from aiohttp.abc import AbstractStreamWriter
-from aiohttp.http_parser import RawRequestMessage
-from aiohttp.web_protocol import RequestHandler
+from aiohttp import HttpVersion11, hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mediaflow.codec import AvroCodec
@@ -41,11 +39,12 @@ from mediaflow.logging import get_logger
 from mediaflow.serving import RETRY_AFTER_S
 from producers.webhook import metrics
 from producers.webhook.auth import TenantSource, authenticate, presented_token, unauthorized
+from producers.webhook.body import read_body
+from producers.webhook.coding import decoder_for
 from producers.webhook.envelope import build_record
 from producers.webhook.producer import AsyncProducer
 from producers.webhook.validation import (
     Rejected,
-    body_timeout,
     check_content_type,
     check_declared_length,
     client_gone,
@@ -53,8 +52,6 @@ from producers.webhook.validation import (
     method_not_allowed,
     no_such_path,
     parse_json,
-    too_large,
-    unreadable_body,
     wants_continue,
 )
 
@@ -138,9 +135,12 @@ class Receiver:
             raise unauthorized(hang_up=not request.content.is_eof())
         check_declared_length(request.content_length, self.max_body_bytes)
         check_content_type(request.headers.get(hdrs.CONTENT_TYPE))
+        decoder = decoder_for(",".join(request.headers.getall(hdrs.CONTENT_ENCODING, ())))
         if request.version == HttpVersion11 and wants_continue(request.headers.get("Expect")):
             await send_continue(request)
-        body = await read_limited(request, self.max_body_bytes, self.body_timeout_s)
+        body = await read_body(
+            request, decoder, limit=self.max_body_bytes, timeout_s=self.body_timeout_s
+        )
         fields = envelope_fields(provider, parse_json(body))
         tenant = authenticate(self.tenants.registry, provider, fields.instance_id, presented)
         record = build_record(
@@ -169,42 +169,6 @@ class Receiver:
             body=b'{"status":"accepted","event_id":"%s"}' % record.event.event_id.encode(),
             headers=_JSON_HEADERS,
         )
-
-
-async def read_limited(request: web.BaseRequest, limit: int, timeout_s: float) -> bytes:
-    """Read the body; aiohttp stops at the request's ``client_max_size`` (chunked uploads too).
-
-    Args:
-        request: the request.
-        limit: the request's ``client_max_size``, named in the 413.
-        timeout_s: how long the rest of the body may take to arrive. Without it a
-            client that stops sending mid-body holds its connection, and a place
-            among the requests shutdown waits for, forever.
-
-    Raises:
-        Rejected: 413 once more than ``limit`` bytes arrived; 408 when the body
-            is not complete within ``timeout_s``; 400 when its ``Content-Encoding``
-            does not decode; 499 when the client hung up first.
-
-    """
-    try:
-        if request.content.is_eof():  # it came with the headers, as webhooks do
-            # Taken as it is: no timer, no copy, nothing to wait for.
-            body = request.content.read_nowait()
-            if len(body) > limit:  # decompressed past the limit
-                raise too_large(limit)
-            return body
-        async with asyncio.timeout(timeout_s):
-            return await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise too_large(limit) from None
-    except TimeoutError:
-        raise body_timeout(timeout_s) from None
-    except web.RequestPayloadError as exc:
-        # aiohttp wraps the parser's error, whose message says what is broken.
-        raise unreadable_body(getattr(exc.__cause__, "message", str(exc))) from None
-    except ConnectionResetError:
-        raise client_gone() from None
 
 
 async def send_continue(request: web.BaseRequest) -> None:
@@ -276,25 +240,6 @@ class Endpoints:
         metrics.TALLY.answered(provider, response.status)
         return response
 
-    def make_request(
-        self,
-        message: RawRequestMessage,
-        payload: StreamReader,
-        protocol: RequestHandler,
-        writer: AbstractStreamWriter,
-        task: asyncio.Task[None],
-    ) -> web.BaseRequest:
-        """Build each request (aiohttp's request factory) with the receiver's body size limit."""
-        return web.BaseRequest(
-            message,
-            payload,
-            protocol,
-            writer,
-            task,
-            task.get_loop(),
-            client_max_size=self.receiver.max_body_bytes,
-        )
-
     async def _page(self, request: web.BaseRequest) -> web.StreamResponse:
         page = self._pages.get(request.path)
         if page is None:
@@ -326,7 +271,9 @@ def build_server(endpoints: Endpoints, **options: Any) -> web.Server:
 
     """
     # access_log=None: aiohttp's access log prints the query string, where the token may be.
-    return web.Server(endpoints, request_factory=endpoints.make_request, access_log=None, **options)
+    # auto_decompress=False: bodies are inflated by the handler, once the caller is
+    # known and a piece at a time (producers.webhook.coding).
+    return web.Server(endpoints, access_log=None, auto_decompress=False, **options)
 
 
 async def _answer(
@@ -373,6 +320,5 @@ __all__ = [
     "Receiver",
     "build_server",
     "error_response",
-    "read_limited",
     "send_continue",
 ]
