@@ -40,6 +40,7 @@ from mediaflow.serving import RETRY_AFTER_S
 from producers.webhook import metrics
 from producers.webhook.auth import TenantSource, authenticate, presented_token, unauthorized
 from producers.webhook.body import read_body
+from producers.webhook.budget import BodyBudget
 from producers.webhook.coding import decoder_for
 from producers.webhook.envelope import build_record
 from producers.webhook.producer import AsyncProducer
@@ -103,6 +104,7 @@ class Receiver:
     topic: str
     max_body_bytes: int
     body_timeout_s: float
+    budget: BodyBudget
 
     @classmethod
     def from_settings(
@@ -116,13 +118,15 @@ class Receiver:
             topic=load_layout(settings.kafka).webhooks,
             max_body_bytes=settings.webhook_max_body_bytes,
             body_timeout_s=settings.webhook_body_timeout_s,
+            budget=BodyBudget(settings.webhook_body_budget_bytes),
         )
 
     async def accept(self, request: web.BaseRequest, provider: Provider) -> web.Response:
         """Validate, authenticate and durably record one webhook.
 
         Raises:
-            Rejected: the request is refused (4xx).
+            Rejected: the request is refused (4xx), or the in-flight budget
+                cannot hold its body now (503).
             TransientError: Kafka cannot take it now (503).
 
         """
@@ -138,9 +142,21 @@ class Receiver:
         decoder = decoder_for(",".join(request.headers.getall(hdrs.CONTENT_ENCODING, ())))
         if request.version == HttpVersion11 and wants_continue(request.headers.get("Expect")):
             await send_continue(request)
-        body = await read_body(
-            request, decoder, limit=self.max_body_bytes, timeout_s=self.body_timeout_s
-        )
+        # The body's share of the budget is held until Kafka has it, or it is refused.
+        with self.budget.lease() as lease:
+            body = await read_body(
+                request, decoder, lease, limit=self.max_body_bytes, timeout_s=self.body_timeout_s
+            )
+            return await self._record(request, provider, presented, body, received_at)
+
+    async def _record(
+        self,
+        request: web.BaseRequest,
+        provider: Provider,
+        presented: str | None,
+        body: bytes,
+        received_at: datetime,
+    ) -> web.Response:
         fields = envelope_fields(provider, parse_json(body))
         tenant = authenticate(self.tenants.registry, provider, fields.instance_id, presented)
         record = build_record(
@@ -206,9 +222,9 @@ class Endpoints:
 
     A webhook is one dict lookup away from :meth:`Receiver.accept`. Every
     outcome becomes JSON, and webhook answers are counted by provider and
-    status. A client can cause 4xx only: :class:`Rejected` and aiohttp's own
-    HTTP errors. Anything else is our bug: logged with its traceback, answered
-    500 without details.
+    status. A client can cause 4xx only, or 503 when the receiver is too busy
+    for it: :class:`Rejected` and aiohttp's own HTTP errors. Anything else is
+    our bug: logged with its traceback, answered 500 without details.
 
     Attributes:
         in_flight: the webhooks being handled, which shutdown waits for.
@@ -220,6 +236,7 @@ class Endpoints:
         self.in_flight = InFlight()
         # Read when scraped, rather than a locked gauge update twice per request.
         metrics.IN_FLIGHT.set_function(lambda: self.in_flight.count)
+        metrics.BODY_BYTES_IN_FLIGHT.set_function(lambda: receiver.budget.used)
         self._webhooks = {f"/webhooks/{provider.value}": provider for provider in Provider}
         self._pages: dict[str, Page] = {
             "/healthz": self._healthz,

@@ -1,8 +1,9 @@
-"""Read a webhook's body: decoded a piece at a time, within a size limit and a time limit.
+"""Read a webhook's body: decoded a piece at a time, within a size, a memory and a time limit.
 
 The body is read only once the caller is known (:mod:`producers.webhook.auth`),
 and what arrives is decoded here (:mod:`producers.webhook.coding`) rather than
-by aiohttp, so that every piece it decodes to is counted against the limit
+by aiohttp, so that every piece it decodes to is counted against the body's
+size limit and the process's in-flight budget (:mod:`producers.webhook.budget`)
 before the next one is made.
 """
 
@@ -12,6 +13,7 @@ import asyncio
 
 from aiohttp import web
 
+from producers.webhook.budget import Lease
 from producers.webhook.coding import Decoder
 from producers.webhook.validation import body_timeout, client_gone, too_large, unreadable_body
 
@@ -19,9 +21,10 @@ from producers.webhook.validation import body_timeout, client_gone, too_large, u
 class _Pieces:
     """The body decoded so far, refused once either side of the decoder passes the limit."""
 
-    def __init__(self, decoder: Decoder, limit: int) -> None:
+    def __init__(self, decoder: Decoder, limit: int, lease: Lease) -> None:
         self._decoder = decoder
         self._limit = limit
+        self._lease = lease
         self._received = 0
         self._size = 0
         self._pieces: list[bytes] = []
@@ -34,6 +37,7 @@ class _Pieces:
             self._size += len(piece)
             if self._size > self._limit:  # decompressed past the limit
                 raise too_large(self._limit)
+            self._lease.take(len(piece))
             self._pieces.append(piece)
 
     def whole(self) -> bytes:
@@ -44,13 +48,15 @@ class _Pieces:
 
 
 async def read_body(
-    request: web.BaseRequest, decoder: Decoder, *, limit: int, timeout_s: float
+    request: web.BaseRequest, decoder: Decoder, lease: Lease, *, limit: int, timeout_s: float
 ) -> bytes:
     """Read and decode the body of ``request``.
 
     Args:
         request: the request, its caller already known.
         decoder: for the request's ``Content-Encoding``.
+        lease: the request's share of the in-flight budget; it holds the body
+            as decoded, until the caller gives it back.
         limit: the most bytes the body may have, as sent and once decoded (named
             in the 413).
         timeout_s: how long the rest of the body may take to arrive. Without it a
@@ -58,13 +64,14 @@ async def read_body(
             among the requests shutdown waits for, forever.
 
     Raises:
-        Rejected: 413 once more than ``limit`` bytes arrived or were decoded; 408
-            when the body is not complete within ``timeout_s``; 400 when its
-            framing or its ``Content-Encoding`` does not decode; 499 when the
-            client hung up first.
+        Rejected: 413 once more than ``limit`` bytes arrived or were decoded;
+            503 when the budget cannot hold the next piece; 408 when the body is
+            not complete within ``timeout_s``; 400 when its framing or its
+            ``Content-Encoding`` does not decode; 499 when the client hung up
+            first.
 
     """
-    pieces = _Pieces(decoder, limit)
+    pieces = _Pieces(decoder, limit, lease)
     content = request.content
     try:
         if content.is_eof():  # it came with the headers, as webhooks do: no timer

@@ -23,7 +23,10 @@ JSON_TYPES = ("application/json",)
 
 
 class Rejected(MediaflowError):
-    """A request the receiver refuses; the client must change it before retrying.
+    """A request the receiver refuses, with the status that says what the client should do.
+
+    A 4xx: the client must change the request before retrying. A 503 (with
+    ``Retry-After``): the receiver cannot take it now; the same request later can pass.
 
     Attributes:
         status: the HTTP status to answer with.
