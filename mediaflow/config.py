@@ -181,6 +181,7 @@ class Settings:
     webhook_port: int = _bounded(8080, 0, MAX_PORT)
     webhook_max_body_bytes: int = _bounded(1024 * 1024, 1)
     webhook_body_budget_bytes: int = _bounded(64 * 1024 * 1024, 1)
+    webhook_max_connections: int = _bounded(1024, 1)
     webhook_body_timeout_s: float = _positive(10.0)
     webhook_delivery_timeout_s: float = _positive(10.0)
     webhook_linger_ms: float = _bounded(1.0, 0, MAX_LINGER_MS)

@@ -42,7 +42,7 @@ DOWNLOAD_SECONDS = Histogram(
 )
 CONNECTIONS_REFUSED = Counter(
     "mediaflow_http_connections_refused_total",
-    "HTTP connections answered 503 because the open-files limit was near",
+    "HTTP connections answered 503: the open-files or the connection limit was reached",
     ["role"],
 )
 
