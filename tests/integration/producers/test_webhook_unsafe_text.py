@@ -19,11 +19,18 @@ from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.kafka.topics import load_layout
 from tests.integration.producers.test_webhook_ingest import avro_decode
 from tests.support.kafka import read_all
-from tests.support.webhook import WAPI_INSTANCE, WAPI_SECRET, serving, write_tenants
+from tests.support.webhook import (
+    EVOLUTION_SECRET,
+    WAPI_INSTANCE,
+    WAPI_SECRET,
+    serving,
+    write_tenants,
+)
 
 pytestmark = pytest.mark.integration
 
-IMAGE = json.loads((REPO_ROOT / "tests" / "fixtures" / "payloads" / "wapi_image.json").read_text())
+PAYLOADS = REPO_ROOT / "tests" / "fixtures" / "payloads"
+IMAGE = json.loads((PAYLOADS / "wapi_image.json").read_text())
 
 
 async def exchange(
@@ -98,6 +105,24 @@ async def test_routing_fields_with_surrogates_nuls_and_controls_are_recorded_utf
     assert value["chat_id"] == "5511\x00\u202e\ufffd"
     assert value["body"] == body  # the body itself byte for byte
     assert record.key() == f"{WAPI_INSTANCE}|5511\x00\u202e\ufffd".encode()
+
+
+async def test_evolution_routing_fields_with_surrogates_and_nuls_are_recorded_utf8_safe(
+    settings: Settings, tmp_path: Path
+) -> None:
+    payload = json.loads((PAYLOADS / "evolution_image.json").read_text())
+    payload["data"]["key"].update(id="K\udfff\x00", remoteJid="\ud800@s.whatsapp.net\x07")
+    async with serving(settings, write_tenants(tmp_path)) as port:
+        status, answer = await exchange(
+            port,
+            "/webhooks/evolution",
+            json.dumps(payload).encode(),
+            f"apikey: {EVOLUTION_SECRET}\r\n".encode(),
+        )
+    assert status == 200, answer
+    [record] = read_all(settings, load_layout(settings.kafka).webhooks)
+    value = avro_decode(record.value())
+    assert (value["message_id"], value["chat_id"]) == ("K\ufffd\x00", "\ufffd@s.whatsapp.net\x07")
 
 
 @pytest.mark.parametrize(
