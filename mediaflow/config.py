@@ -185,6 +185,8 @@ class Settings:
     webhook_host: str = "127.0.0.1"
     webhook_port: int = _bounded(8080, 0, MAX_PORT)
     webhook_max_body_bytes: int = _bounded(1024 * 1024, 1)
+    webhook_body_budget_bytes: int = _bounded(64 * 1024 * 1024, 1)
+    webhook_max_connections: int = _bounded(1024, 1)
     webhook_body_timeout_s: float = _positive(10.0)
     webhook_delivery_timeout_s: float = _positive(10.0)
     webhook_linger_ms: float = _bounded(1.0, 0, MAX_LINGER_MS)
@@ -204,6 +206,12 @@ class Settings:
 
     def __post_init__(self) -> None:
         _check_bounds(self)
+        if self.webhook_body_budget_bytes < self.webhook_max_body_bytes:
+            raise ConfigError(
+                f"{variable_name('', 'webhook_body_budget_bytes')}="
+                f"{self.webhook_body_budget_bytes} must be at least "
+                f"{variable_name('', 'webhook_max_body_bytes')} ({self.webhook_max_body_bytes})"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -47,7 +47,7 @@ STORAGE_WAITS = Counter(
 )
 CONNECTIONS_REFUSED = Counter(
     "mediaflow_http_connections_refused_total",
-    "HTTP connections answered 503 because the open-files limit was near",
+    "HTTP connections answered 503: the open-files or the connection limit was reached",
     ["role"],
 )
 

@@ -1,4 +1,4 @@
-"""What both HTTP roles share: listening within the process's open-files limit.
+"""What both HTTP roles share: listening within the open-files limit and a connection limit.
 
 Every connection costs a file descriptor. When a process runs out of them,
 ``accept()`` fails with EMFILE; asyncio's own accept loop then logs an error
@@ -16,6 +16,12 @@ kernel's backlog. So:
   the spot, so the client retries, and Kafka's sockets and the files the
   server opens still find a descriptor. Every other connection goes to aiohttp
   through ``loop.connect_accepted_socket``.
+* Since the soft limit is raised to the hard one, often tens of thousands,
+  descriptors alone hardly bound anything: a role can set its own
+  :class:`ConnectionLimit` (the webhook receiver's
+  ``MEDIAFLOW_WEBHOOK_MAX_CONNECTIONS``). A connection past it gets the same
+  503 at once; the listener counts each connection from its accept to its
+  close.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -71,6 +78,56 @@ def raise_open_files_limit() -> int:
     return hard
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectionLimit:
+    """The most connections a role holds at once.
+
+    Attributes:
+        count: the limit.
+        setting: the ``Settings`` field it comes from, named in the log line
+            that says connections are being refused.
+
+    """
+
+    count: int
+    setting: str
+
+
+class _Counted(asyncio.Protocol):
+    """aiohttp's protocol for one connection, handed every event; tells the listener its end."""
+
+    __slots__ = ("_inner", "_on_end")
+
+    def __init__(self, inner: asyncio.Protocol, on_end: Callable[[], None]) -> None:
+        self._inner = inner
+        self._on_end: Callable[[], None] | None = on_end
+
+    def end(self) -> None:
+        """Count the connection as closed, once, however many paths say so."""
+        if self._on_end is not None:
+            on_end, self._on_end = self._on_end, None
+            on_end()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.end()
+        self._inner.connection_lost(exc)
+
+
 class Listener:
     """Listening sockets that admit what the open-files limit allows; see the module doc.
 
@@ -85,6 +142,7 @@ class Listener:
         *,
         role: str,
         limit: int,
+        max_connections: ConnectionLimit | None = None,
     ) -> None:
         self.sockets = sockets
         self._factory = factory
@@ -92,7 +150,15 @@ class Listener:
         self._loop = asyncio.get_running_loop()
         unlimited = limit == resource.RLIM_INFINITY
         self._threshold = sys.maxsize if unlimited else max(1, limit - RESERVED_DESCRIPTORS)
-        self._refusal = _refusal(limit)
+        self._refusal = _refusal(
+            f"the server holds as many connections as its open-files limit ({limit}) allows"
+        )
+        self._max_connections = max_connections
+        self._open = 0  # admitted and not closed yet; counted under a limit only
+        if max_connections is not None:
+            self._full = _refusal(
+                f"the server holds as many connections as it may ({max_connections.count})"
+            )
         self._starting: set[asyncio.Task[object]] = set()
         self._refused = 0
         self._logged_at: dict[str, float] = {}
@@ -117,26 +183,41 @@ class Listener:
                 self._pause(sock, exc)
                 return
             if connection.fileno() >= self._threshold:
-                self._refuse(connection)
+                self._refuse(connection, self._refusal, _OUT_OF_DESCRIPTORS_HINT)
                 continue
+            limit = self._max_connections
+            if limit is not None:
+                if self._open >= limit.count:
+                    hint = f"raise {variable_name('', limit.setting)} or run more workers or hosts"
+                    self._refuse(connection, self._full, hint)
+                    continue
+                self._open += 1  # here, not in _start: a burst is accepted before any starts
             connection.setblocking(False)
             task = self._loop.create_task(self._start(connection))
             self._starting.add(task)
             task.add_done_callback(self._starting.discard)
 
     async def _start(self, connection: socket.socket) -> None:
+        protocol = self._factory()
+        if self._max_connections is not None:
+            protocol = _Counted(protocol, self._closed)
         try:
-            await self._loop.connect_accepted_socket(self._factory, connection)
+            await self._loop.connect_accepted_socket(lambda: protocol, connection)
         except OSError as exc:  # the client left before its transport was made
             log.info("http_client_gone", role=self._role, reason=str(exc))
             connection.close()
+            if isinstance(protocol, _Counted):
+                protocol.end()
 
-    def _refuse(self, connection: socket.socket) -> None:
+    def _closed(self) -> None:
+        self._open -= 1
+
+    def _refuse(self, connection: socket.socket, refusal: bytes, hint: str) -> None:
         # Sent at once on the fresh socket (its buffer is empty, the answer small),
         # then closed: a refusal must not hold its descriptor.
         with contextlib.suppress(OSError):
             connection.setblocking(False)
-            connection.send(self._refusal)
+            connection.send(refusal)
             # Read what already came, so the close is a plain end of stream:
             # closing on unread bytes resets, and a reset can wipe out the answer.
             for _ in range(4):  # bounded: a sender must not keep us here
@@ -146,13 +227,7 @@ class Listener:
         CONNECTIONS_REFUSED.labels(self._role).inc()
         self._refused += 1
         if self._due_to_log("connections_refused"):
-            log.warning(
-                "connections_refused",
-                role=self._role,
-                refused=self._refused,
-                hint="raise the hard open-files limit (ulimit -Hn, LimitNOFILE=, "
-                "docker --ulimit nofile=) or run more workers or hosts",
-            )
+            log.warning("connections_refused", role=self._role, refused=self._refused, hint=hint)
             self._refused = 0
 
     def _pause(self, sock: socket.socket, exc: OSError) -> None:
@@ -176,13 +251,15 @@ class Listener:
         return True
 
 
-def _refusal(limit: int) -> bytes:
+_OUT_OF_DESCRIPTORS_HINT = (
+    "raise the hard open-files limit (ulimit -Hn, LimitNOFILE=, docker --ulimit nofile=) "
+    "or run more workers or hosts"
+)
+
+
+def _refusal(reason: str) -> bytes:
     body = json.dumps(
-        {
-            "error": "too_many_connections",
-            "detail": f"the server holds as many connections as its open-files limit "
-            f"({limit}) allows; retry in {RETRY_AFTER_S} s",
-        }
+        {"error": "too_many_connections", "detail": f"{reason}; retry in {RETRY_AFTER_S} s"}
     ).encode()
     return (
         b"HTTP/1.1 503 Service Unavailable\r\n"
@@ -200,6 +277,7 @@ async def listen(
     role: str,
     settings: tuple[str, str],
     reuse_port: bool = False,
+    max_connections: ConnectionLimit | None = None,
 ) -> Listener:
     """Serve ``runner``'s server (an application or a low-level one) on ``host``, on ``port``.
 
@@ -213,6 +291,8 @@ async def listen(
         settings: the names of the two ``Settings`` fields ``host`` and ``port``
             come from, so that an error names the variables to change.
         reuse_port: share the port with other processes (``SO_REUSEPORT``).
+        max_connections: the most connections held at once, past the open-files
+            limit's own bound; ``None``: that bound only.
 
     Raises:
         ConfigError: ``host`` does not resolve, or an address cannot be bound
@@ -263,12 +343,13 @@ async def listen(
             sock.close()
         raise
     limit, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return Listener(sockets, server, role=role, limit=limit)
+    return Listener(sockets, server, role=role, limit=limit, max_connections=max_connections)
 
 
 __all__ = [
     "RESERVED_DESCRIPTORS",
     "RETRY_AFTER_S",
+    "ConnectionLimit",
     "Listener",
     "listen",
     "raise_open_files_limit",

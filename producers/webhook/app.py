@@ -1,11 +1,14 @@
 """The receiver's HTTP face: webhook routes, health, readiness, metrics, error JSON.
 
-One request, in order: method (405 unless POST) -> declared size (413 before
-reading) -> content type (415) -> ``100 Continue`` if the client waits for it
--> body read with a running size limit (413) and a time limit (408) -> JSON
-(400 with the position) -> routing fields (422 naming the field) -> tenant
-secret (401) -> envelope -> Kafka, awaited until the broker acknowledges ->
-200. A broker that cannot take the record gives 503 with ``Retry-After`` so
+One request, in order: method (405 unless POST) -> the secret it presents,
+from its head alone (401 unless some tenant of the endpoint has it; a body
+still arriving is not waited for) -> declared size (413 before reading) ->
+content type (415) -> content coding (415 unless gzip, deflate or none) ->
+``100 Continue`` if the client waits for it -> body read and inflated with a
+running size limit (413) and a time limit (408) -> JSON (400 with the
+position) -> routing fields (422 naming the field) -> the secret is the named
+instance's (401) -> envelope -> Kafka, awaited until the broker acknowledges
+-> 200. A broker that cannot take the record gives 503 with ``Retry-After`` so
 the provider retries; no request is answered 200 before its record is on Kafka.
 
 It runs on aiohttp's low-level server (:class:`aiohttp.web.Server`) with
@@ -24,10 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import HttpVersion11, StreamReader, hdrs, web
-from aiohttp.abc import AbstractStreamWriter
-from aiohttp.http_parser import RawRequestMessage
-from aiohttp.web_protocol import RequestHandler
+from aiohttp import HttpVersion11, hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mediaflow.codec import AvroCodec
@@ -38,12 +38,14 @@ from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import get_logger
 from mediaflow.serving import RETRY_AFTER_S
 from producers.webhook import metrics
-from producers.webhook.auth import TenantSource, authenticate, presented_token
+from producers.webhook.auth import TenantSource, authenticate, presented_token, unauthorized
+from producers.webhook.body import read_body
+from producers.webhook.budget import BodyBudget
+from producers.webhook.coding import decoder_for
 from producers.webhook.envelope import build_record
 from producers.webhook.producer import AsyncProducer
 from producers.webhook.validation import (
     Rejected,
-    body_timeout,
     check_content_type,
     check_declared_length,
     client_gone,
@@ -51,8 +53,6 @@ from producers.webhook.validation import (
     method_not_allowed,
     no_such_path,
     parse_json,
-    too_large,
-    unreadable_body,
     wants_continue,
 )
 
@@ -104,6 +104,7 @@ class Receiver:
     topic: str
     max_body_bytes: int
     body_timeout_s: float
+    budget: BodyBudget
 
     @classmethod
     def from_settings(
@@ -117,31 +118,47 @@ class Receiver:
             topic=load_layout(settings.kafka).webhooks,
             max_body_bytes=settings.webhook_max_body_bytes,
             body_timeout_s=settings.webhook_body_timeout_s,
+            budget=BodyBudget(settings.webhook_body_budget_bytes),
         )
 
     async def accept(self, request: web.BaseRequest, provider: Provider) -> web.Response:
         """Validate, authenticate and durably record one webhook.
 
         Raises:
-            Rejected: the request is refused (4xx).
+            Rejected: the request is refused (4xx), or the in-flight budget
+                cannot hold its body now (503).
             TransientError: Kafka cannot take it now (503).
 
         """
         if request.method != "POST":
             raise method_not_allowed(request.method, request.path, ["POST"])
         received_at = datetime.now(UTC)
+        presented = presented_token(provider, request.query, request.headers)
+        if not self.tenants.known.admits(provider, presented):
+            # Decided on the head alone: none of the body is read, let alone inflated.
+            raise unauthorized(hang_up=not request.content.is_eof())
         check_declared_length(request.content_length, self.max_body_bytes)
         check_content_type(request.headers.get(hdrs.CONTENT_TYPE))
+        decoder = decoder_for(",".join(request.headers.getall(hdrs.CONTENT_ENCODING, ())))
         if request.version == HttpVersion11 and wants_continue(request.headers.get("Expect")):
             await send_continue(request)
-        body = await read_limited(request, self.max_body_bytes, self.body_timeout_s)
+        # The body's share of the budget is held until Kafka has it, or it is refused.
+        with self.budget.lease() as lease:
+            body = await read_body(
+                request, decoder, lease, limit=self.max_body_bytes, timeout_s=self.body_timeout_s
+            )
+            return await self._record(request, provider, presented, body, received_at)
+
+    async def _record(
+        self,
+        request: web.BaseRequest,
+        provider: Provider,
+        presented: str | None,
+        body: bytes,
+        received_at: datetime,
+    ) -> web.Response:
         fields = envelope_fields(provider, parse_json(body))
-        tenant = authenticate(
-            self.tenants.registry,
-            provider,
-            fields.instance_id,
-            presented_token(provider, request.query, request.headers),
-        )
+        tenant = authenticate(self.tenants.registry, provider, fields.instance_id, presented)
         record = build_record(
             provider=provider,
             tenant=tenant,
@@ -168,42 +185,6 @@ class Receiver:
             body=b'{"status":"accepted","event_id":"%s"}' % record.event.event_id.encode(),
             headers=_JSON_HEADERS,
         )
-
-
-async def read_limited(request: web.BaseRequest, limit: int, timeout_s: float) -> bytes:
-    """Read the body; aiohttp stops at the request's ``client_max_size`` (chunked uploads too).
-
-    Args:
-        request: the request.
-        limit: the request's ``client_max_size``, named in the 413.
-        timeout_s: how long the rest of the body may take to arrive. Without it a
-            client that stops sending mid-body holds its connection, and a place
-            among the requests shutdown waits for, forever.
-
-    Raises:
-        Rejected: 413 once more than ``limit`` bytes arrived; 408 when the body
-            is not complete within ``timeout_s``; 400 when its ``Content-Encoding``
-            does not decode; 499 when the client hung up first.
-
-    """
-    try:
-        if request.content.is_eof():  # it came with the headers, as webhooks do
-            # Taken as it is: no timer, no copy, nothing to wait for.
-            body = request.content.read_nowait()
-            if len(body) > limit:  # decompressed past the limit
-                raise too_large(limit)
-            return body
-        async with asyncio.timeout(timeout_s):
-            return await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise too_large(limit) from None
-    except TimeoutError:
-        raise body_timeout(timeout_s) from None
-    except web.RequestPayloadError as exc:
-        # aiohttp wraps the parser's error, whose message says what is broken.
-        raise unreadable_body(getattr(exc.__cause__, "message", str(exc))) from None
-    except ConnectionResetError:
-        raise client_gone() from None
 
 
 async def send_continue(request: web.BaseRequest) -> None:
@@ -241,9 +222,9 @@ class Endpoints:
 
     A webhook is one dict lookup away from :meth:`Receiver.accept`. Every
     outcome becomes JSON, and webhook answers are counted by provider and
-    status. A client can cause 4xx only: :class:`Rejected` and aiohttp's own
-    HTTP errors. Anything else is our bug: logged with its traceback, answered
-    500 without details.
+    status. A client can cause 4xx only, or 503 when the receiver is too busy
+    for it: :class:`Rejected` and aiohttp's own HTTP errors. Anything else is
+    our bug: logged with its traceback, answered 500 without details.
 
     Attributes:
         in_flight: the webhooks being handled, which shutdown waits for.
@@ -255,6 +236,7 @@ class Endpoints:
         self.in_flight = InFlight()
         # Read when scraped, rather than a locked gauge update twice per request.
         metrics.IN_FLIGHT.set_function(lambda: self.in_flight.count)
+        metrics.BODY_BYTES_IN_FLIGHT.set_function(lambda: receiver.budget.used)
         self._webhooks = {f"/webhooks/{provider.value}": provider for provider in Provider}
         self._pages: dict[str, Page] = {
             "/healthz": self._healthz,
@@ -274,25 +256,6 @@ class Endpoints:
             self.in_flight.leave()
         metrics.TALLY.answered(provider, response.status)
         return response
-
-    def make_request(
-        self,
-        message: RawRequestMessage,
-        payload: StreamReader,
-        protocol: RequestHandler,
-        writer: AbstractStreamWriter,
-        task: asyncio.Task[None],
-    ) -> web.BaseRequest:
-        """Build each request (aiohttp's request factory) with the receiver's body size limit."""
-        return web.BaseRequest(
-            message,
-            payload,
-            protocol,
-            writer,
-            task,
-            task.get_loop(),
-            client_max_size=self.receiver.max_body_bytes,
-        )
 
     async def _page(self, request: web.BaseRequest) -> web.StreamResponse:
         page = self._pages.get(request.path)
@@ -325,7 +288,9 @@ def build_server(endpoints: Endpoints, **options: Any) -> web.Server:
 
     """
     # access_log=None: aiohttp's access log prints the query string, where the token may be.
-    return web.Server(endpoints, request_factory=endpoints.make_request, access_log=None, **options)
+    # auto_decompress=False: bodies are inflated by the handler, once the caller is
+    # known and a piece at a time (producers.webhook.coding).
+    return web.Server(endpoints, access_log=None, auto_decompress=False, **options)
 
 
 async def _answer(
@@ -372,6 +337,5 @@ __all__ = [
     "Receiver",
     "build_server",
     "error_response",
-    "read_limited",
     "send_continue",
 ]

@@ -38,6 +38,7 @@ KEPT_HEADERS = frozenset(
 MAX_HEADER_VALUE = 512
 """Longer header values are cut: the envelope is not a place for unbounded data."""
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
@@ -99,17 +100,25 @@ def traceparent(incoming: str | None, entropy: bytes | None = None) -> str:
 
 
 def select_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Return the allow-listed request headers, lower-cased, values bounded.
+    """Return the allow-listed request headers, lower-cased, values bounded and UTF-8.
 
     Args:
         headers: the request's headers as ``(name, value)`` pairs.
 
     """
     return {
-        name.lower(): value[:MAX_HEADER_VALUE]
+        name.lower(): _utf8(value[:MAX_HEADER_VALUE])
         for name, value in headers
         if name.lower() in KEPT_HEADERS
     }
+
+
+def _utf8(value: str) -> str:
+    # aiohttp hands header bytes that are not UTF-8 over as lone surrogates
+    # (surrogateescape), which neither Avro nor Kafka can encode: U+FFFD each.
+    if value.isascii():
+        return value
+    return _SURROGATES.sub("\ufffd", value)
 
 
 def uuid4_from(random16: bytes) -> str:

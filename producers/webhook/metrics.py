@@ -23,6 +23,10 @@ PRODUCE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 """Upper bounds (seconds) of the produce latency histogram."""
 
 IN_FLIGHT = Gauge("mediaflow_webhook_in_flight", "Webhook requests being handled")
+BODY_BYTES_IN_FLIGHT = Gauge(
+    "mediaflow_webhook_body_bytes_in_flight",
+    "Bytes of webhook bodies held in memory: read, not yet on Kafka",
+)
 
 
 class WebhookTally:
@@ -82,4 +86,4 @@ class WebhookTally:
 TALLY = WebhookTally()
 REGISTRY.register(TALLY)
 
-__all__ = ["IN_FLIGHT", "PRODUCE_BUCKETS", "TALLY", "WebhookTally"]
+__all__ = ["BODY_BYTES_IN_FLIGHT", "IN_FLIGHT", "PRODUCE_BUCKETS", "TALLY", "WebhookTally"]

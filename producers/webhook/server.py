@@ -25,7 +25,7 @@ from mediaflow.config import Settings
 from mediaflow.errors import EXIT_CONFIG, ConfigError
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import get_logger
-from mediaflow.serving import listen, raise_open_files_limit
+from mediaflow.serving import ConnectionLimit, listen, raise_open_files_limit
 from mediaflow.tenants import TenantRegistry
 from producers.webhook import event_loop
 from producers.webhook.app import Endpoints, Receiver, build_server
@@ -94,6 +94,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         role="webhooks",
         settings=("webhook_host", "webhook_port"),
         reuse_port=True,
+        max_connections=ConnectionLimit(
+            settings.webhook_max_connections, "webhook_max_connections"
+        ),
     )
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -8,6 +8,7 @@ unit-tested without a server.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -22,7 +23,10 @@ JSON_TYPES = ("application/json",)
 
 
 class Rejected(MediaflowError):
-    """A request the receiver refuses; the client must change it before retrying.
+    """A request the receiver refuses, with the status that says what the client should do.
+
+    A 4xx: the client must change the request before retrying. A 503 (with
+    ``Retry-After``): the receiver cannot take it now; the same request later can pass.
 
     Attributes:
         status: the HTTP status to answer with.
@@ -186,7 +190,8 @@ def parse_json(body: bytes) -> Any:
 
     Raises:
         Rejected: 400 when it is not JSON, with the line, column and offset of the
-            first error, or when it is not decodable text or nested too deeply.
+            first error, or when it is not decodable text, nested too deeply or
+            holds an integer with more digits than Python converts.
 
     """
     try:
@@ -207,6 +212,14 @@ def parse_json(body: bytes) -> Any:
         ) from exc
     except RecursionError as exc:
         raise Rejected(400, "invalid_json", "the JSON is nested too deeply") from exc
+    except ValueError as exc:
+        # What is left of ValueError once the two above are caught: an integer
+        # past the digits Python converts (sys.get_int_max_str_digits).
+        raise Rejected(
+            400,
+            "invalid_json",
+            f"a number has more than {sys.get_int_max_str_digits()} digits; send it as a string",
+        ) from exc
 
 
 def envelope_fields(provider: Provider, payload: Any) -> EnvelopeFields:

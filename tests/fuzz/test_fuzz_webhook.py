@@ -99,7 +99,7 @@ def test_any_request_gets_200_503_or_a_json_4xx(
     with asyncio.Runner() as runner:
         client = runner.run(stack.enter_async_context(receiver_client(settings_, tenants)))
 
-        @settings(max_examples=60, deadline=None)
+        @settings(max_examples=300, deadline=None)
         @given(path=paths, content_type=content_types, query=queries, body=bodies)
         def check(path: str, content_type: str, query: dict, body: bytes) -> None:
             status, answer = runner.run(_post(client, path, content_type, query, body))

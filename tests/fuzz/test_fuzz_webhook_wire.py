@@ -1,10 +1,11 @@
 """The webhook receiver under broken HTTP on a raw socket: never a 500, never an error logged.
 
 Every combination of body encoding (plain, gzip, deflate, gzip that does not
-decode), framing (right, short and long ``Content-Length``; chunked),
-``Expect: 100-continue``, content type, and a client that hangs up half-way,
-sent at once to the real ``serve()``. A client can make the receiver refuse,
-time out or drop a connection; it cannot make it answer 500 or log an error.
+decode or lacks its trailer, a coding not decoded, codings stacked), framing
+(right, short and long ``Content-Length``; chunked), ``Expect: 100-continue``,
+content type, and a client that hangs up half-way, sent at once to the real
+``serve()``. A client can make the receiver refuse, time out or drop a
+connection; it cannot make it answer 500 or log an error.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ ENCODINGS: dict[str, tuple[str | None, Callable[[bytes], bytes]]] = {
     "gzip": ("gzip", gzip.compress),
     "deflate": ("deflate", zlib.compress),
     "gzip that does not decode": ("gzip", lambda body: body[:50]),
+    "gzip without its trailer": ("x-gzip", lambda body: gzip.compress(body)[:-8]),
+    "a coding not decoded": ("br", lambda body: body),
+    "codings stacked": ("gzip, deflate", lambda body: zlib.compress(gzip.compress(body))),
 }
 FRAMINGS = ("content-length", "short content-length", "long content-length", "chunked")
 CONTENT_TYPES = ("application/json", "text/plain")

@@ -1,7 +1,8 @@
-"""More connections than the open-files limit allows: a clear 503, no log flood, no harm.
+"""More connections than the receiver may hold: a clear 503, no log flood, no harm.
 
-The receiver runs as ``mediaflow run webhooks`` with a small open-files limit
-(soft and hard, so it cannot raise it) and real Kafka.
+The receiver runs as ``mediaflow run webhooks`` with real Kafka, and either a
+small open-files limit (soft and hard, so it cannot raise it) or a small
+``MEDIAFLOW_WEBHOOK_MAX_CONNECTIONS``.
 """
 
 from __future__ import annotations
@@ -88,3 +89,52 @@ def test_connections_past_the_limit_get_a_503_and_the_admitted_ones_keep_working
     assert "out of system resource" not in logs
     assert '"level": "error"' not in logs
     assert '"event": "connections_refused"' in logs  # said once, not once per connection
+
+
+MAX_CONNECTIONS = 40
+
+
+@pytest.fixture
+def capped_receiver(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[Receiver]:
+    port = free_port()
+    settings = make_settings(
+        tenants_file=write_tenants(tmp_path),
+        webhook_port=port,
+        webhook_max_connections=MAX_CONNECTIONS,
+    )
+    log = tmp_path / "receiver.log"
+    with log.open("wb") as log_file:
+        process = spawn_role("webhooks", settings, log=log_file)  # the open-files limit is high
+    try:
+        assert eventually(lambda: post_webhook(port, IMAGE) == 200, timeout=30), (
+            "the receiver did not start"
+        )
+        yield Receiver(port, log)
+    finally:
+        assert stop(process) == 0
+
+
+def test_connections_past_the_configured_limit_get_a_503_and_the_admitted_ones_keep_working(
+    capped_receiver: Receiver,
+) -> None:
+    with ExitStack() as held:
+        connections = hold(held, capped_receiver.port, MAX_CONNECTIONS + 20)
+        assert eventually(lambda: connections[-1] in answered(connections), timeout=20)
+        refused = answered(connections)
+        assert refused == connections[MAX_CONNECTIONS:]  # exactly the limit is admitted
+
+        head, body = read_answer(refused[0])
+        assert head.startswith(b"HTTP/1.1 503 ")
+        assert f"Retry-After: {RETRY_AFTER_S}".encode() in head
+        assert json.loads(body) == {
+            "error": "too_many_connections",
+            "detail": f"the server holds as many connections as it may ({MAX_CONNECTIONS}); "
+            f"retry in {RETRY_AFTER_S} s",
+        }
+        connections[0].sendall(request_head(len(IMAGE)) + IMAGE)
+        assert connections[0].recv(65536).startswith(b"HTTP/1.1 200 ")
+
+    assert eventually(lambda: post_webhook(capped_receiver.port, IMAGE) == 200, timeout=20)
+    logs = capped_receiver.log.read_text()
+    assert '"level": "error"' not in logs
+    assert "MEDIAFLOW_WEBHOOK_MAX_CONNECTIONS" in logs  # the refusal's log line says what to raise

@@ -46,10 +46,11 @@ async def test_parseable_bodies_of_known_tenants_are_accepted_and_their_media_li
 
 async def test_malformed_bodies_and_wrong_secrets_are_counted_as_rejected(settings, tmp_path: Path):
     factory = _factory()
-    hooks = [factory.malformed_json(), factory.wapi_text()]
+    # The secret is checked before the body is read: the malformed body comes
+    # with the right one, so that its body is what gets it refused.
+    hooks = [factory.malformed_json(), factory.evolution_media(factory.library.mixed(1)[0])]
+    secrets = {WAPI_INSTANCE: WAPI_SECRET, EVOLUTION_INSTANCE: "wrong"}
     async with receiver_client(settings, write_tenants(tmp_path)) as client:
-        summary = await send_webhooks(
-            hooks, base_url=str(client.make_url("")), secrets={WAPI_INSTANCE: "wrong"}
-        )
+        summary = await send_webhooks(hooks, base_url=str(client.make_url("")), secrets=secrets)
 
     assert sorted(d.status for d in summary.rejected) == [400, 401]

@@ -124,6 +124,21 @@ def test_values_at_their_limits_are_accepted():
     assert settings.downloader.retry_delays_s == (0, 1)
 
 
+def test_a_body_budget_smaller_than_one_body_is_refused_naming_both_variables():
+    # Such a body would be answered 503 on every retry, forever.
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(
+            {
+                "MEDIAFLOW_WEBHOOK_MAX_BODY_BYTES": "2048",
+                "MEDIAFLOW_WEBHOOK_BODY_BUDGET_BYTES": "1024",
+            }
+        )
+    assert str(caught.value) == (
+        "MEDIAFLOW_WEBHOOK_BODY_BUDGET_BYTES=1024 must be at least "
+        "MEDIAFLOW_WEBHOOK_MAX_BODY_BYTES (2048)"
+    )
+
+
 def test_a_missing_config_file_is_a_clear_error(tmp_path: Path):
     with pytest.raises(ConfigError, match="does not exist"):
         Settings.from_env({"MEDIAFLOW_CONFIG_FILE": str(tmp_path / "nope.toml")})

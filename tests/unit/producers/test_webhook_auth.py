@@ -1,10 +1,12 @@
+from pathlib import Path
+
 import pytest
 from multidict import CIMultiDict
 
 from mediaflow.config import Secret
 from mediaflow.events import Provider
 from mediaflow.tenants import Tenant, TenantRegistry
-from producers.webhook.auth import authenticate, presented_token
+from producers.webhook.auth import KnownSecrets, TenantSource, authenticate, presented_token
 from producers.webhook.validation import Rejected
 
 REGISTRY = TenantRegistry(
@@ -51,3 +53,41 @@ def test_every_failure_is_the_same_401(
     with pytest.raises(Rejected) as caught:
         authenticate(REGISTRY, provider, instance, token)
     assert (caught.value.status, caught.value.message) == (401, "unknown instance or wrong token")
+
+
+@pytest.mark.parametrize("token", ["\udcff", "wapi-secret\udcff", "\ud800"])
+def test_a_token_that_is_not_utf8_is_the_same_401(token: str) -> None:
+    # aiohttp hands header bytes that are not UTF-8 over as lone surrogates.
+    for instance in ("W1", "UNKNOWN"):
+        with pytest.raises(Rejected) as caught:
+            authenticate(REGISTRY, Provider.WAPI, instance, token)
+        assert caught.value.status == 401
+    assert not KnownSecrets.of(REGISTRY).admits(Provider.WAPI, token)
+
+
+def test_a_secret_is_known_at_the_endpoint_of_its_tenants_provider_only() -> None:
+    known = KnownSecrets.of(REGISTRY)
+    assert known.admits(Provider.WAPI, "wapi-secret")
+    assert known.admits(Provider.EVOLUTION, "evo-secret")
+    assert not known.admits(Provider.EVOLUTION, "wapi-secret")
+    assert not known.admits(Provider.ZAPI, "wapi-secret")
+
+
+@pytest.mark.parametrize("token", [None, "", "wrong", "wapi-secre", "wapi-secret "])
+def test_no_token_or_one_no_tenant_has_is_not_known(token: str | None) -> None:
+    # The tenant without a secret ("N1") does not make an empty token known.
+    assert not KnownSecrets.of(REGISTRY).admits(Provider.WAPI, token)
+
+
+def test_a_reload_changes_which_secrets_are_known(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("first")
+    path = tmp_path / "tenants.toml"
+    path.write_text(f'[tenants.W1]\nclient_id = "1"\nwebhook_secret_file = "{secret}"\n')
+    source = TenantSource(path)
+    secret.write_text("second")
+
+    assert source.reload()
+
+    assert source.known.admits(Provider.WAPI, "second")
+    assert not source.known.admits(Provider.WAPI, "first")

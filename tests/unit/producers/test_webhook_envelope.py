@@ -47,6 +47,13 @@ def test_only_allow_listed_headers_are_kept() -> None:
     assert kept == {"user-agent": "W-API", "x-request-id": "r"}
 
 
+def test_kept_header_values_are_utf8_whatever_bytes_came() -> None:
+    # aiohttp decodes header bytes that are not UTF-8 as lone surrogates.
+    kept = select_headers([("User-Agent", "W-API \udcff\udcfe"), ("X-Real-IP", "\udcc3")])
+    assert kept == {"user-agent": "W-API \ufffd\ufffd", "x-real-ip": "\ufffd"}
+    assert [value.encode() for value in kept.values()]  # encodable, as Avro needs
+
+
 def test_the_key_is_instance_and_chat() -> None:
     assert record_key(FIELDS) == b"I1|C1"
 

@@ -141,6 +141,15 @@ def test_deeply_nested_json_is_400_not_a_crash() -> None:
     assert caught.value.status == 400
 
 
+@pytest.mark.parametrize("number", [b"1" * 5000, b"-" + b"9" * 4301], ids=["5000", "-4301"])
+def test_an_integer_past_pythons_digit_limit_is_400_not_an_error(number: bytes) -> None:
+    # msgspec refuses it as out of range, and json.loads raises a plain ValueError.
+    with pytest.raises(Rejected) as caught:
+        parse_json(b'{"x": ' + number + b"}")
+    assert (caught.value.status, caught.value.error) == (400, "invalid_json")
+    assert "4300 digits" in caught.value.message
+
+
 def test_undecodable_bytes_are_400() -> None:
     with pytest.raises(Rejected) as caught:
         parse_json(b'{"a": "\xff"}')
