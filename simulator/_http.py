@@ -36,7 +36,7 @@ def error_response(decision: Decision, *, json_body: bool) -> web.Response:
     reason = _REASONS.get(status, "Error")
     headers = {}
     if decision.retry_after is not None:
-        headers["Retry-After"] = str(decision.retry_after)
+        headers["Retry-After"] = decision.retry_after
     if json_body and status not in (502, 504):
         return web.json_response({"error": True, "message": reason}, status=status, headers=headers)
     return web.Response(

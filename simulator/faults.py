@@ -8,7 +8,8 @@ seed and the same request order makes the same choices.
 ``decide(target, media_id)`` is the pure-ish policy (it only consumes the RNG
 and scripts); the servers turn the :class:`Decision` into an HTTP answer.
 Precedence: a script step for that media, then expiry, then the random
-faults (hang, then error), then success.
+faults (hang, then error; on W-API also a provider error, then a redirect),
+then success.
 """
 
 from __future__ import annotations
@@ -61,16 +62,18 @@ class Decision:
     """The answer chosen for one request.
 
     ``status`` is the HTTP status for ``ERROR``, ``EXPIRED`` and ``REDIRECT``;
-    ``retry_after`` the ``Retry-After`` seconds for a 429 (or ``None``);
-    ``delay_s`` the latency to add before answering; ``location`` the base URL
-    a ``REDIRECT`` points at.
+    ``retry_after`` the ``Retry-After`` header value of an ``ERROR`` (or
+    ``None``); ``delay_s`` the latency to add before answering; ``location``
+    the base URL a ``REDIRECT`` points at; ``message`` the ``message`` of a
+    ``PROVIDER_ERROR`` answer (``None``: the usual one).
     """
 
     outcome: Outcome
     status: int = 200
-    retry_after: int | None = None
+    retry_after: str | None = None
     delay_s: float = 0.0
     location: str | None = None
+    message: str | None = None
 
 
 @dataclasses.dataclass
@@ -81,6 +84,9 @@ class Faults:
         error_rate: probability that a request gets an HTTP error.
         status_mix: error status -> weight (500/502/503/429 by default).
         retry_after_s: ``Retry-After`` seconds sent with a 429.
+        retry_after_values: when not empty, the ``Retry-After`` of every 429
+            and 503 is one of these header values, picked at random (a broken
+            provider's: ``"1e12"``, ``"inf"``, a date in the year 9999...).
         latency_s: fixed latency added to every answer.
         jitter_s: extra uniform random latency in ``[0, jitter_s]``.
         hang_rate: probability that a request is held open and never answered
@@ -95,8 +101,14 @@ class Faults:
             bytes per second (a slow CDN; long enough to catch an upload mid-way).
         targets: which endpoints the random faults apply to.
         wapi_error_status: HTTP status of W-API ``{"error": true}`` answers.
-        redirect_to: base URL (scheme, host, port) scripted redirects point at,
-            e.g. a trap server on another origin.
+        provider_error_rate: probability that a W-API download-media call
+            (a random-fault target) is answered ``{"error": true}``.
+        provider_error_message: the ``message`` of those answers (``None``:
+            the usual one), e.g. one holding a lone surrogate.
+        redirect_to: base URL (scheme, host, port) redirects point at, e.g. a
+            trap server on another origin.
+        redirect_rate: probability that a W-API download-media call (a
+            random-fault target) is redirected (302 or 307) to ``redirect_to``.
         seed: seeds the generator behind every random choice.
 
     """
@@ -106,6 +118,7 @@ class Faults:
         default_factory=lambda: {500: 0.4, 502: 0.2, 503: 0.2, 429: 0.2}
     )
     retry_after_s: int = 1
+    retry_after_values: tuple[str, ...] = ()
     latency_s: float = 0.0
     jitter_s: float = 0.0
     hang_rate: float = 0.0
@@ -117,7 +130,10 @@ class Faults:
     throttle: dict[str, float] = dataclasses.field(default_factory=dict)
     targets: frozenset[str] = frozenset({"wapi", "cdn"})
     wapi_error_status: int = 200
+    provider_error_rate: float = 0.0
+    provider_error_message: str | None = None
     redirect_to: str | None = None
+    redirect_rate: float = 0.0
     seed: int = 0
     _rng: random.Random = dataclasses.field(init=False, repr=False)
     _scripts: dict[tuple[str, str], deque[Step]] = dataclasses.field(
@@ -128,6 +144,8 @@ class Faults:
     )
 
     def __post_init__(self) -> None:
+        if self.redirect_rate and not self.redirect_to:
+            raise ValueError("redirect_rate needs redirect_to")
         self._rng = random.Random(self.seed)
 
     def script(self, target: str, media_id: str, steps: Iterable[Step]) -> None:
@@ -172,7 +190,23 @@ class Faults:
                     return Decision(Outcome.HANG, delay_s=delay)
                 if self.error_rate and self._rng.random() < self.error_rate:
                     return self._error(self._pick_status(), delay)
+                if target == "wapi":
+                    return self._wapi_fault(delay)
             return Decision(Outcome.OK, delay_s=delay)
+
+    def _wapi_fault(self, delay: float) -> Decision:
+        """W-API's own random faults: an ``{"error": true}`` answer, or a redirect."""
+        if self.provider_error_rate and self._rng.random() < self.provider_error_rate:
+            return Decision(
+                Outcome.PROVIDER_ERROR,
+                self.wapi_error_status,
+                delay_s=delay,
+                message=self.provider_error_message,
+            )
+        if self.redirect_rate and self._rng.random() < self.redirect_rate:
+            status = self._rng.choice((302, 307))
+            return Decision(Outcome.REDIRECT, status, delay_s=delay, location=self.redirect_to)
+        return Decision(Outcome.OK, delay_s=delay)
 
     def _scripted(self, target: str, step: Step, delay: float) -> Decision:
         if step == "hang":
@@ -193,7 +227,11 @@ class Faults:
         return self._error(status, delay)
 
     def _error(self, status: int, delay: float) -> Decision:
-        retry_after = self.retry_after_s if status == 429 else None
+        retry_after = None
+        if self.retry_after_values and status in (429, 503):
+            retry_after = self._rng.choice(self.retry_after_values)
+        elif status == 429:
+            retry_after = str(self.retry_after_s)
         return Decision(Outcome.ERROR, status, retry_after=retry_after, delay_s=delay)
 
     def _pick_status(self) -> int:

@@ -207,17 +207,45 @@ class Pipeline:
             child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
 
-    def restart(self, role: str) -> None:
-        """Start ``role`` again (after :meth:`kill` or an exit), appending to its log."""
-        self._spawn(role)
+    def terminate(self, role: str, timeout_s: float = _STOP_TIMEOUT_S + 10) -> int:
+        """SIGTERM ``role`` and wait for it to drain, commit and leave its group; return its code.
 
-    def _spawn(self, role: str) -> None:
+        Unlike :meth:`kill`, the next copy gets the partitions as soon as this
+        one is gone, not after its group session expires. SIGKILL after
+        ``timeout_s`` (the role's own grace period is 20 s).
+
+        Raises:
+            KeyError: ``role`` was never started.
+
+        """
+        child = self._children[role]
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+        try:
+            return child.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            return child.wait(timeout=10)
+
+    def restart(self, role: str, environ: Mapping[str, str] | None = None) -> None:
+        """Start ``role`` again (after :meth:`kill` or an exit), appending to its log.
+
+        Args:
+            role: the role to start.
+            environ: variables that override the run's settings for this start
+                only (``{"MEDIAFLOW_S3_SECRET_KEY": "wrong"}``: a misconfigured copy).
+        """
+        self._spawn(role, environ)
+
+    def _spawn(self, role: str, environ: Mapping[str, str] | None = None) -> None:
         log = self.log_path(role).open("ab")
         self._logs.append(log)
+        env = settings_env(self.run.settings, self.run.environ)
+        env.update(environ or {})
         self._children[role] = subprocess.Popen(
             [sys.executable, "-m", "mediaflow", "run", role],
             cwd=REPO_ROOT,
-            env=settings_env(self.run.settings, self.run.environ),
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -10,7 +10,8 @@ Answers, in order of precedence:
 
 * missing or wrong bearer token for the instance -> 401 ``{"error": true, ...}``;
 * body not JSON or missing fields -> 400 ``{"error": true, ...}``;
-* fault decision (script, expiry, hang, random 5xx/429, a redirect to
+* fault decision (script, expiry, hang, random 5xx/429, a random
+  ``{"error": true}`` with ``faults.provider_error_message``, a redirect to
   ``faults.redirect_to``);
 * media unknown, or the mediaKey does not match it ->
   ``faults.wapi_error_status`` (200 by default) with ``{"error": true, "message": ...}``;
@@ -145,6 +146,8 @@ def _provider_error(
     calls.record(Call("wapi", media_id, "provider_error", status, instance_id))
     if media_id is None:
         return _fail(status, "Media not found")
+    if decision.message is not None:
+        return _fail(status, decision.message)
     return _fail(status, "Media expired or no longer available on WhatsApp servers")
 
 

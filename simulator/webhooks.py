@@ -51,6 +51,9 @@ WRAPPERS: dict[str, frozenset[MediaType]] = {
     "documentWithCaptionMessage": frozenset({MediaType.DOCUMENT}),
 }
 
+_MAX_NESTED_MEDIA = 32
+"""One media per wrapper level; the parser walks wrappers this deep (``MAX_DEPTH``)."""
+
 _NAMES = ("Maria Souza", "João", "Ana Lima", "Carlos", "Loja Centro", "Beatriz")
 _TEXTS = ("Bom dia!", "Qual o horário de hoje?", "Obrigado", "ok 👍", "Segue em anexo")
 
@@ -64,7 +67,7 @@ class Webhook:
         instance_id: the instance the body names (its tenant's secret authenticates it).
         kind: what it is, for summaries: ``media``, ``wrapped``, ``group``,
             ``delivery``, ``redelivery``, ``text``, ``status``,
-            ``malformed_json``, ``broken_media``.
+            ``malformed_json``, ``broken_media``, ``fanout``.
         body: the exact bytes to send.
         message_id: the WhatsApp message id, when the body has one.
         media: the sample media the message carries (downloadable ones).
@@ -153,6 +156,33 @@ class WebhookFactory:
         hook = Webhook("wapi", self.instances["wapi"], kind, _dump(payload), message_id, (media,))
         self._sent_media.append(hook)
         return hook
+
+    def wapi_fanout(self, count: int) -> Webhook:
+        """A W-API webhook built to fan out: ``count`` new media, each one wrapper deeper.
+
+        A WhatsApp message carries one media; the detector must turn a body
+        holding more than ``MEDIAFLOW_MAX_MEDIA_PER_WEBHOOK`` into one dead
+        letter (``too_many_media``) and download none of them. Every media is
+        valid, so a detector without the cap would fetch them all.
+
+        Raises:
+            ValueError: ``count`` is below 2 or above the parser's wrapper depth (32).
+        """
+        if not 2 <= count <= _MAX_NESTED_MEDIA:
+            raise ValueError(f"a fan-out webhook holds 2 to {_MAX_NESTED_MEDIA} media, not {count}")
+        media = tuple(self._new_media() for _ in range(count))
+        wrappers = sorted(WRAPPERS)
+        content: dict[str, Any] = {}
+        for depth, item in reversed(list(enumerate(media))):
+            level: dict[str, Any] = {
+                _WAPROTO_KEY[(item.media_type, item.variant)]: self._waproto(item)
+            }
+            if content:
+                level[wrappers[depth % len(wrappers)]] = {"message": content}
+            content = level
+        message_id = self._message_id()
+        payload = self._wapi_envelope(message_id, content)
+        return Webhook("wapi", self.instances["wapi"], "fanout", _dump(payload), message_id, media)
 
     def wapi_text(self) -> Webhook:
         """A W-API text message (no media)."""

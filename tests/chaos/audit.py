@@ -1,13 +1,19 @@
 """After a chaos run: what became of every accepted media, read from the system's own outputs.
 
-Three sources, none of them the run's own bookkeeping:
+Four sources, none of them the run's own bookkeeping:
 
 * the media event log (``media_events``, read_committed: only what transactions committed);
 * the projection (one row per media id: what the API shows a user);
-* the bucket (every object, hashed; every multipart upload still open).
+* the bucket (every object, hashed; every multipart upload still open);
+* the dead-letter topic (each dead letter's kind, and the webhook it holds).
 
-:func:`tally` compares them with the media ids the accepted webhooks carry
-(pure); :func:`collect` does the reading (I/O). The design this proves: the
+:func:`tally` compares them with what the run meant each accepted webhook to
+become (:class:`Intended`; pure); the ``read_*`` functions do the reading
+(I/O). A media meant to be stored meets only faults that pass, so a dead
+letter for it, whatever its kind, is a failure of the run, not an accepted
+outcome; a media built never to be downloadable must be dead-lettered with a
+permanent kind; a fan-out webhook must become exactly one ``too_many_media``
+dead letter and none of its media may be detected. The design this proves: the
 event log may hold a *second* terminal event for a media (a request
 redelivered after a crash or rebalance is answered again from the idempotent
 store), but every such repeat names the same object key and hash, and the
@@ -26,14 +32,29 @@ from typing import Any
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
-from mediaflow.errors import MediaflowError
-from mediaflow.events import MediaDeadLettered, MediaStored
+from mediaflow.errors import ErrorKind, MediaflowError
+from mediaflow.events import MediaDeadLettered, MediaStored, WebhookReceived
+from mediaflow.kafka import headers as h
 from mediaflow.kafka.topics import load_layout
 from processors.projection.apply import MediaRow
 from storage.projection import ProjectionStore
 from tests.support.kafka import read_all
 
 TERMINAL_STATUSES = frozenset({"stored", "dead_lettered"})
+NOT_PERMANENT = frozenset(
+    {
+        ErrorKind.RETRIES_EXHAUSTED,
+        ErrorKind.INTERNAL,
+        ErrorKind.UNEXPECTED,
+        ErrorKind.TIMEOUT,
+        ErrorKind.SERVER_ERROR,
+        ErrorKind.RATE_LIMITED,
+        ErrorKind.CONNECTION,
+        ErrorKind.STORAGE_UNAVAILABLE,
+        ErrorKind.BROKER_UNAVAILABLE,
+    }
+)
+"""Dead-letter kinds that say the pipeline gave up on something that could pass, not the media."""
 MULTIPART_MARKER = ".mpus-"
 """S3Proxy's filesystem backend keeps an in-progress multipart upload as an object named so."""
 
@@ -52,15 +73,71 @@ class Bucket:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Tally:
-    """The end state of a run, per media.
+class FanOut:
+    """An accepted webhook built to hold more media than one webhook may.
 
     Attributes:
-        expected: media ids the accepted webhooks carry.
-        stored: expected media stored (event log and projection agree).
-        dead_by_reason: error kind -> expected media dead-lettered with it.
-        lost: media id -> why it is not accounted for.
-        duplicated: media id or object key -> why it counts as stored twice.
+        message_id: its WhatsApp message id (names it in the table).
+        body: its exact body (the dead letter holds the envelope with it).
+        media_ids: the media it holds; none of them may be detected.
+    """
+
+    message_id: str
+    body: bytes = dataclasses.field(repr=False)
+    media_ids: frozenset[str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Intended:
+    """What the run meant every accepted webhook and media to become.
+
+    Attributes:
+        store: media meant to be stored: every fault they meet passes.
+        dead: media built never to be downloadable: meant to be dead-lettered
+            with a permanent kind.
+        fanouts: webhooks meant to become one ``too_many_media`` dead letter each.
+    """
+
+    store: frozenset[str]
+    dead: frozenset[str] = frozenset()
+    fanouts: tuple[FanOut, ...] = ()
+
+    @property
+    def media(self) -> frozenset[str]:
+        """Every media the audit accounts for one by one (fan-out media excepted)."""
+        return self.store | self.dead
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeadLetterRecord:
+    """One record of the dead-letter topic.
+
+    Attributes:
+        kind: its ``dlq.error.kind`` header.
+        webhook_body: the body of the webhook it holds, when its value is a webhook envelope.
+    """
+
+    kind: str
+    webhook_body: bytes | None = dataclasses.field(default=None, repr=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Tally:
+    """The end state of a run, per media and per fan-out webhook.
+
+    Attributes:
+        expected: media ids the accepted webhooks carry (fan-out media excepted).
+        meant_dead: of those, the media built never to be downloadable.
+        stored: media stored as meant (event log and projection agree).
+        dead_by_reason: error kind -> media dead-lettered as meant, with that kind.
+        unintended: media id or webhook -> how it ended otherwise than meant
+            (a media meant to be stored dead-lettered, a fan-out media detected...).
+        unintended_by_kind: error kind -> media meant to be stored but dead-lettered with it.
+        fanouts: fan-out webhooks accepted.
+        fanouts_dead_lettered: of those, how many became exactly one ``too_many_media``.
+        dlq_by_kind: error kind -> records on the dead-letter topic.
+        lost: media id or webhook -> why it is not accounted for.
+        duplicated: media id, object key or webhook -> why it counts twice.
         corrupted: media id -> why its object's bytes are wrong.
         repeated_terminal: media with more than one terminal event in the log.
         collapsed: of those, how many the projection shows once, consistently.
@@ -69,8 +146,14 @@ class Tally:
     """
 
     expected: frozenset[str]
+    meant_dead: frozenset[str]
     stored: int
     dead_by_reason: Counter[str]
+    unintended: dict[str, str]
+    unintended_by_kind: Counter[str]
+    fanouts: int
+    fanouts_dead_lettered: int
+    dlq_by_kind: Counter[str]
     lost: dict[str, str]
     duplicated: dict[str, str]
     corrupted: dict[str, str]
@@ -81,35 +164,44 @@ class Tally:
 
     @property
     def ok(self) -> bool:
-        """Nothing lost, duplicated, corrupted or left open."""
+        """Nothing lost, duplicated, corrupted, left open, or ended otherwise than meant."""
         return not (
-            self.lost or self.duplicated or self.corrupted or self.open_uploads or self.undecodable
+            self.lost
+            or self.duplicated
+            or self.corrupted
+            or self.open_uploads
+            or self.undecodable
+            or self.unintended
         )
 
 
 def tally(
-    expected: Iterable[str],
+    intended: Intended,
     events: Iterable[Any],
     rows: Mapping[str, MediaRow],
     bucket: Bucket,
     samples_sha256: Mapping[str, str] | None = None,
     *,
+    dead_letters: Sequence[DeadLetterRecord] = (),
     undecodable: int = 0,
 ) -> Tally:
-    """Account for every expected media.
+    """Account for every accepted media and fan-out webhook.
 
     Args:
-        expected: media ids of the accepted webhooks (downloadable or not).
-        events: decoded media events (other types than stored/dead-lettered are ignored).
+        intended: what each accepted webhook and media was meant to become.
+        events: decoded media events (every type: a fan-out media must have none).
         rows: the projection's rows by media id.
         bucket: the bucket's objects and open uploads.
         samples_sha256: media id -> the plaintext SHA-256 the simulator served, where known.
+        dead_letters: every record of the dead-letter topic.
         undecodable: media events that could not be decoded.
     """
-    wanted = frozenset(expected)
+    wanted = intended.media
     stored_events: dict[str, list[MediaStored]] = defaultdict(list)
     dead_events: dict[str, list[MediaDeadLettered]] = defaultdict(list)
+    seen: set[str] = set()
     for event in events:
+        seen.add(event.media_id)
         if isinstance(event, MediaStored):
             stored_events[event.media_id].append(event)
         elif isinstance(event, MediaDeadLettered):
@@ -118,7 +210,9 @@ def tally(
     lost: dict[str, str] = {}
     duplicated: dict[str, str] = {}
     corrupted: dict[str, str] = {}
+    unintended: dict[str, str] = {}
     dead_by_reason: Counter[str] = Counter()
+    unintended_by_kind: Counter[str] = Counter()
     stored = repeated = collapsed = 0
     for media_id in sorted(wanted):
         stores, deads = stored_events.get(media_id, []), dead_events.get(media_id, [])
@@ -143,21 +237,41 @@ def tally(
                     f"projection shows {row.status} {row.object_key}"
                 )
                 continue
+        meant_dead = media_id in intended.dead
         if stores:
-            stored += 1
             problem = _object_problem(stores[0], bucket, (samples_sha256 or {}).get(media_id))
             if problem:
                 corrupted[media_id] = problem
+            if meant_dead:
+                unintended[media_id] = "stored, but it was built never to be downloadable"
+            else:
+                stored += 1
+            continue
+        kind = row.last_error_kind or deads[-1].error_kind
+        if not meant_dead:
+            unintended_by_kind[kind] += 1
+            unintended[media_id] = f"dead-lettered ({kind}), but it was meant to be stored"
+        elif kind in NOT_PERMANENT:
+            unintended[media_id] = f"dead-lettered with {kind}, not with the permanent kind meant"
         else:
-            dead_by_reason[row.last_error_kind or deads[-1].error_kind] += 1
+            dead_by_reason[kind] += 1
 
+    fanouts_dead_lettered = _tally_fanouts(
+        intended.fanouts, dead_letters, seen, rows, lost, duplicated, unintended
+    )
     named = {e.key for events_of in stored_events.values() for e in events_of}
     for key in sorted(set(bucket.objects) - named):
         duplicated[key] = "object in the bucket that no MediaStored event names"
     return Tally(
         expected=wanted,
+        meant_dead=intended.dead,
         stored=stored,
         dead_by_reason=dead_by_reason,
+        unintended=unintended,
+        unintended_by_kind=unintended_by_kind,
+        fanouts=len(intended.fanouts),
+        fanouts_dead_lettered=fanouts_dead_lettered,
+        dlq_by_kind=Counter(d.kind for d in dead_letters),
         lost=lost,
         duplicated=duplicated,
         corrupted=corrupted,
@@ -166,6 +280,43 @@ def tally(
         open_uploads=tuple(bucket.open_uploads),
         undecodable=undecodable,
     )
+
+
+def _tally_fanouts(
+    fanouts: Sequence[FanOut],
+    dead_letters: Sequence[DeadLetterRecord],
+    seen: set[str],
+    rows: Mapping[str, MediaRow],
+    lost: dict[str, str],
+    duplicated: dict[str, str],
+    unintended: dict[str, str],
+) -> int:
+    """Check each fan-out webhook became one ``too_many_media`` dead letter; return how many did.
+
+    Its media must appear nowhere (no event, no projection row), and every
+    ``too_many_media`` dead letter must be one of these webhooks'.
+    """
+    refused = Counter(
+        d.webhook_body for d in dead_letters if d.kind == ErrorKind.TOO_MANY_MEDIA.value
+    )
+    ok = 0
+    for fanout in fanouts:
+        name = f"fan-out webhook {fanout.message_id}"
+        count = refused.pop(fanout.body, 0)
+        if count == 0:
+            lost[name] = "no too_many_media dead letter holds it"
+        elif count > 1:
+            duplicated[name] = f"{count} too_many_media dead letters hold it"
+        else:
+            ok += 1
+        started = sorted(m for m in fanout.media_ids if m in seen or m in rows)
+        if started:
+            unintended[name] = f"{len(started)} of its {len(fanout.media_ids)} media were detected"
+    for index, count in enumerate(refused.values(), 1):
+        unintended[f"too_many_media dead letter #{index}"] = (
+            f"{count} of them hold a webhook that is not one of the run's fan-outs"
+        )
+    return ok
 
 
 def _collapsed(row: MediaRow, stores: list[MediaStored], deads: list[MediaDeadLettered]) -> bool:
@@ -190,23 +341,44 @@ def _object_problem(event: MediaStored, bucket: Bucket, sample_sha256: str | Non
 
 def render(t: Tally, accepted_webhooks: int) -> str:
     """The chaos table, for terminals."""
-    dead = sum(t.dead_by_reason.values())
+
+    def row(label: str, value: int, indent: int = 0) -> str:
+        return f"{' ' * indent}{label:<{44 - indent}} {value:>7}"
+
+    meant_store = len(t.expected) - len(t.meant_dead)
     lines = [
-        f"{'webhooks accepted (HTTP 200)':<36} {accepted_webhooks:>7}",
-        f"{'media accepted':<36} {len(t.expected):>7}",
-        f"{'stored (sha256 verified)':<36} {t.stored - len(t.corrupted):>7}",
-        f"{'dead-lettered':<36} {dead:>7}",
+        row("webhooks accepted (HTTP 200)", accepted_webhooks),
+        row("media meant to be stored", meant_store),
+        row("stored (sha256 verified)", t.stored - len(t.corrupted), 2),
+        row("dead-lettered instead", sum(t.unintended_by_kind.values()), 2),
     ]
-    lines += [f"  {reason:<34} {n:>7}" for reason, n in sorted(t.dead_by_reason.items())]
+    lines += [row(kind, n, 4) for kind, n in sorted(t.unintended_by_kind.items())]
     lines += [
-        f"{'lost':<36} {len(t.lost):>7}",
-        f"{'duplicated':<36} {len(t.duplicated):>7}",
-        f"{'corrupted':<36} {len(t.corrupted):>7}",
-        f"{'multipart uploads left open':<36} {len(t.open_uploads):>7}",
-        f"{'repeated terminal events in the log':<36} {t.repeated_terminal:>7}",
-        f"{'  collapsed by the projection':<36} {t.collapsed:>7}",
+        row("media meant to be dead-lettered", len(t.meant_dead)),
+        row("dead-lettered with a permanent kind", sum(t.dead_by_reason.values()), 2),
     ]
-    problems = (("LOST", t.lost), ("DUPLICATED", t.duplicated), ("CORRUPTED", t.corrupted))
+    lines += [row(kind, n, 4) for kind, n in sorted(t.dead_by_reason.items())]
+    lines += [
+        row("fan-out webhooks (over the media cap)", t.fanouts),
+        row("one too_many_media dead letter each", t.fanouts_dead_lettered, 2),
+        row("records on the dead-letter topic", sum(t.dlq_by_kind.values())),
+    ]
+    lines += [row(kind, n, 2) for kind, n in sorted(t.dlq_by_kind.items())]
+    lines += [
+        row("ended otherwise than meant", len(t.unintended)),
+        row("lost", len(t.lost)),
+        row("duplicated", len(t.duplicated)),
+        row("corrupted", len(t.corrupted)),
+        row("multipart uploads left open", len(t.open_uploads)),
+        row("repeated terminal events in the log", t.repeated_terminal),
+        row("collapsed by the projection", t.collapsed, 2),
+    ]
+    problems = (
+        ("UNINTENDED", t.unintended),
+        ("LOST", t.lost),
+        ("DUPLICATED", t.duplicated),
+        ("CORRUPTED", t.corrupted),
+    )
     for title, items in problems:
         for name, why in sorted(items.items())[:20]:
             lines.append(f"{title}: {name}: {why}")
@@ -229,6 +401,23 @@ def read_media_events(settings: Settings, timeout_s: float = 120.0) -> tuple[lis
         except MediaflowError:
             bad += 1
     return events, bad
+
+
+def read_dead_letters(settings: Settings, timeout_s: float = 60.0) -> list[DeadLetterRecord]:
+    """Every committed record of the dead-letter topic: its kind, and the webhook it holds."""
+    codec = AvroCodec()
+    topic = load_layout(settings.kafka).dead_letters
+    records: list[DeadLetterRecord] = []
+    for message in read_all(settings, topic, timeout=timeout_s):
+        kind = h.to_dict(message.headers()).get(h.DLQ_ERROR_KIND, "")
+        body = None
+        if message.value():
+            try:
+                body = codec.decode(message.value(), WebhookReceived).body
+            except MediaflowError:
+                body = None  # a download request or another stage's record: no webhook
+        records.append(DeadLetterRecord(kind, body))
+    return records
 
 
 def read_bucket(settings: Settings) -> Bucket:
@@ -268,10 +457,15 @@ def projection_rows(store: ProjectionStore) -> dict[str, MediaRow]:
 
 
 __all__ = [
+    "NOT_PERMANENT",
     "Bucket",
+    "DeadLetterRecord",
+    "FanOut",
+    "Intended",
     "Tally",
     "projection_rows",
     "read_bucket",
+    "read_dead_letters",
     "read_media_events",
     "render",
     "tally",

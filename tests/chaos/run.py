@@ -6,17 +6,34 @@ One isolated run (:class:`simulator.pipeline.Run`: own topics, bucket,
 projection database, ports) of every role as a child process, fed by a seeded
 mix of webhooks at a steady rate, while a schedule of faults plays out:
 
-* the fake W-API/CDN answer 5xx to 30 % of calls and hang on 5 % (the
+* the fake W-API/CDN answer 5xx or 429 to 30 % of calls and hang on 5 % (the
   downloader's read timeout is short, so a hang costs seconds, not minutes);
+  every 429 and 503 carries a hostile ``Retry-After`` (``1e12``, ``inf``,
+  ``nan``, a 30-digit number, a date in the year 9999...);
+* W-API answers 5 % of its calls ``{"error": true}`` with a lone surrogate in
+  the message, and redirects 5 % to another origin (a trap that records what
+  reaches it); the downloader must fall back to the CDN for both;
+* some webhooks are built to fan out (more media than
+  ``MEDIAFLOW_MAX_MEDIA_PER_WEBHOOK``): each must become one
+  ``too_many_media`` dead letter, none of its media downloaded;
 * the downloader is SIGKILLed twice and the detector once, each restarted;
+  the downloader runs 20 s with a wrong S3 secret, then is restarted with
+  the right one;
 * the S3 server is stopped for 20 s, the Kafka broker for 15 s
-  (``deploy/stack.sh down|up``: this disturbs everything else using the local
-  stack while it lasts; both are started again whatever happens).
+  (``deploy/stack.sh down|up``, on the stack ``MEDIAFLOW_STACK_DIR`` names:
+  this disturbs everything else using that stack while it lasts; both are
+  started again whatever happens).
+
+The retry tiers are short (seconds) but many: a media meant to be stored
+that is dead-lettered (``retries_exhausted`` included) is a defect, not bad
+luck (see :data:`CHAOS_RETRY_DELAYS_S`).
 
 Then every role is stopped and :mod:`tests.chaos.audit` accounts for every
 media of every webhook answered 200, reading only the event log, the
-projection and the bucket, and prints the table. Exit 0 = nothing lost,
-nothing duplicated, every object's bytes right, no multipart upload open.
+projection, the bucket and the dead-letter topic, and prints the table.
+Exit 0 = nothing lost, nothing duplicated, every object's bytes right, no
+multipart upload open, every media and fan-out webhook ended as meant, no
+secret reached the trap, and every planned fault fired.
 
 A role that dies on its own is restarted (as a supervisor would) and reported.
 """
@@ -26,12 +43,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.tenants import TenantRegistry
@@ -42,30 +61,87 @@ from simulator.pipeline import Pipeline, Run, terminal_rows
 from simulator.report import TERMINAL
 from simulator.sender import SendSummary, send_webhooks
 from simulator.servers import SimulatorThread
-from simulator.webhooks import WebhookFactory
+from simulator.webhooks import Webhook, WebhookFactory
 from tests.chaos.audit import (
+    FanOut,
+    Intended,
     Tally,
     projection_rows,
     read_bucket,
+    read_dead_letters,
     read_media_events,
     render,
     tally,
 )
+from tests.support.trap import Trap, trap_in_thread
 
 STACK = REPO_ROOT / "deploy" / "stack.sh"
+
+CHAOS_RETRY_DELAYS_S = (1, 2, 4, 4, 4, 4, 4, 4, 4)
+"""Nine short tiers, so ten attempts.
+
+With 30 % errors and 5 % hangs on every endpoint, a media that only one
+endpoint serves (Evolution's from the CDN, Z-API's from its link) fails an
+attempt about one time in three, and all ten about once in 56,000 (a 5,000
+webhook run holds some 550 such media). With the three tiers the other runs
+use, such media were dead-lettered ``retries_exhausted`` in most runs (8 in a
+5,000-webhook run, 1 in the short one), and a media meant to be stored could
+not be told from a defect. The longest tier also caps every ``Retry-After``: 4 s.
+"""
+
+STATUS_MIX = {500: 0.4, 502: 0.2, 503: 0.2, 429: 0.2}
+"""The error statuses the fake endpoints answer, by weight."""
+
+HOSTILE_RETRY_AFTER = (
+    "1e12",
+    "inf",
+    "nan",
+    "-1",
+    "9" * 30,
+    "Fri, 31 Dec 9999 23:59:59 GMT",
+    "1",
+)
+"""``Retry-After`` values of every 429 and 503: a broken provider's, and one sane one."""
+
+SURROGATE_MESSAGE = "quota \ud800 exceeded"
+"""W-API's ``{"error": true}`` message: valid JSON whose decoded text holds a lone surrogate."""
+
+WRONG_S3_SECRET = {"MEDIAFLOW_S3_SECRET_KEY": "not-the-chaos-secret"}
+"""The downloader's setting while it runs misconfigured."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Step:
     """One fault at ``at_s`` seconds after the first webhook is sent.
 
-    ``action`` is ``kill`` / ``restart`` (a role: SIGKILL / start it again) or
-    ``down`` / ``up`` (a stack service: ``kafka`` or ``s3``).
+    ``action`` is ``kill`` / ``terminate`` / ``restart`` (a role: SIGKILL /
+    SIGTERM and wait until it drained / start it again, with ``environ``
+    overriding its settings) or ``down`` / ``up`` (a stack service: ``kafka``
+    or ``s3``). A ``terminate`` holds the schedule until the role is gone (up
+    to its 20 s grace period when its work cannot finish).
     """
 
     at_s: float
     action: str
     target: str
+    environ: tuple[tuple[str, str], ...] = ()
+
+
+def wrong_s3_secret(at_s: float, seconds: float, *, then: str = "terminate") -> tuple[Step, ...]:
+    """The downloader restarted with a wrong S3 secret, ``seconds`` later with the right one.
+
+    The healthy copy is terminated (it leaves its group, so the misconfigured
+    one owns the partitions at once); the misconfigured one ends by ``then``:
+    ``terminate`` (an operator's restart: its grace period passes, as its
+    work waits for the storage) or ``kill``.
+    """
+    wrong = tuple(WRONG_S3_SECRET.items())
+    return (
+        Step(at_s, "terminate", "downloader"),
+        Step(at_s, "restart", "downloader", wrong),
+        Step(at_s + seconds, then, "downloader"),
+        Step(at_s + seconds, "restart", "downloader"),
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -76,12 +152,19 @@ class Plan:
         webhooks: how many webhooks to send.
         rate: webhooks per second offered.
         steps: the fault schedule.
-        error_rate: share of W-API/CDN calls answered 5xx.
+        error_rate: share of W-API/CDN calls answered 5xx or 429
+            (each 429 and 503 with a hostile ``Retry-After``).
         hang_rate: share of W-API/CDN calls never answered.
+        provider_error_rate: share of W-API calls answered ``{"error": true}``
+            with a lone surrogate in the message.
+        redirect_rate: share of W-API calls redirected to another origin.
+        fanouts: webhooks built to fan out, spread through the batch.
+        fanout_media: the media each of them holds.
         read_timeout_s: the downloader's read timeout (how long a hang costs).
         max_media_bytes: the largest sample media (keeps the run lean).
         seed: same seed, same webhooks and media.
         timeout_s: longest wait for every media to become terminal.
+        retry_delays_s: the retry tiers.
     """
 
     webhooks: int
@@ -89,42 +172,54 @@ class Plan:
     steps: tuple[Step, ...]
     error_rate: float = 0.30
     hang_rate: float = 0.05
+    provider_error_rate: float = 0.05
+    redirect_rate: float = 0.05
+    fanouts: int = 0
+    fanout_media: int = 24
     read_timeout_s: float = 2.0
     max_media_bytes: int = 48_000
     seed: int = 11
     timeout_s: float = 900.0
+    retry_delays_s: tuple[int, ...] = CHAOS_RETRY_DELAYS_S
 
 
 def full_plan(webhooks: int = 5000, seed: int = 11, timeout_s: float = 900.0) -> Plan:
-    """The long run: two downloader kills, one detector kill, S3 down 20 s, Kafka down 15 s."""
+    """The long run: kills, S3 down 20 s, a wrong S3 secret 20 s, Kafka down 15 s, 10 fan-outs."""
     rate = 40.0
     span = webhooks / rate
+    # The wrong secret's end holds the schedule up to 20 s (the misconfigured
+    # downloader's grace period): nothing is due in the 40 s after it starts.
     steps = (
-        Step(0.10 * span, "kill", "downloader"),
-        Step(0.10 * span + 3, "restart", "downloader"),
-        Step(0.20 * span, "kill", "detector"),
-        Step(0.20 * span + 3, "restart", "detector"),
-        Step(0.35 * span, "down", "s3"),
-        Step(0.35 * span + 20, "up", "s3"),
-        Step(0.60 * span, "down", "kafka"),
-        Step(0.60 * span + 15, "up", "kafka"),
-        Step(0.85 * span, "kill", "downloader"),
-        Step(0.85 * span + 3, "restart", "downloader"),
+        Step(0.08 * span, "kill", "downloader"),
+        Step(0.08 * span + 3, "restart", "downloader"),
+        Step(0.16 * span, "kill", "detector"),
+        Step(0.16 * span + 3, "restart", "detector"),
+        Step(0.24 * span, "down", "s3"),
+        Step(0.24 * span + 20, "up", "s3"),
+        *wrong_s3_secret(0.44 * span, 20),
+        Step(0.44 * span + 45, "down", "kafka"),
+        Step(0.44 * span + 60, "up", "kafka"),
+        Step(0.96 * span, "kill", "downloader"),
+        Step(0.96 * span + 3, "restart", "downloader"),
     )
-    return Plan(webhooks, rate, steps, seed=seed, timeout_s=timeout_s)
+    return Plan(webhooks, rate, steps, fanouts=10, seed=seed, timeout_s=timeout_s)
 
 
 def short_plan(webhooks: int = 300, seed: int = 5) -> Plan:
-    """The variant inside ``make test``: process kills and an S3 outage, Kafka left alone."""
+    """The variant inside ``make test``: kills, a wrong S3 secret 6 s, an S3 outage, two fan-outs.
+
+    Kafka is left alone (the rest of the suite shares it).
+    """
+    # Both kills at 7 s: the restarted copies wait for the killed ones'
+    # group sessions (45 s) at the same time, not one after the other.
     steps = (
-        Step(3, "kill", "downloader"),
-        Step(5, "restart", "downloader"),
+        *wrong_s3_secret(1, 6, then="kill"),
         Step(7, "kill", "detector"),
         Step(9, "restart", "detector"),
         Step(10, "down", "s3"),
         Step(18, "up", "s3"),
     )
-    return Plan(webhooks, 25.0, steps, seed=seed, timeout_s=150.0)
+    return Plan(webhooks, 25.0, steps, fanouts=2, fanout_media=12, seed=seed, timeout_s=150.0)
 
 
 class ChaosPipeline(Pipeline):
@@ -135,15 +230,25 @@ class ChaosPipeline(Pipeline):
         super().__init__(run)
         self.killed: set[str] = set()
         self.unexpected_exits: list[tuple[str, int]] = []
+        self._overrides: dict[str, Mapping[str, str]] = {}
 
     def kill(self, role: str) -> None:
         """SIGKILL ``role`` and remember that its exit was on purpose."""
         self.killed.add(role)
         super().kill(role)
 
-    def restart(self, role: str) -> None:
-        """Start ``role`` again; an exit from now on is unexpected."""
-        super().restart(role)
+    def terminate(self, role: str, timeout_s: float = 30.0) -> int:
+        """SIGTERM ``role``, wait until it is gone, and remember that its exit was on purpose."""
+        self.killed.add(role)
+        return super().terminate(role, timeout_s)
+
+    def restart(self, role: str, environ: Mapping[str, str] | None = None) -> None:
+        """Start ``role`` again (``environ`` overriding its settings until the next restart).
+
+        An exit from now on is unexpected.
+        """
+        self._overrides[role] = dict(environ or {})
+        super().restart(role, environ)
         self.killed.discard(role)
 
     def supervise(self) -> None:
@@ -153,7 +258,28 @@ class ChaosPipeline(Pipeline):
                 self.unexpected_exits.append((role, code))
                 print(f"  ! {role} exited on its own with code {code}; restarting it")
                 print("    " + self.tail(role, 5).replace("\n", "\n    "))
-                self.restart(role)
+                self.restart(role, self._overrides.get(role))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Played:
+    """How often each injected fault fired, from the simulator's call log, the trap and the logs.
+
+    Attributes:
+        hostile_retry_after: 429 and 503 answers (each with a hostile ``Retry-After``).
+        surrogate_errors: W-API ``{"error": true}`` answers (a lone surrogate in each message).
+        redirects: W-API calls redirected to the trap's origin.
+        trap_requests: requests that reached the trap.
+        trap_leaks: of those, the ones carrying a W-API token or a media key.
+        credential_waits: downloader log lines waiting for S3 to accept its credentials.
+    """
+
+    hostile_retry_after: int
+    surrogate_errors: int
+    redirects: int
+    trap_requests: int
+    trap_leaks: int
+    credential_waits: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -161,15 +287,32 @@ class Result:
     """What a chaos run found."""
 
     run: Run
+    plan: Plan
     tally: Tally
     summary: SendSummary
+    played: Played
     unexpected_exits: tuple[tuple[str, int], ...]
     exit_codes: Mapping[str, int]
 
     @property
+    def unplayed(self) -> list[str]:
+        """The planned faults that never fired: the run proves nothing about them."""
+        plan, played = self.plan, self.played
+        wrong_secret = any(s.environ for s in plan.steps)
+        checks = (
+            ("hostile Retry-After", plan.error_rate > 0, played.hostile_retry_after),
+            ("surrogate error messages", plan.provider_error_rate > 0, played.surrogate_errors),
+            ("cross-origin W-API redirects", plan.redirect_rate > 0, played.redirects),
+            ("fan-out webhooks", plan.fanouts > 0, self.tally.fanouts),
+            ("wrong S3 secret", wrong_secret, played.credential_waits),
+        )
+        return [name for name, planned, fired in checks if planned and not fired]
+
+    @property
     def ok(self) -> bool:
-        """Nothing lost, duplicated, corrupted or left open (see :attr:`Tally.ok`)."""
-        return self.tally.ok
+        """Nothing lost, duplicated, corrupted, left open or ended otherwise than meant
+        (see :attr:`Tally.ok`), no secret reached the trap, and every planned fault fired."""
+        return self.tally.ok and self.played.trap_leaks == 0 and not self.unplayed
 
 
 def stack(action: str, service: str) -> None:
@@ -197,11 +340,14 @@ def _play(
             while time.monotonic() < started + step.at_s:
                 pipeline.supervise()
                 time.sleep(0.2)
-            print(f"  t={time.monotonic() - started:6.1f}s  {step.action} {step.target}")
+            extra = " with " + ", ".join(k for k, _ in step.environ) if step.environ else ""
+            print(f"  t={time.monotonic() - started:6.1f}s  {step.action} {step.target}{extra}")
             if step.action == "kill":
                 pipeline.kill(step.target)
+            elif step.action == "terminate":
+                pipeline.terminate(step.target)
             elif step.action == "restart":
-                pipeline.restart(step.target)
+                pipeline.restart(step.target, dict(step.environ))
             elif step.action == "down":
                 down.add(step.target)
                 stack("down", step.target)
@@ -218,7 +364,8 @@ def _play(
             stack("up", service)
 
 
-def _wait_terminal(pipeline: ChaosPipeline, media_ids: set[str], timeout_s: float) -> int:
+def _wait_terminal(pipeline: ChaosPipeline, media_ids: Iterable[str], timeout_s: float) -> int:
+    media_ids = set(media_ids)
     store = pipeline.run.open_store()
     deadline = time.monotonic() + timeout_s
     try:
@@ -233,6 +380,73 @@ def _wait_terminal(pipeline: ChaosPipeline, media_ids: set[str], timeout_s: floa
             time.sleep(1.0)
     finally:
         store.close()
+
+
+def _wait_fanouts_refused(pipeline: ChaosPipeline, fanouts: int, timeout_s: float) -> None:
+    """Wait until the dead-letter topic holds a ``too_many_media`` record per fan-out webhook."""
+    deadline = time.monotonic() + timeout_s
+    while fanouts and time.monotonic() < deadline:
+        pipeline.supervise()
+        kinds = [d.kind for d in read_dead_letters(pipeline.run.settings, timeout_s=30)]
+        if kinds.count("too_many_media") >= fanouts:
+            return
+        time.sleep(1.0)
+
+
+def with_fanouts(batch: list[Webhook], factory: WebhookFactory, plan: Plan) -> list[Webhook]:
+    """``batch`` with ``plan.fanouts`` fan-out webhooks spread through it (none first or last)."""
+    out = list(batch)
+    for index in range(plan.fanouts, 0, -1):
+        out.insert(index * len(batch) // (plan.fanouts + 1), factory.wapi_fanout(plan.fanout_media))
+    return out
+
+
+def intended(summary: SendSummary) -> Intended:
+    """What each accepted webhook was built to become (fan-out media are not expected singly)."""
+    fanouts = tuple(
+        FanOut(d.webhook.message_id or "", d.webhook.body, frozenset(d.media_ids))
+        for d in summary.accepted
+        if d.webhook.kind == "fanout"
+    )
+    fanned = frozenset(m for f in fanouts for m in f.media_ids)
+    return Intended(
+        store=frozenset(summary.media_ids()) - fanned,
+        dead=frozenset(summary.invalid_media_ids()) - fanned,
+        fanouts=fanouts,
+    )
+
+
+def credential_waits(log: Path) -> int:
+    """Lines of a downloader log waiting for the storage to accept its credentials."""
+    count = 0
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if (
+            isinstance(entry, dict)
+            and entry.get("event") == "storage_unavailable_waiting"
+            and entry.get("cause") == "credentials"
+        ):
+            count += 1
+    return count
+
+
+def _played(sim: SimulatorThread, trap: Trap, secrets: Iterable[str], log: Path) -> Played:
+    calls = sim.calls.all()
+    return Played(
+        hostile_retry_after=sum(
+            1 for c in calls if c.outcome == "error" and c.status in (429, 503)
+        ),
+        surrogate_errors=sum(
+            1 for c in calls if c.target == "wapi" and c.outcome == "provider_error" and c.media_id
+        ),
+        redirects=sum(1 for c in calls if c.target == "wapi" and c.outcome == "redirect"),
+        trap_requests=len(trap.received),
+        trap_leaks=len(trap.leaked(secrets)),
+        credential_waits=credential_waits(log),
+    )
 
 
 def run_chaos(
@@ -253,62 +467,69 @@ def run_chaos(
     """
     env = local_environment(os.environ if environ is None else environ)
     secrets, tokens = _tenant_secrets(Settings.from_env(env), env)
-    faults = Faults(
-        error_rate=plan.error_rate,
-        status_mix={500: 0.5, 502: 0.25, 503: 0.25},
-        hang_rate=plan.hang_rate,
-        hang_s=60.0,
-        seed=plan.seed,
-        targets=frozenset({"wapi", "cdn", "files"}),
-    )
     library = MediaLibrary(plan.seed, max_size=plan.max_media_bytes)
-    with SimulatorThread(library, faults, tokens) as sim:
-        run = Run.create(
-            "chaos",
-            wapi_url=sim.wapi_url,
-            cdn_url=sim.cdn_url,
-            environ=env,
-            read_timeout_s=str(plan.read_timeout_s),
-            **dict(overrides or {}),
+    with trap_in_thread() as (trap, trap_url):
+        faults = Faults(
+            error_rate=plan.error_rate,
+            status_mix=dict(STATUS_MIX),
+            retry_after_values=HOSTILE_RETRY_AFTER,
+            hang_rate=plan.hang_rate,
+            hang_s=60.0,
+            provider_error_rate=plan.provider_error_rate,
+            provider_error_message=SURROGATE_MESSAGE,
+            redirect_to=trap_url,
+            redirect_rate=plan.redirect_rate,
+            seed=plan.seed,
+            targets=frozenset({"wapi", "cdn", "files"}),
         )
-        factory = WebhookFactory(
-            library, cdn_url=sim.cdn_url, files_url=sim.wapi_url, seed=plan.seed
-        )
-        batch = factory.mixed(plan.webhooks)
-        print(f"chaos run {run.run_id}: {len(batch)} webhooks at {plan.rate:.0f}/s")
-        print(f"  logs in {run.directory}/")
-        print(f"  faults: {plan.error_rate:.0%} 5xx, {plan.hang_rate:.0%} hangs on W-API/CDN/files")
-        run.prepare()
-        pipeline = ChaosPipeline(run)
-        with pipeline:
-            done = threading.Event()
-            holder: list[SendSummary] = []
+        with SimulatorThread(library, faults, tokens) as sim:
+            result = _run_with(plan, env, secrets, sim, trap, inspect, overrides)
+    return result
 
-            def send() -> None:
-                try:
-                    holder.append(
-                        asyncio.run(
-                            send_webhooks(
-                                batch, base_url=run.webhook_url, secrets=secrets, rate=plan.rate
-                            )
-                        )
-                    )
-                finally:
-                    done.set()
 
-            sender = threading.Thread(target=send, name="chaos-sender", daemon=True)
-            started = time.monotonic()
-            sender.start()
-            _play(pipeline, plan.steps, started, done)
-            sender.join()
-            summary = holder[0]
-            print(summary.table())
-            expected = summary.media_ids() | summary.invalid_media_ids()
-            _wait_terminal(pipeline, expected, plan.timeout_s)
-            if inspect is not None:
-                inspect(pipeline)
-        exit_codes = pipeline.stop()
-        samples = {m: s.sha256_hex for m, s in samples_by_media_id(summary).items()}
+def _run_with(
+    plan: Plan,
+    env: Mapping[str, str],
+    secrets: Mapping[str, str],
+    sim: SimulatorThread,
+    trap: Trap,
+    inspect: Callable[[ChaosPipeline], None] | None,
+    overrides: Mapping[str, str] | None,
+) -> Result:
+    run = Run.create(
+        "chaos",
+        wapi_url=sim.wapi_url,
+        cdn_url=sim.cdn_url,
+        retry_delays_s=plan.retry_delays_s,
+        environ=env,
+        read_timeout_s=str(plan.read_timeout_s),
+        **dict(overrides or {}),
+    )
+    factory = WebhookFactory(
+        sim.library, cdn_url=sim.cdn_url, files_url=sim.wapi_url, seed=plan.seed
+    )
+    batch = with_fanouts(factory.mixed(plan.webhooks), factory, plan)
+    print(f"chaos run {run.run_id}: {len(batch)} webhooks at {plan.rate:.0f}/s")
+    print(f"  logs in {run.directory}/")
+    print(
+        f"  faults: {plan.error_rate:.0%} 5xx/429 (hostile Retry-After), "
+        f"{plan.hang_rate:.0%} hangs on W-API/CDN/files; W-API {plan.provider_error_rate:.0%} "
+        f"surrogate errors, {plan.redirect_rate:.0%} cross-origin redirects; "
+        f"{plan.fanouts} fan-out webhooks; retry tiers {plan.retry_delays_s} s"
+    )
+    print(f"  kafka {run.settings.kafka.bootstrap_servers}, s3 {run.settings.s3.endpoint_url}")
+    run.prepare()
+    pipeline = ChaosPipeline(run)
+    with pipeline:
+        summary = _send_under_faults(pipeline, plan, batch, secrets)
+        print(summary.table())
+        meant = intended(summary)
+        _wait_terminal(pipeline, meant.media, plan.timeout_s)
+        _wait_fanouts_refused(pipeline, len(meant.fanouts), timeout_s=60.0)
+        if inspect is not None:
+            inspect(pipeline)
+    exit_codes = pipeline.stop()
+    samples = {m: s.sha256_hex for m, s in samples_by_media_id(summary).items()}
     events, undecodable = read_media_events(run.settings)
     store = run.open_store()
     try:
@@ -316,13 +537,62 @@ def run_chaos(
     finally:
         store.close()
     bucket = read_bucket(run.settings)
-    result = tally(expected, events, rows, bucket, samples, undecodable=undecodable)
-    return Result(run, result, summary, tuple(pipeline.unexpected_exits), exit_codes)
+    dead_letters = read_dead_letters(run.settings)
+    result = tally(
+        meant,
+        events,
+        rows,
+        bucket,
+        samples,
+        dead_letters=dead_letters,
+        undecodable=undecodable,
+    )
+    keys = [m.media_key_b64 for hook in batch for m in hook.media]
+    played = _played(sim, trap, [*secrets.values(), *keys], pipeline.log_path("downloader"))
+    return Result(run, plan, result, summary, played, tuple(pipeline.unexpected_exits), exit_codes)
+
+
+def _send_under_faults(
+    pipeline: ChaosPipeline, plan: Plan, batch: Sequence[Webhook], secrets: Mapping[str, str]
+) -> SendSummary:
+    """Send ``batch`` at the plan's rate while its fault schedule plays out."""
+    done = threading.Event()
+    holder: list[SendSummary] = []
+
+    def send() -> None:
+        try:
+            holder.append(
+                asyncio.run(
+                    send_webhooks(
+                        batch, base_url=pipeline.run.webhook_url, secrets=secrets, rate=plan.rate
+                    )
+                )
+            )
+        finally:
+            done.set()
+
+    sender = threading.Thread(target=send, name="chaos-sender", daemon=True)
+    started = time.monotonic()
+    sender.start()
+    _play(pipeline, plan.steps, started, done)
+    sender.join()
+    return holder[0]
 
 
 def report(result: Result) -> str:
-    """The chaos table plus the run's own troubles."""
+    """The chaos table, the faults that fired, and the run's own troubles."""
+    played = result.played
     lines = [render(result.tally, len(result.summary.accepted))]
+    lines += [
+        "faults that fired",
+        f"  {'429/503 with a hostile Retry-After':<42} {played.hostile_retry_after:>7}",
+        f"  {'W-API error messages with a surrogate':<42} {played.surrogate_errors:>7}",
+        f"  {'W-API redirects to another origin':<42} {played.redirects:>7}",
+        f"    {'requests that reached that origin':<40} {played.trap_requests:>7}",
+        f"    {'carrying a token or media key':<40} {played.trap_leaks:>7}",
+        f"  {'downloader waits on a wrong S3 secret':<42} {played.credential_waits:>7}",
+    ]
+    lines += [f"PLANNED FAULT NEVER FIRED: {name}" for name in result.unplayed]
     refused = ", ".join(f"{s or 'no answer'}: {n}" for s, n in sorted(_refusals(result).items()))
     lines.append(f"webhooks not accepted by status: {refused or 'none'}")
     lines += [f"ROLE DIED ON ITS OWN: {r} (exit {c})" for r, c in result.unexpected_exits]
@@ -353,7 +623,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run_chaos(plan)
     print()
     print(report(result))
-    print("RESULT:", "nothing lost, nothing duplicated" if result.ok else "FAILED")
+    print("RESULT:", "nothing lost, nothing duplicated, all as meant" if result.ok else "FAILED")
     return 0 if result.ok else 1
 
 

@@ -1,8 +1,8 @@
-"""The chaos run's short variant: kills and an S3 outage, then every accepted media accounted for.
+"""The chaos run's short variant: every fault but a broker outage, then every webhook accounted for.
 
 Kafka is left running here (the rest of the suite shares it); ``make chaos``
-stops it too. The run stops S3Proxy for a few seconds and starts it again
-whatever happens.
+stops it too. The run stops S3Proxy (of the stack ``MEDIAFLOW_STACK_DIR``
+names) for a few seconds and starts it again whatever happens.
 """
 
 from __future__ import annotations
@@ -28,6 +28,26 @@ def test_every_accepted_media_ends_stored_or_dead_lettered(result) -> None:  # t
     assert result.tally.lost == {}
 
 
+def test_every_media_meant_to_be_stored_is_stored_none_dead_lettered(result) -> None:  # type: ignore[no-untyped-def]
+    # Only transient faults and misconfigurations that pass: a dead letter of
+    # any kind for such a media (retries_exhausted, internal...) is a defect.
+    assert result.tally.unintended == {}
+    assert result.tally.stored == len(result.tally.expected - result.tally.meant_dead)
+
+
+def test_each_fanout_webhook_is_one_too_many_media_dead_letter(result) -> None:  # type: ignore[no-untyped-def]
+    assert result.tally.fanouts == result.plan.fanouts
+    assert result.tally.fanouts_dead_lettered == result.tally.fanouts
+    assert result.tally.dlq_by_kind["too_many_media"] == result.tally.fanouts
+
+
+def test_every_planned_fault_fired_and_no_secret_left_for_another_origin(result) -> None:  # type: ignore[no-untyped-def]
+    # Hostile Retry-After, surrogate error texts, cross-origin redirects, fan-outs
+    # and the wrong S3 secret all happened: the other assertions are about them.
+    assert result.unplayed == []
+    assert result.played.trap_leaks == 0
+
+
 def test_no_media_is_stored_twice_and_every_object_has_the_right_bytes(result) -> None:  # type: ignore[no-untyped-def]
     assert result.tally.duplicated == {}
     assert result.tally.corrupted == {}
@@ -41,6 +61,6 @@ def test_repeated_terminal_events_are_collapsed_by_the_projection(result) -> Non
     assert result.tally.collapsed == result.tally.repeated_terminal
 
 
-def test_no_role_dies_on_its_own_under_kills_and_an_s3_outage(result) -> None:  # type: ignore[no-untyped-def]
+def test_no_role_dies_on_its_own_under_kills_a_wrong_secret_and_an_s3_outage(result) -> None:  # type: ignore[no-untyped-def]
     assert result.unexpected_exits == ()
     assert set(result.exit_codes.values()) == {0}

@@ -6,9 +6,11 @@ path, headers and body of each request are kept, and it answers 404.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Iterable
+import threading
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -64,4 +66,27 @@ async def serving_trap(host: str = "127.0.0.1") -> AsyncIterator[tuple[Trap, str
         await runner.cleanup()
 
 
-__all__ = ["Received", "Trap", "serving_trap"]
+@contextlib.contextmanager
+def trap_in_thread(host: str = "127.0.0.1") -> Iterator[tuple[Trap, str]]:
+    """Serve a new :class:`Trap` from a thread of its own, for callers without an event loop.
+
+    Yields the trap and its base URL; :attr:`Trap.received` can be read at any time.
+    """
+    trap = Trap()
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(trap.app, access_log=None)
+    loop.run_until_complete(runner.setup())
+    loop.run_until_complete(web.TCPSite(runner, host, 0).start())
+    port: Any = runner.addresses[0][1]
+    thread = threading.Thread(target=loop.run_forever, name="trap", daemon=True)
+    thread.start()
+    try:
+        yield trap, f"http://{host}:{port}"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+
+__all__ = ["Received", "Trap", "serving_trap", "trap_in_thread"]

@@ -187,6 +187,29 @@ async def test_429_carries_retry_after(library):
     assert response.headers["Retry-After"] == "3"
 
 
+async def test_a_hostile_retry_after_is_sent_as_it_is_with_a_503(library):
+    media = library.make(MediaType.IMAGE)
+    faults = Faults(retry_after_values=("1e12",))
+    faults.script("cdn", media.cdn_id, [503])
+    async with running_simulator(library, faults) as sim, aiohttp.ClientSession() as session:
+        response = await session.get(f"{sim.cdn_url}{media.direct_path}")
+
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "1e12"
+
+
+async def test_wapi_error_message_with_a_lone_surrogate_is_valid_json(library):
+    media = library.make(MediaType.IMAGE)
+    faults = Faults(provider_error_rate=1.0, provider_error_message="quota \ud800 exceeded")
+    async with _serving(library, faults, {INSTANCE: TOKEN}) as (sim, session):
+        response = await _ask_wapi(session, sim, media)
+        text = await response.text()
+        answer = await response.json()
+
+    assert '"quota \\ud800 exceeded"' in text  # a JSON escape: the body is valid UTF-8
+    assert answer == {"error": True, "message": "quota \ud800 exceeded"}
+
+
 async def test_hang_holds_the_request_until_the_client_times_out(library):
     media = library.make(MediaType.IMAGE)
     faults = Faults(hang_rate=1.0, hang_s=60)

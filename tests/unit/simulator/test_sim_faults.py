@@ -27,7 +27,18 @@ def test_scripted_429_carries_retry_after():
     faults.script("cdn", "m1", [429])
 
     decision = faults.decide("cdn", "m1")
-    assert (decision.status, decision.retry_after) == (429, 7)
+    assert (decision.status, decision.retry_after) == (429, "7")
+
+
+def test_hostile_retry_after_values_go_with_every_429_and_503_and_nothing_else():
+    hostile = ("1e12", "inf", "Fri, 31 Dec 9999 23:59:59 GMT")
+    faults = Faults(
+        error_rate=1.0, status_mix={429: 1, 503: 1, 500: 1}, retry_after_values=hostile, seed=3
+    )
+
+    decisions = [faults.decide("cdn", "m") for _ in range(90)]
+    by_status = {s: {d.retry_after for d in decisions if d.status == s} for s in (429, 503, 500)}
+    assert by_status == {429: set(hostile), 503: set(hostile), 500: {None}}
 
 
 def test_expired_media_is_gone_on_the_cdn_and_a_provider_error_on_wapi():
@@ -114,3 +125,33 @@ def test_words_script_a_link_less_answer_and_a_corrupt_body():
 def test_an_unknown_word_is_refused():
     with pytest.raises(ValueError, match="unknown step"):
         Faults().script("cdn", "m1", ["explode"])
+
+
+def test_a_provider_error_rate_answers_wapi_calls_with_its_message_and_spares_the_cdn():
+    faults = Faults(
+        provider_error_rate=1.0,
+        provider_error_message="quota \ud800 exceeded",
+        wapi_error_status=200,
+        targets=frozenset({"wapi", "cdn"}),
+    )
+
+    assert faults.decide("wapi", "m") == Decision(
+        Outcome.PROVIDER_ERROR, 200, message="quota \ud800 exceeded"
+    )
+    assert faults.decide("cdn", "m").outcome is Outcome.OK
+
+
+def test_a_redirect_rate_sends_wapi_calls_to_redirect_to_with_302_or_307():
+    faults = Faults(redirect_rate=1.0, redirect_to="http://127.0.0.1:9", seed=2)
+
+    decisions = [faults.decide("wapi", "m") for _ in range(30)]
+    assert {(d.outcome, d.location) for d in decisions} == {
+        (Outcome.REDIRECT, "http://127.0.0.1:9")
+    }
+    assert {d.status for d in decisions} == {302, 307}
+    assert faults.decide("cdn", "m").outcome is Outcome.OK
+
+
+def test_a_redirect_rate_needs_a_target():
+    with pytest.raises(ValueError, match="redirect_to"):
+        Faults(redirect_rate=0.1)

@@ -99,6 +99,20 @@ def test_broken_media_is_reported_as_never_downloadable(factory):
     assert (media, len(invalid)) == ((), 1)
 
 
+def test_a_fanout_webhook_carries_every_one_of_its_media_nested_in_wrappers(factory):
+    hook = factory.wapi_fanout(12)
+
+    media, invalid = expected_media(hook)
+    assert (hook.kind, len(hook.media), len(set(media)), invalid) == ("fanout", 12, 12, ())
+    assert len({w for w in hook.body.decode().split('"') if w in WRAPPERS}) == len(WRAPPERS)
+
+
+def test_a_fanout_webhook_stays_within_the_parsers_wrapper_depth(factory):
+    assert len(expected_media(factory.wapi_fanout(32))[0]) == 32
+    with pytest.raises(ValueError, match="2 to 32"):
+        factory.wapi_fanout(33)
+
+
 def test_malformed_json_is_not_json(factory):
     with pytest.raises(ValueError):
         factory.malformed_json().payload()
