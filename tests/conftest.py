@@ -1,9 +1,12 @@
 """Fixtures shared by the whole suite.
 
 Integration tests run against the real local stack (``deploy/stack.sh up``,
-which ``make test`` runs first). Each test gets topics and a bucket of its own
-(a unique topic prefix and bucket name), so tests never see each other's
-records and the suite can run against a stack that is also used by hand.
+which ``make test`` runs first), found on the ports the stack scripts read
+(``MEDIAFLOW_KAFKA_PORT``, ``MEDIAFLOW_S3_PORT``; PostgreSQL's URL comes from
+``MEDIAFLOW_TEST_PG_URL``, see ``tests/support/projection.py``). Each test gets
+topics and a bucket of its own (a unique topic prefix and bucket name), so
+tests never see each other's records and the suite can run against a stack
+that is also used by hand.
 """
 
 from __future__ import annotations
@@ -24,9 +27,23 @@ from storage.s3 import drop_bucket, ensure_bucket, s3_client
 TEST_RETRY_DELAYS = (1, 2)
 
 
+# Both the stack's knobs (deploy/stack.sh configures S3Proxy with them) and settings.
+STACK_CREDENTIALS = ("MEDIAFLOW_S3_ACCESS_KEY", "MEDIAFLOW_S3_SECRET_KEY")
+
+
 def _stack_env() -> dict[str, str]:
-    """The environment of the test run, minus anything that would point elsewhere."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("MEDIAFLOW_")}
+    """The environment of the test run pointed at the local stack, and nowhere else.
+
+    Every other ``MEDIAFLOW_*`` variable is dropped: a developer's shell (or
+    ``deploy/local.env``) may point at another broker or bucket.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAFLOW_")}
+    kafka_port = os.environ.get("MEDIAFLOW_KAFKA_PORT", "9092")
+    s3_port = os.environ.get("MEDIAFLOW_S3_PORT", "9000")
+    env["MEDIAFLOW_KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{kafka_port}"
+    env["MEDIAFLOW_S3_ENDPOINT_URL"] = f"http://127.0.0.1:{s3_port}"
+    env.update({k: os.environ[k] for k in STACK_CREDENTIALS if k in os.environ})
+    return env
 
 
 @pytest.fixture(scope="session")
