@@ -26,12 +26,13 @@ MEDIAFLOW_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:$(MEDIAFLOW_PG_PORT)/me
 export
 
 .PHONY: help venv run setup test test-unit lint stack-up stack-down stack-status stack-clean \
-        pg-up pg-down topics storage demo bench bench-tools chaos clean
+        pg-up pg-down topics storage demo bench bench-tools chaos deploy-check clean
 
 help:
 	@echo "make run        start the local stack and every pipeline role (Ctrl-C stops)"
 	@echo "make test       start the stack and PostgreSQL, run the whole test suite, stop what it started"
 	@echo "make test-unit  unit tests only (no services needed)"
+	@echo "make deploy-check  helm lint + template, chart and compose checks (builds Helm once, ~3-4 min)"
 	@echo "make lint       ruff"
 	@echo "make demo       simulated providers -> whole pipeline -> summary (exit 0 = nothing lost)"
 	@echo "make bench      benchmarks side by side with their baselines -> bench/results/"
@@ -88,6 +89,15 @@ test-unit: venv
 	MEDIAFLOW_TEST_PG_URL= $(PY) -m pytest -q tests/unit $(PYTEST_ARGS); rc=$$?; \
 	echo "test-unit: no service was started or used (Kafka, S3 and PostgreSQL tests run in make test)"; \
 	exit $$rc
+
+# Helm is built once from the Go module proxy (cached under .stack/tools/), then
+# the chart is linted and rendered, and the rendered manifests and the compose
+# file are checked. Not part of `make test`: the first Helm build takes ~3-4 min.
+deploy-check: venv
+	deploy/helm.sh lint --strict deploy/helm/mediaflow
+	deploy/helm.sh template mediaflow deploy/helm/mediaflow >/dev/null
+	deploy/compose-config.sh
+	$(PY) -m pytest -q tests/deploy/test_helm_chart.py tests/deploy/test_compose.py
 
 lint: venv
 	$(VENV)/bin/ruff check .
