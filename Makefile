@@ -42,7 +42,7 @@ help:
 
 # The virtualenv is rebuilt when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
-	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
+	@test -x $(PY) || deploy/venv.sh $(PYTHON_BIN) $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	@touch $@
