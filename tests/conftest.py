@@ -11,7 +11,6 @@ that is also used by hand.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,27 +22,9 @@ from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import TopicLayout, apply, delete, load_layout, with_retry_delays
 from storage.s3 import drop_bucket, ensure_bucket, s3_client
+from tests.support.stack import stack_env
 
 TEST_RETRY_DELAYS = (1, 2)
-
-
-# Both the stack's knobs (deploy/stack.sh configures S3Proxy with them) and settings.
-STACK_CREDENTIALS = ("MEDIAFLOW_S3_ACCESS_KEY", "MEDIAFLOW_S3_SECRET_KEY")
-
-
-def _stack_env() -> dict[str, str]:
-    """The environment of the test run pointed at the local stack, and nowhere else.
-
-    Every other ``MEDIAFLOW_*`` variable is dropped: a developer's shell (or
-    ``deploy/local.env``) may point at another broker or bucket.
-    """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAFLOW_")}
-    kafka_port = os.environ.get("MEDIAFLOW_KAFKA_PORT", "9092")
-    s3_port = os.environ.get("MEDIAFLOW_S3_PORT", "9000")
-    env["MEDIAFLOW_KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{kafka_port}"
-    env["MEDIAFLOW_S3_ENDPOINT_URL"] = f"http://127.0.0.1:{s3_port}"
-    env.update({k: os.environ[k] for k in STACK_CREDENTIALS if k in os.environ})
-    return env
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +33,7 @@ def stack() -> None:
     import boto3
     from botocore.config import Config
 
-    settings = Settings.from_env(_stack_env())
+    settings = Settings.from_env(stack_env())
     try:
         AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers}).list_topics(timeout=10)
     except Exception as exc:
@@ -100,7 +81,7 @@ def make_settings(stack: None, tmp_path: Path) -> Iterator[Callable[..., Setting
         **overrides: object,
     ) -> Settings:
         unique = uuid.uuid4().hex[:10]
-        env = _stack_env()
+        env = stack_env()
         env.update(
             {
                 "MEDIAFLOW_TOPIC_PREFIX": f"t{unique}.",
