@@ -87,9 +87,11 @@ install_pg() {
 
 # as_pg CMD...: PostgreSQL refuses to run as root, so root runs the server
 # tools as the `postgres` system user; anyone else runs them as themselves.
+# Paths given to them are absolute.
 as_pg() {
     if [[ $(id -u) -eq 0 ]]; then
-        runuser -u postgres -- "$@"
+        # From /: the caller's folder may be one `postgres` cannot enter.
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
