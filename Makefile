@@ -1,6 +1,7 @@
 # mediaflow: `make run` runs the pipeline, `make test` runs the test suite.
 # Both install what they need (virtualenv, jars) and start what they need
-# (Kafka, S3Proxy, PostgreSQL for the tests) on a fresh machine.
+# (Kafka, S3Proxy, PostgreSQL for the tests) on a fresh machine, from a clone
+# anywhere (a private home, a path with spaces), as root or as a user.
 
 SHELL := /bin/bash
 PYTHON_BIN ?= python3
@@ -11,41 +12,57 @@ PYTEST_ARGS ?=
 
 # Demo tenants and secrets for the local stack only (never production values).
 -include deploy/local.env
+
+# The local stack's ports (deploy/stack.sh and deploy/postgres.sh read the same
+# variables; set them to run a second stack beside another one). The roles and
+# the tests are pointed at them.
+MEDIAFLOW_KAFKA_PORT ?= 9092
+MEDIAFLOW_S3_PORT ?= 9000
+MEDIAFLOW_PG_PORT ?= 55432
+MEDIAFLOW_KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(MEDIAFLOW_KAFKA_PORT)
+MEDIAFLOW_S3_ENDPOINT_URL ?= http://127.0.0.1:$(MEDIAFLOW_S3_PORT)
+# The one place the tests learn where PostgreSQL is (`make test-unit` empties it).
+MEDIAFLOW_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:$(MEDIAFLOW_PG_PORT)/mediaflow
 export
 
 .PHONY: help venv run setup test test-unit lint stack-up stack-down stack-status stack-clean \
-        pg-up pg-down topics storage demo bench bench-tools chaos clean
+        pg-up pg-down topics storage demo bench bench-tools chaos deploy-check clean
 
 help:
 	@echo "make run        start the local stack and every pipeline role (Ctrl-C stops)"
-	@echo "make test       start the stack and PostgreSQL, run the whole test suite"
+	@echo "make test       start the stack and PostgreSQL, run the whole test suite, stop what it started"
 	@echo "make test-unit  unit tests only (no services needed)"
+	@echo "make deploy-check  helm lint + template, chart and compose checks (builds Helm once, ~3-4 min)"
 	@echo "make lint       ruff"
 	@echo "make demo       simulated providers -> whole pipeline -> summary (exit 0 = nothing lost)"
 	@echo "make bench      benchmarks side by side with their baselines -> bench/results/"
 	@echo "make chaos      the long zero-loss chaos run"
 	@echo "make stack-up | stack-down | stack-status | stack-clean | pg-up | pg-down"
+	@echo "  (stack-down and stack-clean include PostgreSQL)"
 
 # The virtualenv is rebuilt when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
-	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
+	@test -x $(PY) || deploy/venv.sh $(PYTHON_BIN) $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	@touch $@
 
 venv: $(VENV)/.installed
 
+# "$$PWD/...", not $(abspath ...): make splits a path with spaces into words.
 stack-up: venv
-	PYTHON=$(abspath $(PY)) deploy/stack.sh up
+	PYTHON="$$PWD/$(PY)" deploy/stack.sh up
 
 stack-down:
 	deploy/stack.sh down
+	deploy/postgres.sh down
 
 stack-status:
-	deploy/stack.sh status
+	deploy/stack.sh status; rc=$$?; deploy/postgres.sh status || rc=1; exit $$rc
 
 stack-clean:
 	deploy/stack.sh clean
+	deploy/postgres.sh clean
 
 pg-up:
 	deploy/postgres.sh up
@@ -64,11 +81,23 @@ setup: topics storage
 run: setup
 	$(MEDIAFLOW) run all
 
-test: venv stack-up pg-up
-	MEDIAFLOW_TEST_PG_URL="$$(deploy/postgres.sh url)" $(PY) -m pytest -q $(PYTEST_ARGS)
+# with-stack.sh starts what is not running and, pass or fail, stops what it started.
+test: venv
+	PYTHON="$$PWD/$(PY)" deploy/with-stack.sh --pg -- $(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-unit: venv
-	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+	MEDIAFLOW_TEST_PG_URL= $(PY) -m pytest -q tests/unit $(PYTEST_ARGS); rc=$$?; \
+	echo "test-unit: no service was started or used (Kafka, S3 and PostgreSQL tests run in make test)"; \
+	exit $$rc
+
+# Helm is built once from the Go module proxy (cached under .stack/tools/), then
+# the chart is linted and rendered, and the rendered manifests and the compose
+# file are checked. Not part of `make test`: the first Helm build takes ~3-4 min.
+deploy-check: venv
+	deploy/helm.sh lint --strict deploy/helm/mediaflow
+	deploy/helm.sh template mediaflow deploy/helm/mediaflow >/dev/null
+	deploy/compose-config.sh
+	$(PY) -m pytest -q tests/deploy/test_helm_chart.py tests/deploy/test_compose.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -29,8 +29,10 @@
 #   PYTHON [python3]             interpreter with confluent-kafka, for the Kafka readiness check
 set -euo pipefail
 
-REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEPLOY_DIR="$REPO_DIR/deploy"
+DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=deploy/common.sh
+source "$DEPLOY_DIR/common.sh"
+REPO_DIR="$(dirname "$DEPLOY_DIR")"
 STACK_DIR="${MEDIAFLOW_STACK_DIR:-$REPO_DIR/.stack}"
 JARS_DIR="$STACK_DIR/jars"
 LOG_DIR="$STACK_DIR/logs"
@@ -63,19 +65,25 @@ shopt -u patsub_replacement 2>/dev/null || true
 log() { printf '%s\n' "$*"; }
 die() { printf 'stack.sh: error: %s\n' "$*" >&2; exit 1; }
 
+# install_java: as root on Debian, install the Java runtime and Maven once;
+# anyone else is told, in one line, what to install.
+install_java() {
+    local packages="openjdk-17-jre-headless maven"
+    if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+        die "$1 not found: install a Java 17+ runtime and Maven (Debian: sudo apt-get install $packages) and re-run"
+    fi
+    log "installing Debian's $packages packages (once)..."
+    apt-get update -qq
+    # shellcheck disable=SC2086  # two package names
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages >/dev/null
+}
+
 require_java() {
-    command -v java >/dev/null 2>&1 ||
-        die "java not found: install a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless maven)"
+    command -v java >/dev/null 2>&1 || install_java java
 }
 
 require_mvn() {
-    command -v mvn >/dev/null 2>&1 ||
-        die "mvn not found; it is needed once, to fetch the Kafka and S3Proxy jars (Debian: apt-get install openjdk-17-jre-headless maven)"
-}
-
-# port_open PORT: true if something accepts TCP connections on 127.0.0.1:PORT.
-port_open() {
-    timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+    command -v mvn >/dev/null 2>&1 || install_java mvn
 }
 
 # http_answers PORT: true if an HTTP server answers on 127.0.0.1:PORT (any
@@ -240,8 +248,12 @@ start_kafka() {
         log "kafka: already running (pid $pid)"
         return 0
     fi
-    port_open "$KAFKA_PORT" &&
-        die "port $KAFKA_PORT is in use by a process this script did not start; stop it or set MEDIAFLOW_KAFKA_PORT"
+    if port_open "$KAFKA_PORT"; then
+        die "$(port_taken_message "$KAFKA_PORT" Kafka MEDIAFLOW_KAFKA_PORT)"
+    fi
+    if port_open "$CONTROLLER_PORT"; then
+        die "$(port_taken_message "$CONTROLLER_PORT" "Kafka controller" MEDIAFLOW_KAFKA_PORT)"
+    fi
     require_java
     fetch_jars kafka
 
@@ -284,8 +296,9 @@ start_s3() {
         log "s3proxy: already running (pid $pid)"
         return 0
     fi
-    port_open "$S3_PORT" &&
-        die "port $S3_PORT is in use by a process this script did not start; stop it or set MEDIAFLOW_S3_PORT"
+    if port_open "$S3_PORT"; then
+        die "$(port_taken_message "$S3_PORT" S3Proxy MEDIAFLOW_S3_PORT)"
+    fi
     require_java
     fetch_jars s3proxy
 

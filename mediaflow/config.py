@@ -364,7 +364,8 @@ def _coerce(cls: type, attr: str, raw: Any, name: str) -> Any:
             items = raw if isinstance(raw, list) else [p.strip() for p in str(raw).split(",")]
             kind = type(sample[0]) if sample else str
             return tuple(kind(item) for item in items if str(item) != "")
-        return None if raw in ("", None) and sample is None else str(raw)
+        optional = sample is None or "None" in str(default.type)
+        return None if raw in ("", None) and optional else str(raw)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{variable}={raw!r} is not a valid {type(sample).__name__}") from exc
 

@@ -1,14 +1,16 @@
 """Fixtures shared by the whole suite.
 
 Integration tests run against the real local stack (``deploy/stack.sh up``,
-which ``make test`` runs first). Each test gets topics and a bucket of its own
-(a unique topic prefix and bucket name), so tests never see each other's
-records and the suite can run against a stack that is also used by hand.
+which ``make test`` runs first), found on the ports the stack scripts read
+(``MEDIAFLOW_KAFKA_PORT``, ``MEDIAFLOW_S3_PORT``; PostgreSQL's URL comes from
+``MEDIAFLOW_TEST_PG_URL``, see ``tests/support/projection.py``). Each test gets
+topics and a bucket of its own (a unique topic prefix and bucket name), so
+tests never see each other's records and the suite can run against a stack
+that is also used by hand.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,13 +22,9 @@ from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import TopicLayout, apply, delete, load_layout, with_retry_delays
 from storage.s3 import drop_bucket, ensure_bucket, s3_client
+from tests.support.stack import stack_env
 
 TEST_RETRY_DELAYS = (1, 2)
-
-
-def _stack_env() -> dict[str, str]:
-    """The environment of the test run, minus anything that would point elsewhere."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("MEDIAFLOW_")}
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +33,7 @@ def stack() -> None:
     import boto3
     from botocore.config import Config
 
-    settings = Settings.from_env(_stack_env())
+    settings = Settings.from_env(stack_env())
     try:
         AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers}).list_topics(timeout=10)
     except Exception as exc:
@@ -83,7 +81,7 @@ def make_settings(stack: None, tmp_path: Path) -> Iterator[Callable[..., Setting
         **overrides: object,
     ) -> Settings:
         unique = uuid.uuid4().hex[:10]
-        env = _stack_env()
+        env = stack_env()
         env.update(
             {
                 "MEDIAFLOW_TOPIC_PREFIX": f"t{unique}.",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
+import functools
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,7 +11,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from mediaflow.config import REPO_ROOT
 from mediaflow.events import (
     MediaDeadLettered,
     MediaDetected,
@@ -124,16 +124,39 @@ def dismissed(media_id: str, t: float) -> MediaDismissed:
     )
 
 
+PG_URL_VARIABLE = "MEDIAFLOW_TEST_PG_URL"
+
+
 def postgres_url() -> str:
-    """The local PostgreSQL's URL; fails (never skips) when it is down."""
-    script = REPO_ROOT / "deploy" / "postgres.sh"
-    result = subprocess.run([str(script), "url"], capture_output=True, text=True, check=False)
-    url = result.stdout.strip() or "postgresql://postgres@127.0.0.1:55432/mediaflow"
+    """The test PostgreSQL's URL, from ``MEDIAFLOW_TEST_PG_URL``: the one place it is read.
+
+    ``make test`` sets it to the PostgreSQL it started: there, a PostgreSQL
+    that does not answer fails the test. ``make test-unit`` sets it empty:
+    the test is skipped, with the reason. Unset (pytest run by hand), the
+    test fails and says how to run it.
+    """
+    url = os.environ.get(PG_URL_VARIABLE)
+    if url is None:
+        pytest.fail(
+            f"{PG_URL_VARIABLE} is not set: run the suite with `make test` (it starts "
+            f"PostgreSQL and sets it), or export it (empty skips the PostgreSQL tests)"
+        )
+    if not url:
+        pytest.skip(f"no PostgreSQL in this run ({PG_URL_VARIABLE} is empty); `make test` runs it")
+    _check_reachable(url)
+    return url
+
+
+@functools.cache
+def _check_reachable(url: str) -> None:
+    """Connect once per run; a failure is not cached, so every test reports it."""
     try:
         psycopg.connect(url, connect_timeout=5).close()
     except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not reachable at {url} ({exc}); run `deploy/postgres.sh up`")
-    return url
+        pytest.fail(
+            f"PostgreSQL is not reachable at {url} ({exc}); "
+            "`make test` starts it (deploy/postgres.sh up)"
+        )
 
 
 def store_url(backend: str, tmp_path: Path) -> tuple[str, str | None]:

@@ -29,6 +29,7 @@ from tests.support.downloader import (
     settings_for,
     tenants_file,
 )
+from tests.support.stack import stack_env
 
 pytestmark = pytest.mark.integration
 
@@ -192,7 +193,7 @@ def test_sigkill_mid_download_stores_everything_exactly_once(make_settings, tmp_
         tenants = tenants_file(tmp_path, fetch_order=["direct"])
         settings = settings_for(make_settings, sim.wapi_url, sim.cdn_url, tenants)
         send(settings, [request_for(big), *(request_for(m) for m in small)])
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAFLOW_")}
+        env = stack_env()
         env.update(
             {
                 "MEDIAFLOW_TOPIC_PREFIX": settings.kafka.topic_prefix,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -17,6 +16,7 @@ from mediaflow.kafka.topics import load_layout
 from simulator.pipeline import free_port
 from tests.support.kafka import wait_for
 from tests.support.processes import run_mediaflow
+from tests.support.stack import stack_env
 from tests.support.waiting import eventually
 from tests.support.webhook import WAPI_INSTANCE, WAPI_SECRET, post_webhook, write_tenants
 
@@ -32,7 +32,7 @@ def test_workers_share_a_port_reload_tenants_on_sighup_and_exit_0_on_sigterm(
     tenants = write_tenants(tmp_path)
     port = free_port()
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MEDIAFLOW_")},
+        **stack_env(),
         "MEDIAFLOW_TOPIC_PREFIX": settings.kafka.topic_prefix,
         "MEDIAFLOW_TOPICS_FILE": str(settings.kafka.topics_file),
         "MEDIAFLOW_TENANTS_FILE": str(tenants),
@@ -74,7 +74,7 @@ def test_workers_refused_their_configuration_stop_all_instead_of_restarting(
     settings: Settings, tmp_path: Path
 ) -> None:
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MEDIAFLOW_")},
+        **stack_env(),
         "MEDIAFLOW_TOPICS_FILE": str(settings.kafka.topics_file),
         "MEDIAFLOW_TENANTS_FILE": str(write_tenants(tmp_path)),
         "MEDIAFLOW_WEBHOOK_PORT": str(free_port()),
@@ -100,7 +100,7 @@ def test_a_port_already_in_use_stops_the_receiver_with_the_variables_to_change(
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("MEDIAFLOW_")},
+            **stack_env(),
             "MEDIAFLOW_TOPICS_FILE": str(settings.kafka.topics_file),
             "MEDIAFLOW_TENANTS_FILE": str(write_tenants(tmp_path)),
             "MEDIAFLOW_WEBHOOK_PORT": str(port),

@@ -16,6 +16,12 @@ def test_defaults_point_at_the_local_stack():
     assert settings.downloader.allow_private_addresses is False
 
 
+def test_an_empty_s3_endpoint_means_aws_as_documented():
+    settings = Settings.from_env({"MEDIAFLOW_S3_ENDPOINT_URL": ""})
+
+    assert settings.s3.endpoint_url is None
+
+
 def test_environment_variables_override_defaults_with_types():
     settings = Settings.from_env(
         {
