@@ -32,6 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from mediaflow.processors.downloader.fetchers import Fetcher
+from mediaflow.processors.downloader.safety import UrlPolicy, guarded_connector_kwargs
+from mediaflow.processors.downloader.stage import DownloaderStage
+from mediaflow.storage.objects import MediaStore
+from mediaflow.storage.s3 import ensure_bucket, s3_client
 
 from bench._fresh import fresh_stack
 from mediaflow.codec import AvroCodec
@@ -39,12 +44,7 @@ from mediaflow.config import Settings
 from mediaflow.events import MediaDownloadRequested, MediaInfo, MediaSource
 from mediaflow.kafka.records import InRecord
 from mediaflow.tenants import TenantRegistry
-from processors.downloader.fetchers import Fetcher
-from processors.downloader.safety import UrlPolicy, guarded_connector_kwargs
-from processors.downloader.stage import DownloaderStage
 from simulator import MediaLibrary, SampleMedia, SimulatorThread
-from storage.objects import MediaStore
-from storage.s3 import ensure_bucket, s3_client
 
 CONCURRENCY = 4
 MIB = 1024 * 1024

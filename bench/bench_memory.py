@@ -22,6 +22,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from mediaflow.storage.s3 import s3_client
+
 from bench._fresh import fresh_stack
 from bench.bench_downloader import against_simulator, request_for
 from mediaflow.codec import AvroCodec
@@ -31,7 +33,6 @@ from mediaflow.kafka import clients
 from mediaflow.kafka.topics import load_layout
 from mediaflow.process import settings_env
 from simulator import MediaLibrary, SimulatorThread
-from storage.s3 import s3_client
 
 MIB = 1024 * 1024
 INSTANCE = "bench-memory"

@@ -28,13 +28,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from mediaflow.processors.projection.apply import MediaRow
+from mediaflow.storage.projection import ProjectionStore, open_store
+
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.errors import UsageError
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import apply, delete, load_layout, with_retry_delays
 from mediaflow.process import settings_env
-from processors.projection.apply import MediaRow
-from storage.projection import ProjectionStore, open_store
 
 ROLES = ("webhooks", "detector", "downloader", "projection", "api")
 """Every role the demo runs, in data-flow order."""
@@ -137,7 +138,7 @@ class Run:
 
     def prepare(self) -> None:
         """Create the topics, the bucket and the projection database."""
-        from storage.s3 import ensure_bucket, s3_client
+        from mediaflow.storage.s3 import ensure_bucket, s3_client
 
         apply(admin_client(self.settings.kafka), load_layout(self.settings.kafka).specs)
         ensure_bucket(s3_client(self.settings.s3), self.settings.s3)
@@ -153,7 +154,7 @@ class Run:
 
         The directory stays: its logs are small and explain a failure.
         """
-        from storage.s3 import drop_bucket, s3_client
+        from mediaflow.storage.s3 import drop_bucket, s3_client
 
         self.delete_topics()
         drop_bucket(s3_client(self.settings.s3), self.settings.s3.bucket)

@@ -25,7 +25,7 @@ from mediaflow.cli import (
 )
 from mediaflow.config import Settings, secret_values
 from mediaflow.errors import EXIT_CONFIG, ConfigError, MediaflowError
-from processors.projection import cli as _projection
+from mediaflow.processors.projection import cli as _projection
 
 COMMAND_MODULES = [
     _admin,

@@ -66,7 +66,7 @@ def topics_check(_args: argparse.Namespace, settings: Settings) -> int:
 
 def storage_init(_args: argparse.Namespace, settings: Settings) -> int:
     """Create the bucket if it does not exist."""
-    from storage.s3 import ensure_bucket, s3_client
+    from mediaflow.storage.s3 import ensure_bucket, s3_client
 
     created = ensure_bucket(s3_client(settings.s3), settings.s3)
     print(f"bucket {settings.s3.bucket}: {'created' if created else 'already exists'} (private)")

@@ -60,7 +60,7 @@ def _ms(moment: Any) -> int | None:
 
 def reprocess_command(args: argparse.Namespace, settings: Settings) -> int:
     """Re-request the selected media; exit 1 when some had no request left on the topic."""
-    from storage.projection import MediaQuery, open_store
+    from mediaflow.storage.projection import MediaQuery, open_store
 
     media_ids = list(args.media_id)
     if not media_ids:
@@ -113,8 +113,8 @@ FINDING_COLUMNS = ("media_id", "problem", "status", "client_id", "detail")
 
 def reconcile_command(args: argparse.Namespace, settings: Settings) -> int:
     """Report findings (and fix them); exit 1 when something is left unfixed."""
-    from storage.projection import open_store
-    from storage.s3 import s3_client
+    from mediaflow.storage.projection import open_store
+    from mediaflow.storage.s3 import s3_client
 
     store = open_store(settings.projection_db_url)
     try:

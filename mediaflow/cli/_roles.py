@@ -25,11 +25,11 @@ from mediaflow.logging import get_logger
 log = get_logger("mediaflow.supervisor")
 
 ROLES: dict[str, str] = {
-    "webhooks": "producers.webhook.server:main",
-    "detector": "processors.detector.stage:main",
-    "downloader": "processors.downloader.stage:main",
-    "projection": "processors.projection.consumer:main",
-    "api": "processors.projection.api:main",
+    "webhooks": "mediaflow.producers.webhook.server:main",
+    "detector": "mediaflow.processors.detector.stage:main",
+    "downloader": "mediaflow.processors.downloader.stage:main",
+    "projection": "mediaflow.processors.projection.consumer:main",
+    "api": "mediaflow.processors.projection.api:main",
 }
 """Role name -> ``module:function`` implementing it, in data-flow order."""
 

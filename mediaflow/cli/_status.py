@@ -63,7 +63,7 @@ def status_text(data: dict[str, Any]) -> str:
 
 def status_command(args: argparse.Namespace, settings: Settings) -> int:
     """Print the status once (or keep redrawing it); exit 1 when broker or S3 is unreachable."""
-    from storage.s3 import s3_client
+    from mediaflow.storage.s3 import s3_client
 
     layout = load_layout(settings.kafka)
     admin = admin_client(settings.kafka)

@@ -567,7 +567,7 @@ def _traceparent(view: DeadLetterView) -> str | None:
 
 def dismissed_media(settings: Settings, media_ids: Iterable[str]) -> set[str]:
     """Which of ``media_ids`` the projection marks ``dismissed`` (empty when it has no store)."""
-    from storage.projection import open_store
+    from mediaflow.storage.projection import open_store
 
     ids = {m for m in media_ids if m}
     if not ids:

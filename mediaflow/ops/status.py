@@ -148,7 +148,7 @@ def projection_summary(
     settings: Settings, layout: TopicLayout, high: dict[TP, int]
 ) -> dict[str, Any]:
     """Oldest in-flight media age and how far the projection is behind the event log."""
-    from storage.projection import open_store
+    from mediaflow.storage.projection import open_store
 
     store = open_store(settings.projection_db_url)
     try:

@@ -29,6 +29,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from mediaflow.processors.downloader.client import GuardedClient, network_error
+from mediaflow.processors.downloader.safety import UrlPolicy
 
 from mediaflow.config import DownloaderSettings
 from mediaflow.errors import (
@@ -42,8 +44,6 @@ from mediaflow.errors import (
 from mediaflow.events import MediaDownloadRequested
 from mediaflow.retry_after import retry_after_seconds
 from mediaflow.tenants import Tenant
-from processors.downloader.client import GuardedClient, network_error
-from processors.downloader.safety import UrlPolicy
 
 CHUNK_SIZE = 1024 * 1024
 WHATSAPP_ORIGIN = "https://web.whatsapp.com"

@@ -29,6 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from mediaflow.processors.projection.apply import COLUMNS, MediaRow, MediaStatus, millis
+from mediaflow.storage.objects import download_url
+from mediaflow.storage.projection import MediaQuery, ProjectionStore, open_store
 
 from mediaflow.config import LOCAL_API_TOKEN, Secret, Settings
 from mediaflow.errors import ConfigError
@@ -36,9 +39,6 @@ from mediaflow.events import MediaType
 from mediaflow.logging import get_logger
 from mediaflow.serving import listen, raise_open_files_limit
 from mediaflow.stored_content import attachment, content_type
-from processors.projection.apply import COLUMNS, MediaRow, MediaStatus, millis
-from storage.objects import download_url
-from storage.projection import MediaQuery, ProjectionStore, open_store
 
 log = get_logger("mediaflow.api")
 
@@ -449,7 +449,7 @@ def main(_args: argparse.Namespace, settings: Settings) -> int:
     Raises:
         ConfigError: a token anyone could send (see :func:`check_token`).
     """
-    from storage.s3 import s3_client
+    from mediaflow.storage.s3 import s3_client
 
     check_token(settings.api_token, settings.api_host)
     store = open_store(settings.projection_db_url)

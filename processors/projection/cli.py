@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
 
 
 def rebuild(args: argparse.Namespace, settings: Settings) -> int:
-    """Run :func:`processors.projection.rebuild.main`."""
-    from processors.projection.rebuild import main
+    """Run :func:`mediaflow.processors.projection.rebuild.main`."""
+    from mediaflow.processors.projection.rebuild import main
 
     return main(args, settings)

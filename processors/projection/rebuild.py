@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from mediaflow.processors.projection.consumer import decode_record
+from mediaflow.storage.projection import LogRecord, ProjectionStore, open_rebuild, open_store
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import KafkaSettings, Settings
@@ -31,8 +33,6 @@ from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import configure
 from mediaflow.ops._output import Progress
 from mediaflow.ops._scan import partitions_of, throwaway_consumer, watermarks
-from processors.projection.consumer import decode_record
-from storage.projection import LogRecord, ProjectionStore, open_rebuild, open_store
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,7 @@
 
 from __future__ import annotations
 
-from mediaflow.errors import ConfigError
-from storage.projection.base import (
+from mediaflow.storage.projection.base import (
     DailyCount,
     LogRecord,
     MediaQuery,
@@ -17,6 +16,8 @@ from storage.projection.base import (
     Stats,
     StoreReplaced,
 )
+
+from mediaflow.errors import ConfigError
 
 
 def _sqlite_path(url: str) -> str:
@@ -35,11 +36,11 @@ def open_store(url: str) -> ProjectionStore:
         StorageUnavailable: PostgreSQL cannot be reached.
     """
     if url.startswith("sqlite:///"):
-        from storage.projection.sqlite import SqliteStore
+        from mediaflow.storage.projection.sqlite import SqliteStore
 
         return SqliteStore(_sqlite_path(url))  # type: ignore[arg-type]
     if url.startswith(("postgresql://", "postgres://")):
-        from storage.projection.postgres import PostgresStore
+        from mediaflow.storage.projection.postgres import PostgresStore
 
         return PostgresStore(url)
     raise ConfigError(
@@ -58,11 +59,11 @@ def open_rebuild(url: str) -> Rebuild:
     if url.startswith("sqlite:///"):
         from pathlib import Path
 
-        from storage.projection.sqlite import SqliteRebuild
+        from mediaflow.storage.projection.sqlite import SqliteRebuild
 
         return SqliteRebuild(Path(_sqlite_path(url)))
     if url.startswith(("postgresql://", "postgres://")):
-        from storage.projection.postgres import PostgresRebuild
+        from mediaflow.storage.projection.postgres import PostgresRebuild
 
         return PostgresRebuild(url)
     raise ConfigError("MEDIAFLOW_PROJECTION_DB_URL must start with sqlite:/// or postgresql://")

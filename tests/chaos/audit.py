@@ -24,13 +24,14 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from mediaflow.processors.projection.apply import MediaRow
+from mediaflow.storage.projection import ProjectionStore
+
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.errors import MediaflowError
 from mediaflow.events import MediaDeadLettered, MediaStored
 from mediaflow.kafka.topics import load_layout
-from processors.projection.apply import MediaRow
-from storage.projection import ProjectionStore
 from tests.support.kafka import read_all
 
 TERMINAL_STATUSES = frozenset({"stored", "dead_lettered"})
@@ -233,7 +234,7 @@ def read_media_events(settings: Settings, timeout_s: float = 120.0) -> tuple[lis
 
 def read_bucket(settings: Settings) -> Bucket:
     """Hash every object in the run's bucket and list the uploads still open."""
-    from storage.s3 import s3_client
+    from mediaflow.storage.s3 import s3_client
 
     s3 = s3_client(settings.s3)
     bucket = settings.s3.bucket

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
+from mediaflow.storage.s3 import s3_client
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
@@ -19,7 +20,6 @@ from mediaflow.events import MediaDownloadRequested, MediaInfo, MediaSource
 from mediaflow.kafka import headers as h
 from mediaflow.kafka.topics import load_layout
 from simulator import SampleMedia
-from storage.s3 import s3_client
 from tests.support.kafka import produce, read_all
 
 INSTANCE = "3B6XIW-ZTS923-GEAY6V"

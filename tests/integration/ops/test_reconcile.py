@@ -8,6 +8,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from mediaflow.storage.projection import LogRecord, open_store
+from mediaflow.storage.s3 import s3_client
 
 from mediaflow.cli import build_parser
 from mediaflow.codec import AvroCodec
@@ -20,8 +22,6 @@ from mediaflow.events import (
     MediaType,
     utcnow,
 )
-from storage.projection import LogRecord, open_store
-from storage.s3 import s3_client
 from tests.support.kafka import produce, read_all
 
 pytestmark = pytest.mark.integration

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mediaflow.processors.detector.transform import Detection, OutputTopics, detect, read_webhook
 
 from mediaflow.codec import AvroCodec
 from mediaflow.errors import ErrorKind, InvalidPayload, UndecodableRecord
@@ -24,7 +25,6 @@ from mediaflow.kafka import headers as h
 from mediaflow.kafka.records import InRecord, OutRecord
 from mediaflow.kafka.routing import FailureRouter
 from mediaflow.providers import Category
-from processors.detector.transform import Detection, OutputTopics, detect, read_webhook
 from tests.support.detector import fanout_body
 
 PAYLOADS = Path(__file__).resolve().parents[2] / "fixtures" / "payloads"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mediaflow.processors.downloader.fallback import PathFailure, verdict
+
 from mediaflow.errors import (
     ErrorKind,
     IntegrityError,
@@ -9,7 +11,6 @@ from mediaflow.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from processors.downloader.fallback import PathFailure, verdict
 
 WAPI_DOWN = PathFailure("wapi", ProviderUnavailable("W-API answered 503", retry_after=7.0))
 WAPI_REFUSED = PathFailure(

@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 
 import pytest
+from mediaflow.processors.downloader.fetchers import fetch_paths, status_error
 
 from mediaflow.config import Secret
 from mediaflow.errors import (
@@ -12,7 +13,6 @@ from mediaflow.errors import (
 )
 from mediaflow.events import MediaDownloadRequested, MediaInfo, MediaSource, MediaType
 from mediaflow.tenants import Tenant
-from processors.downloader.fetchers import fetch_paths, status_error
 
 
 def request(**source: object) -> MediaDownloadRequested:

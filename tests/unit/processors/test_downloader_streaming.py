@@ -2,11 +2,11 @@ import hashlib
 from collections.abc import AsyncIterator
 
 import pytest
+from mediaflow.processors.downloader.streaming import refuse_declared_oversize, size_limit, transfer
 
 from mediaflow.errors import ErrorKind, IntegrityError, MediaTooLarge
 from mediaflow.events import MediaType
 from mediaflow.whatsapp import MediaDecryptor, MediaEncryptor
-from processors.downloader.streaming import refuse_declared_oversize, size_limit, transfer
 
 KEY = bytes(range(32))
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 import random
 
-from processors.projection.apply import MediaRow, MediaStatus, apply, millis
+from mediaflow.processors.projection.apply import MediaRow, MediaStatus, apply, millis
+
 from tests.support.projection import (
     at,
     dead_lettered,

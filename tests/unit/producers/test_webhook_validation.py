@@ -3,9 +3,7 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from mediaflow.events import Provider
-from producers.webhook.validation import (
+from mediaflow.producers.webhook.validation import (
     Rejected,
     check_content_type,
     check_declared_length,
@@ -13,6 +11,8 @@ from producers.webhook.validation import (
     parse_json,
     wants_continue,
 )
+
+from mediaflow.events import Provider
 
 
 def test_declared_length_over_the_limit_is_413() -> None:

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from storage.projection import (
+from mediaflow.storage.projection import (
     LogRecord,
     MediaQuery,
     ProjectionStore,
@@ -16,6 +15,7 @@ from storage.projection import (
     open_rebuild,
     open_store,
 )
+
 from tests.support.projection import (
     dead_lettered,
     detected,
@@ -102,7 +102,8 @@ def test_listing_filters_by_status_type_and_time(store: ProjectionStore) -> None
     store.apply_batch(
         records([detected("a", 0), detected("b", 100), stored("b", 110), detected("c", 200)])
     )
-    from processors.projection.apply import millis
+    from mediaflow.processors.projection.apply import millis
+
     from tests.support.projection import at
 
     page = store.list(MediaQuery(status="detected", since_ms=millis(at(50))))
