@@ -38,10 +38,9 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from mediaflow.processors.projection.apply import MediaRow
-
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.errors import MediaflowError
+from mediaflow.media_state import MediaRow
 from mediaflow.tenants import TenantRegistry
 from simulator.faults import Faults
 from simulator.media import MediaLibrary, SampleMedia

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from mediaflow.processors.projection.apply import IN_FLIGHT
+from mediaflow.media_state import IN_FLIGHT
 from mediaflow.storage.s3 import head_object
 
 

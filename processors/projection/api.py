@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from mediaflow.processors.projection.apply import COLUMNS, MediaRow, MediaStatus, millis
 from mediaflow.storage.objects import download_url
 from mediaflow.storage.projection import MediaQuery, ProjectionStore, open_store
 
@@ -37,6 +36,7 @@ from mediaflow.config import LOCAL_API_TOKEN, Secret, Settings
 from mediaflow.errors import ConfigError
 from mediaflow.events import MediaType
 from mediaflow.logging import get_logger
+from mediaflow.media_state import COLUMNS, MediaRow, MediaStatus, millis
 from mediaflow.serving import listen, raise_open_files_limit
 from mediaflow.stored_content import attachment, content_type
 

@@ -1,7 +1,7 @@
 """``mediaflow projection rebuild``: replay the whole media event log into a fresh store.
 
 The log is the truth, so the projection can always be thrown away and built
-again (after a bug fix in :mod:`.apply`, a schema change, a lost disk). The
+again (after a bug fix in :mod:`mediaflow.media_state`, a schema change, a lost disk). The
 new store is filled beside the live one, with a progress bar on stderr, and
 swapped in atomically at the end; a running projection consumer notices the
 swap (the store's generation changed) and continues from the rebuilt

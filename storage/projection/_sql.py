@@ -16,14 +16,6 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from mediaflow.processors.projection.apply import (
-    COLUMNS,
-    IN_FLIGHT,
-    MediaRow,
-    MediaStatus,
-    apply,
-    row_from,
-)
 from mediaflow.storage.projection.base import (
     DailyCount,
     LogRecord,
@@ -31,6 +23,15 @@ from mediaflow.storage.projection.base import (
     Page,
     Stats,
     StoreReplaced,
+)
+
+from mediaflow.media_state import (
+    COLUMNS,
+    IN_FLIGHT,
+    MediaRow,
+    MediaStatus,
+    apply,
+    row_from,
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -1,6 +1,6 @@
 """What every projection store offers, whatever the database behind it.
 
-A store holds one row per media (:class:`mediaflow.processors.projection.apply.MediaRow`)
+A store holds one row per media (:class:`mediaflow.media_state.MediaRow`)
 and, in the same database, the next offset to apply per partition of the
 media event log. :meth:`ProjectionStore.apply_batch` changes both in one
 transaction: that is the whole exactly-once argument of the projection.
@@ -12,10 +12,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from mediaflow.processors.projection.apply import MediaRow
-
 from mediaflow.errors import MediaflowError
 from mediaflow.events import MediaEvent
+from mediaflow.media_state import MediaRow
 
 
 class StoreReplaced(MediaflowError):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from mediaflow.processors.projection.apply import MediaRow
 
+from mediaflow.media_state import MediaRow
 from simulator.report import accepted_at, latencies_s, percentile, render, summarize
 from simulator.sender import Delivery
 from simulator.webhooks import Webhook
