@@ -26,8 +26,8 @@ from mediaflow.processors.downloader import stage as downloader_stage
 
 from mediaflow.config import Settings
 from mediaflow.kafka.clients import admin_client
+from mediaflow.kafka.scan import partitions_of, throwaway_consumer, watermarks
 from mediaflow.kafka.topics import load_layout
-from mediaflow.ops._scan import partitions_of, throwaway_consumer, watermarks
 from mediaflow.tenants import TenantRegistry
 from simulator.faults import Faults
 from simulator.media import MediaLibrary

@@ -9,7 +9,8 @@ from mediaflow.config import Settings
 from mediaflow.events import utcnow
 from mediaflow.kafka.topics import load_layout
 from mediaflow.ops import reconcile, reprocess
-from mediaflow.ops._output import Progress, table, to_json
+from mediaflow.ops._output import table, to_json
+from mediaflow.progress import Progress
 
 
 def register(subparsers: Any) -> None:

@@ -7,10 +7,10 @@ from typing import Any
 from mediaflow.cli._args import json_flag
 from mediaflow.config import Settings
 from mediaflow.kafka.clients import admin_client
+from mediaflow.kafka.scan import throwaway_consumer
 from mediaflow.kafka.topics import load_layout
 from mediaflow.ops import status
 from mediaflow.ops._output import CLEAR_HOME, table, to_json
-from mediaflow.ops._scan import throwaway_consumer
 
 
 def register(subparsers: Any) -> None:

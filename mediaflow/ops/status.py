@@ -22,8 +22,8 @@ from confluent_kafka.admin import AdminClient
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.errors import BrokerUnavailable, MediaflowError
+from mediaflow.kafka.scan import partitions_of, scan, throwaway_consumer, watermarks
 from mediaflow.kafka.topics import TopicLayout
-from mediaflow.ops._scan import partitions_of, scan, throwaway_consumer, watermarks
 from mediaflow.ops.dlq import DeadLetterView, view_of
 
 TIMEOUT_S = 10

@@ -29,10 +29,10 @@ from mediaflow.codec import AvroCodec
 from mediaflow.config import KafkaSettings, Settings
 from mediaflow.errors import MediaflowError
 from mediaflow.kafka import clients
+from mediaflow.kafka.scan import partitions_of, throwaway_consumer, watermarks
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import configure
-from mediaflow.ops._output import Progress
-from mediaflow.ops._scan import partitions_of, throwaway_consumer, watermarks
+from mediaflow.progress import Progress
 
 
 @dataclass(frozen=True, slots=True)
