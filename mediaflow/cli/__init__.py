@@ -17,6 +17,7 @@ from mediaflow.cli import (
     _admin,
     _diagnose,
     _dlq,
+    _projection,
     _replay,
     _reprocess,
     _roles,
@@ -25,7 +26,6 @@ from mediaflow.cli import (
 )
 from mediaflow.config import Settings, secret_values
 from mediaflow.errors import EXIT_CONFIG, ConfigError, MediaflowError
-from mediaflow.processors.projection import cli as _projection
 
 COMMAND_MODULES = [
     _admin,
