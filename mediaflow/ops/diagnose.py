@@ -44,6 +44,8 @@ from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import check, load_layout
 from mediaflow.processors.downloader.client import GuardedClient, guarded_session
 from mediaflow.processors.downloader.safety import UrlPolicy
+from mediaflow.storage.projection import open_store
+from mediaflow.storage.s3 import error_code, s3_client, translate
 from mediaflow.tenants import Tenant, TenantRegistry
 
 PROBE_PREFIX = ".mediaflow-probe/"
@@ -109,8 +111,6 @@ _BUCKET_HINTS = {
 
 def check_bucket(settings: Settings, s3: Any) -> Check:
     """The bucket exists and a probe object can be written, read back and deleted."""
-    from mediaflow.storage.s3 import error_code, translate
-
     bucket = settings.s3.bucket
     key = f"{PROBE_PREFIX}{uuid.uuid4()}"
     body = b"mediaflow diagnose probe"
@@ -140,8 +140,6 @@ def check_bucket(settings: Settings, s3: Any) -> Check:
 
 def check_projection(settings: Settings) -> Check:
     """The projection database opens, is migrated (on open) and answers a query."""
-    from mediaflow.storage.projection import open_store
-
     try:
         store = open_store(settings.projection_db_url)
         try:
@@ -271,8 +269,6 @@ def check_webhook(settings: Settings, timeout: float) -> Check:
 
 def run_checks(settings: Settings, *, timeout: float = 5.0, s3: Any = None) -> list[Check]:
     """Run every check; return them in order."""
-    from mediaflow.storage.s3 import s3_client
-
     checks = [check_broker(settings, timeout)]
     checks.append(
         check_topics(settings, timeout)

@@ -51,6 +51,7 @@ from mediaflow.kafka.publish import TransactionalPublisher
 from mediaflow.kafka.records import OutRecord
 from mediaflow.kafka.scan import scan
 from mediaflow.kafka.topics import TopicLayout
+from mediaflow.storage.projection import open_store
 
 HEX_PREFIX_BYTES = 32
 REDRIVE_HEADERS = frozenset(
@@ -567,8 +568,6 @@ def _traceparent(view: DeadLetterView) -> str | None:
 
 def dismissed_media(settings: Settings, media_ids: Iterable[str]) -> set[str]:
     """Which of ``media_ids`` the projection marks ``dismissed`` (empty when it has no store)."""
-    from mediaflow.storage.projection import open_store
-
     ids = {m for m in media_ids if m}
     if not ids:
         return set()

@@ -31,6 +31,7 @@ from typing import Any
 from aiohttp import web
 from mediaflow.storage.objects import download_url
 from mediaflow.storage.projection import MediaQuery, ProjectionStore, open_store
+from mediaflow.storage.s3 import s3_client
 
 from mediaflow.config import LOCAL_API_TOKEN, Secret, Settings
 from mediaflow.errors import ConfigError
@@ -449,8 +450,6 @@ def main(_args: argparse.Namespace, settings: Settings) -> int:
     Raises:
         ConfigError: a token anyone could send (see :func:`check_token`).
     """
-    from mediaflow.storage.s3 import s3_client
-
     check_token(settings.api_token, settings.api_host)
     store = open_store(settings.projection_db_url)
     app = create_app(
