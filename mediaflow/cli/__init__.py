@@ -21,7 +21,6 @@ from mediaflow.cli import (
     _replay,
     _reprocess,
     _roles,
-    _simulate,
     _status,
 )
 from mediaflow.config import Settings, secret_values
@@ -36,7 +35,6 @@ COMMAND_MODULES = [
     _status,
     _diagnose,
     _projection,
-    _simulate,
 ]
 
 
