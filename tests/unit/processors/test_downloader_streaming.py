@@ -6,7 +6,8 @@ from mediaflow.processors.downloader.streaming import refuse_declared_oversize, 
 
 from mediaflow.errors import ErrorKind, IntegrityError, MediaTooLarge
 from mediaflow.events import MediaType
-from mediaflow.whatsapp import MediaDecryptor, MediaEncryptor
+from mediaflow.whatsapp import MediaDecryptor
+from simulator.encrypt import MediaEncryptor
 
 KEY = bytes(range(32))
 
