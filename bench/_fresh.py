@@ -7,11 +7,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from mediaflow.storage.s3 import drop_bucket, ensure_bucket, s3_client
-
 from mediaflow.config import Settings
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import apply, delete, load_layout
+from mediaflow.storage.s3 import drop_bucket, ensure_bucket, s3_client
 
 
 def fresh_settings(settings: Settings) -> Settings:

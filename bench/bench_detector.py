@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Producer
-from mediaflow.processors.detector.stage import build_worker
 
 from bench._fresh import fresh_stack
 from mediaflow.codec import AvroCodec
@@ -40,6 +39,7 @@ from mediaflow.kafka.topics import TopicLayout, load_layout
 from mediaflow.kafka.worker import Worker
 from mediaflow.logging import configure
 from mediaflow.metrics import RECORDS_IN
+from mediaflow.processors.detector.stage import build_worker
 
 PAYLOADS = REPO_ROOT / "tests" / "fixtures" / "payloads"
 FIXTURES = ("wapi_image", "wapi_audio_ptt", "wapi_document", "wapi_video", "wapi_text")

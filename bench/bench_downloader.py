@@ -32,17 +32,17 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from mediaflow.processors.downloader.fetchers import Fetcher
-from mediaflow.processors.downloader.safety import UrlPolicy, guarded_connector_kwargs
-from mediaflow.processors.downloader.stage import DownloaderStage
-from mediaflow.storage.objects import MediaStore
-from mediaflow.storage.s3 import ensure_bucket, s3_client
 
 from bench._fresh import fresh_stack
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.events import MediaDownloadRequested, MediaInfo, MediaSource
 from mediaflow.kafka.records import InRecord
+from mediaflow.processors.downloader.fetchers import Fetcher
+from mediaflow.processors.downloader.safety import UrlPolicy, guarded_connector_kwargs
+from mediaflow.processors.downloader.stage import DownloaderStage
+from mediaflow.storage.objects import MediaStore
+from mediaflow.storage.s3 import ensure_bucket, s3_client
 from mediaflow.tenants import TenantRegistry
 from simulator import MediaLibrary, SampleMedia, SimulatorThread
 

@@ -22,8 +22,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from mediaflow.storage.s3 import s3_client
-
 from bench._fresh import fresh_stack
 from bench.bench_downloader import against_simulator, request_for
 from mediaflow.codec import AvroCodec
@@ -32,6 +30,7 @@ from mediaflow.events import MediaDownloadRequested
 from mediaflow.kafka import clients
 from mediaflow.kafka.topics import load_layout
 from mediaflow.process import settings_env
+from mediaflow.storage.s3 import s3_client
 from simulator import MediaLibrary, SimulatorThread
 
 MIB = 1024 * 1024

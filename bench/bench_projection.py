@@ -40,13 +40,6 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
-from mediaflow.processors.projection.rebuild import (
-    auto_workers,
-    partition_sizes,
-    rebuild,
-    replay_consumer,
-    split,
-)
 
 from bench._fresh import fresh_stack
 from mediaflow.codec import AvroCodec
@@ -61,6 +54,13 @@ from mediaflow.events import (
 from mediaflow.kafka import clients
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import configure
+from mediaflow.processors.projection.rebuild import (
+    auto_workers,
+    partition_sizes,
+    rebuild,
+    replay_consumer,
+    split,
+)
 
 DEFAULT_N = 200_000
 

@@ -117,15 +117,14 @@ async def _serve_raw(
 
 
 def _serve_floor(settings: Settings) -> None:
-    from mediaflow.producers.webhook import event_loop
-    from mediaflow.producers.webhook.envelope import build_record
-    from mediaflow.producers.webhook.producer import AsyncProducer
-    from mediaflow.producers.webhook.validation import parse_json
-
     from mediaflow.codec import AvroCodec
     from mediaflow.config import Secret
     from mediaflow.events import Provider, WebhookReceived
     from mediaflow.kafka.topics import load_layout
+    from mediaflow.producers.webhook import event_loop
+    from mediaflow.producers.webhook.envelope import build_record
+    from mediaflow.producers.webhook.producer import AsyncProducer
+    from mediaflow.producers.webhook.validation import parse_json
     from mediaflow.providers import read_envelope
     from mediaflow.tenants import Tenant
 

@@ -21,13 +21,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mediaflow.processors.detector.stage import group_id as detector_group
-from mediaflow.processors.downloader import stage as downloader_stage
-
 from mediaflow.config import Settings
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.scan import partitions_of, throwaway_consumer, watermarks
 from mediaflow.kafka.topics import load_layout
+from mediaflow.processors.detector.stage import group_id as detector_group
+from mediaflow.processors.downloader import stage as downloader_stage
 from mediaflow.tenants import TenantRegistry
 from simulator.faults import Faults
 from simulator.media import MediaLibrary

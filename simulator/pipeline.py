@@ -28,14 +28,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from mediaflow.storage.projection import ProjectionStore, open_store
-
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.errors import UsageError
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import apply, delete, load_layout, with_retry_delays
 from mediaflow.media_state import MediaRow
 from mediaflow.process import settings_env
+from mediaflow.storage.projection import ProjectionStore, open_store
 
 ROLES = ("webhooks", "detector", "downloader", "projection", "api")
 """Every role the demo runs, in data-flow order."""

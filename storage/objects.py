@@ -42,11 +42,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from mediaflow.storage.s3 import error_code, head_object, translate
 
 from mediaflow.config import S3Settings
 from mediaflow.errors import MediaflowError, StorageUnavailable
 from mediaflow.logging import get_logger
+from mediaflow.storage.s3 import error_code, head_object, translate
 
 log = get_logger("mediaflow.storage")
 

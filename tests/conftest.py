@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
-from mediaflow.storage.s3 import drop_bucket, ensure_bucket, s3_client
 
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import TopicLayout, apply, delete, load_layout, with_retry_delays
+from mediaflow.storage.s3 import drop_bucket, ensure_bucket, s3_client
 
 TEST_RETRY_DELAYS = (1, 2)
 

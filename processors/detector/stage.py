@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from confluent_kafka import Producer
-from mediaflow.processors.detector.transform import Detection, OutputTopics, detect, read_webhook
 from prometheus_client import Counter
 
 from mediaflow.codec import AvroCodec
@@ -37,6 +36,7 @@ from mediaflow.kafka.topics import load_layout, record_limit
 from mediaflow.kafka.worker import Worker, WorkerOptions
 from mediaflow.logging import get_logger, record_context
 from mediaflow.metrics import DEAD_LETTERS, MEDIA_DETECTED
+from mediaflow.processors.detector.transform import Detection, OutputTopics, detect, read_webhook
 
 log = get_logger("mediaflow.detector")
 

@@ -38,13 +38,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+
+from mediaflow.errors import BlockedUrl, ErrorKind, ProviderUnavailable
 from mediaflow.processors.downloader.safety import (
     MAX_REDIRECTS,
     UrlPolicy,
     guarded_connector_kwargs,
 )
-
-from mediaflow.errors import BlockedUrl, ErrorKind, ProviderUnavailable
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})

@@ -29,8 +29,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from mediaflow.processors.downloader.client import GuardedClient, network_error
-from mediaflow.processors.downloader.safety import UrlPolicy
 
 from mediaflow.config import DownloaderSettings
 from mediaflow.errors import (
@@ -42,6 +40,8 @@ from mediaflow.errors import (
     ProviderUnavailable,
 )
 from mediaflow.events import MediaDownloadRequested
+from mediaflow.processors.downloader.client import GuardedClient, network_error
+from mediaflow.processors.downloader.safety import UrlPolicy
 from mediaflow.retry_after import retry_after_seconds
 from mediaflow.tenants import Tenant
 

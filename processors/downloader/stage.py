@@ -37,15 +37,6 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from mediaflow.processors.downloader import keys
-from mediaflow.processors.downloader.client import guarded_session
-from mediaflow.processors.downloader.fallback import PathFailure, verdict
-from mediaflow.processors.downloader.fetchers import Fetcher, fetch_paths
-from mediaflow.processors.downloader.safety import UrlPolicy
-from mediaflow.processors.downloader.streaming import refuse_declared_oversize, size_limit, transfer
-from mediaflow.storage.objects import STAGING_PREFIX, MediaStore, StoredObject
-from mediaflow.storage.s3 import s3_client
-
 from mediaflow.backoff import Backoff
 from mediaflow.codec import AvroCodec
 from mediaflow.config import DownloaderSettings, Settings
@@ -68,6 +59,14 @@ from mediaflow.kafka.topics import load_layout
 from mediaflow.kafka.worker import Worker, WorkerOptions, decision_kind
 from mediaflow.logging import get_logger, record_context, register_secrets, scrub
 from mediaflow.metrics import DOWNLOAD_BYTES, DOWNLOAD_SECONDS, DOWNLOADS, STORAGE_WAITS
+from mediaflow.processors.downloader import keys
+from mediaflow.processors.downloader.client import guarded_session
+from mediaflow.processors.downloader.fallback import PathFailure, verdict
+from mediaflow.processors.downloader.fetchers import Fetcher, fetch_paths
+from mediaflow.processors.downloader.safety import UrlPolicy
+from mediaflow.processors.downloader.streaming import refuse_declared_oversize, size_limit, transfer
+from mediaflow.storage.objects import STAGING_PREFIX, MediaStore, StoredObject
+from mediaflow.storage.s3 import s3_client
 from mediaflow.tenants import Tenant, TenantRegistry
 from mediaflow.whatsapp import MediaDecryptor, decode_b64_field
 

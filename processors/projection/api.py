@@ -29,9 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from mediaflow.storage.objects import download_url
-from mediaflow.storage.projection import MediaQuery, ProjectionStore, open_store
-from mediaflow.storage.s3 import s3_client
 
 from mediaflow.config import LOCAL_API_TOKEN, Secret, Settings
 from mediaflow.errors import ConfigError
@@ -39,6 +36,9 @@ from mediaflow.events import MediaType
 from mediaflow.logging import get_logger
 from mediaflow.media_state import COLUMNS, MediaRow, MediaStatus, millis
 from mediaflow.serving import listen, raise_open_files_limit
+from mediaflow.storage.objects import download_url
+from mediaflow.storage.projection import MediaQuery, ProjectionStore, open_store
+from mediaflow.storage.s3 import s3_client
 from mediaflow.stored_content import attachment, content_type
 
 log = get_logger("mediaflow.api")

@@ -25,12 +25,12 @@ import json
 from collections.abc import Sequence
 
 from confluent_kafka import KafkaError, Message, Producer
-from mediaflow.processors.projection.api import row_json
-from mediaflow.storage.projection import LogRecord, ProjectionStore
 from prometheus_client import Counter
 
 from mediaflow.errors import BrokerUnavailable
 from mediaflow.logging import get_logger
+from mediaflow.processors.projection.api import row_json
+from mediaflow.storage.projection import LogRecord, ProjectionStore
 
 log = get_logger("mediaflow.projection.changelog")
 

@@ -28,8 +28,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
-from mediaflow.processors.projection.changelog import StateChangelog
-from mediaflow.storage.projection import LogRecord, ProjectionStore, StoreReplaced, open_store
 from prometheus_client import Counter
 
 from mediaflow.backoff import Backoff
@@ -40,6 +38,8 @@ from mediaflow.events import MediaEvent
 from mediaflow.kafka import clients
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import get_logger
+from mediaflow.processors.projection.changelog import StateChangelog
+from mediaflow.storage.projection import LogRecord, ProjectionStore, StoreReplaced, open_store
 
 log = get_logger("mediaflow.projection")
 

@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-from mediaflow.processors.projection.consumer import decode_record
-from mediaflow.storage.projection import LogRecord, ProjectionStore, open_rebuild, open_store
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import KafkaSettings, Settings
@@ -32,7 +30,9 @@ from mediaflow.kafka import clients
 from mediaflow.kafka.scan import partitions_of, throwaway_consumer, watermarks
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import configure
+from mediaflow.processors.projection.consumer import decode_record
 from mediaflow.progress import Progress
+from mediaflow.storage.projection import LogRecord, ProjectionStore, open_rebuild, open_store
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import HttpVersion11, hdrs, web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from mediaflow.codec import AvroCodec
+from mediaflow.config import Settings
+from mediaflow.errors import TransientError
+from mediaflow.events import Provider, WebhookReceived
+from mediaflow.kafka.topics import load_layout
+from mediaflow.logging import get_logger
 from mediaflow.producers.webhook import metrics
 from mediaflow.producers.webhook.auth import (
     TenantSource,
@@ -51,14 +59,6 @@ from mediaflow.producers.webhook.validation import (
     parse_json,
     wants_continue,
 )
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-from mediaflow.codec import AvroCodec
-from mediaflow.config import Settings
-from mediaflow.errors import TransientError
-from mediaflow.events import Provider, WebhookReceived
-from mediaflow.kafka.topics import load_layout
-from mediaflow.logging import get_logger
 from mediaflow.serving import RETRY_AFTER_S
 
 log = get_logger("mediaflow.webhook")

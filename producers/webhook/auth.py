@@ -25,11 +25,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mediaflow.producers.webhook.validation import Rejected
-
 from mediaflow.errors import ConfigError
 from mediaflow.events import Provider
 from mediaflow.logging import get_logger, register_secrets
+from mediaflow.producers.webhook.validation import Rejected
 from mediaflow.tenants import Tenant, TenantRegistry
 
 log = get_logger("mediaflow.webhook")

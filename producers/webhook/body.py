@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
+
 from mediaflow.producers.webhook.budget import Lease
 from mediaflow.producers.webhook.coding import Decoder
 from mediaflow.producers.webhook.validation import (

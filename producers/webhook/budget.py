@@ -17,7 +17,6 @@ from __future__ import annotations
 from types import TracebackType
 
 from mediaflow.producers.webhook.validation import Rejected
-
 from mediaflow.serving import RETRY_AFTER_S
 
 

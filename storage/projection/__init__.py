@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from mediaflow.errors import ConfigError
 from mediaflow.storage.projection.base import (
     DailyCount,
     LogRecord,
@@ -16,8 +17,6 @@ from mediaflow.storage.projection.base import (
     Stats,
     StoreReplaced,
 )
-
-from mediaflow.errors import ConfigError
 
 
 def _sqlite_path(url: str) -> str:

@@ -16,15 +16,6 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from mediaflow.storage.projection.base import (
-    DailyCount,
-    LogRecord,
-    MediaQuery,
-    Page,
-    Stats,
-    StoreReplaced,
-)
-
 from mediaflow.media_state import (
     COLUMNS,
     IN_FLIGHT,
@@ -32,6 +23,14 @@ from mediaflow.media_state import (
     MediaStatus,
     apply,
     row_from,
+)
+from mediaflow.storage.projection.base import (
+    DailyCount,
+    LogRecord,
+    MediaQuery,
+    Page,
+    Stats,
+    StoreReplaced,
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"

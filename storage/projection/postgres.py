@@ -22,10 +22,10 @@ from contextlib import contextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
-from mediaflow.storage.projection._sql import SqlStore, migration_files, now_ms
 from psycopg import sql
 
 from mediaflow.errors import ConfigError, StorageUnavailable
+from mediaflow.storage.projection._sql import SqlStore, migration_files, now_ms
 
 DEFAULT_SCHEMA = "mediaflow_projection"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")

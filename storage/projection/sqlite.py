@@ -17,9 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mediaflow.storage.projection._sql import SqlStore, migration_files, now_ms
-
 from mediaflow.errors import ConfigError
+from mediaflow.storage.projection._sql import SqlStore, migration_files, now_ms
 
 BUSY_TIMEOUT_MS = 30_000
 

@@ -24,14 +24,13 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from mediaflow.storage.projection import ProjectionStore
-
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.errors import MediaflowError
 from mediaflow.events import MediaDeadLettered, MediaStored
 from mediaflow.kafka.topics import load_layout
 from mediaflow.media_state import MediaRow
+from mediaflow.storage.projection import ProjectionStore
 from tests.support.kafka import read_all
 
 TERMINAL_STATUSES = frozenset({"stored", "dead_lettered"})

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from mediaflow.events import MediaInfo, MediaType
 from mediaflow.processors.downloader.keys import (
     MAX_METADATA_VALUE,
     MAX_SEGMENT,
@@ -20,8 +22,6 @@ from mediaflow.processors.downloader.keys import (
     object_key,
     object_metadata,
 )
-
-from mediaflow.events import MediaInfo, MediaType
 from mediaflow.stored_content import ALLOWED_TYPES
 
 RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{n}" for p in ("COM", "LPT") for n in range(1, 10)}

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
+
 from mediaflow.processors.downloader.safety import UrlPolicy
 
 ORIGIN_ADDRESS = "127.0.0.1"

@@ -7,10 +7,10 @@ import dataclasses
 import re
 
 import pytest
-from mediaflow.processors.downloader.keys import MAX_METADATA_VALUE
-from mediaflow.processors.downloader.stage import run
 
 from mediaflow.events import MediaStored
+from mediaflow.processors.downloader.keys import MAX_METADATA_VALUE
+from mediaflow.processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, running_simulator
 from tests.support.downloader import (
     INSTANCE,

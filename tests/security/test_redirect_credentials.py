@@ -13,10 +13,10 @@ import asyncio
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from mediaflow.processors.downloader.stage import run
 
 from mediaflow.events import MediaDeadLettered, MediaStored
 from mediaflow.ops import diagnose
+from mediaflow.processors.downloader.stage import run
 from mediaflow.tenants import TenantRegistry
 from simulator import Faults, MediaLibrary, running_simulator
 from tests.support.downloader import (

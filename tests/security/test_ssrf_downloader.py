@@ -14,10 +14,10 @@ import dataclasses
 from urllib.parse import quote
 
 import pytest
-from mediaflow.processors.downloader.stage import run
 
 from mediaflow.events import MediaDeadLettered, MediaSource, MediaStored
 from mediaflow.kafka import headers as h
+from mediaflow.processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, running_simulator
 from tests.security.ssrf_support import (
     ORIGIN_ADDRESS,

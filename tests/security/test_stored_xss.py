@@ -20,12 +20,12 @@ import uuid
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+
+from mediaflow.events import MediaDetected, MediaDownloadRequested, MediaStored
 from mediaflow.processors.downloader.stage import run
 from mediaflow.processors.projection.api import create_app
 from mediaflow.storage.projection import LogRecord, open_store
 from mediaflow.storage.s3 import s3_client
-
-from mediaflow.events import MediaDetected, MediaDownloadRequested, MediaStored
 from simulator import Faults, MediaLibrary, SampleMedia, running_simulator
 from tests.support.downloader import (
     INSTANCE,

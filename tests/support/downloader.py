@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
-from mediaflow.storage.s3 import s3_client
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.events import MediaDownloadRequested, MediaInfo, MediaSource
 from mediaflow.kafka import headers as h
 from mediaflow.kafka.topics import load_layout
+from mediaflow.storage.s3 import s3_client
 from simulator import SampleMedia
 from tests.support.kafka import produce, read_all
 

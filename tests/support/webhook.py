@@ -13,6 +13,9 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import BaseTestServer, TestClient
+from prometheus_client import REGISTRY
+
+from mediaflow.config import Settings
 from mediaflow.producers.webhook import (
     AsyncProducer,
     Endpoints,
@@ -21,9 +24,6 @@ from mediaflow.producers.webhook import (
     build_server,
     serve,
 )
-from prometheus_client import REGISTRY
-
-from mediaflow.config import Settings
 from simulator.pipeline import free_port
 
 WAPI_INSTANCE = "3B6XIW-ZTS923-GEAY6V"

@@ -6,10 +6,10 @@ import dataclasses
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from mediaflow.storage.s3 import s3_client
 
 from mediaflow.config import Secret
 from mediaflow.ops import diagnose
+from mediaflow.storage.s3 import s3_client
 from mediaflow.tenants import TenantRegistry
 
 pytestmark = pytest.mark.integration

@@ -116,9 +116,8 @@ def test_a_redriven_record_that_fails_again_is_listed_apart_and_not_redriven_twi
 def test_dismissed_dead_letters_are_hidden_from_list_once_the_projection_applied_it(
     settings, layout, capsys
 ):
-    from mediaflow.storage.projection import LogRecord, open_store
-
     from mediaflow.events import MediaDismissed
+    from mediaflow.storage.projection import LogRecord, open_store
 
     dead_letter_like_the_router(settings, layout, "m-1")
     assert run(settings, "dlq", "dismiss", "--kind", "expired", "--reason", "spam") == 0

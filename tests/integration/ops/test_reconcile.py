@@ -8,8 +8,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from mediaflow.storage.projection import LogRecord, open_store
-from mediaflow.storage.s3 import s3_client
 
 from mediaflow.cli import build_parser
 from mediaflow.codec import AvroCodec
@@ -22,6 +20,8 @@ from mediaflow.events import (
     MediaType,
     utcnow,
 )
+from mediaflow.storage.projection import LogRecord, open_store
+from mediaflow.storage.s3 import s3_client
 from tests.support.kafka import produce, read_all
 
 pytestmark = pytest.mark.integration

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mediaflow.processors.downloader.stage import run
-from mediaflow.processors.projection import consumer as projection
-from mediaflow.storage.s3 import s3_client
 
 from mediaflow.cli import build_parser
 from mediaflow.config import Settings
 from mediaflow.events import MediaDeadLettered, MediaRedriven, MediaStored
 from mediaflow.kafka import headers as h
+from mediaflow.processors.downloader.stage import run
+from mediaflow.processors.projection import consumer as projection
+from mediaflow.storage.s3 import s3_client
 from simulator import Faults, MediaLibrary, SampleMedia, running_simulator
 from tests.support.downloader import (
     INSTANCE,

@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 import pytest
 from confluent_kafka.admin import AdminClient
-from mediaflow.processors.detector.stage import group_id
 
 from mediaflow.config import Settings
 from mediaflow.kafka.topics import load_layout
+from mediaflow.processors.detector.stage import group_id
 from tests.support.detector import (
     as_record,
     envelope,

@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from mediaflow.processors.detector import group_id
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.events import MediaDownloadRequested, WebhookReceived
 from mediaflow.kafka import headers as h
 from mediaflow.kafka.topics import load_layout
+from mediaflow.processors.detector import group_id
 from tests.support.kafka import produce, read_all
 from tests.support.processes import spawn_role, stop
 

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import pytest
-from mediaflow.processors.downloader.stage import run
 
 from mediaflow.events import MediaDeadLettered, MediaDownloadFailed, MediaStored
 from mediaflow.kafka import headers as h
+from mediaflow.processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, running_simulator
 from tests.support.downloader import (
     INSTANCE,

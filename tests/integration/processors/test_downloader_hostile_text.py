@@ -15,10 +15,10 @@ from contextlib import asynccontextmanager
 
 import pytest
 from aiohttp import web
-from mediaflow.processors.downloader.stage import run
 
 from mediaflow.events import MediaDeadLettered, MediaDownloadFailed, MediaStored
 from mediaflow.kafka.topics import load_layout
+from mediaflow.processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, SampleMedia, running_simulator
 from tests.support.downloader import (
     CODEC,

@@ -7,11 +7,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from mediaflow.processors.downloader.stage import run
 
 from bench.bench_memory import downloader_burst
 from mediaflow.events import MediaDeadLettered, MediaStored
 from mediaflow.kafka import headers as h
+from mediaflow.processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, running_simulator
 from tests.support.downloader import (
     INSTANCE,

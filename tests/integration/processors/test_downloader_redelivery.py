@@ -7,11 +7,11 @@ import uuid
 from datetime import timedelta
 
 import pytest
+
+from mediaflow.events import MediaDownloadRequested, MediaStored
 from mediaflow.processors.downloader.stage import run
 from mediaflow.storage.objects import MediaStore
 from mediaflow.storage.s3 import s3_client
-
-from mediaflow.events import MediaDownloadRequested, MediaStored
 from simulator import Faults, MediaLibrary, running_simulator
 from tests.support.downloader import (
     INSTANCE,

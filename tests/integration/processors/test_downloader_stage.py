@@ -11,11 +11,11 @@ import sys
 import time
 
 import pytest
-from mediaflow.processors.downloader.stage import run
 
 from mediaflow.config import REPO_ROOT
 from mediaflow.events import MediaDeadLettered, MediaDownloadFailed, MediaStored
 from mediaflow.kafka import headers as h
+from mediaflow.processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, SimulatorThread, running_simulator
 from tests.support.downloader import (
     INSTANCE,

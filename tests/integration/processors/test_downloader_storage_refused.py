@@ -13,8 +13,6 @@ import dataclasses
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from mediaflow.processors.downloader.stage import group_id, run
-from mediaflow.storage.s3 import drop_bucket, ensure_bucket, s3_client
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
@@ -22,6 +20,8 @@ from mediaflow.config import Secret, Settings
 from mediaflow.events import MediaDownloadFailed, MediaStored
 from mediaflow.kafka.topics import load_layout
 from mediaflow.kafka.worker import WorkerOptions
+from mediaflow.processors.downloader.stage import group_id, run
+from mediaflow.storage.s3 import drop_bucket, ensure_bucket, s3_client
 from simulator import Faults, MediaLibrary, running_simulator
 from tests.support.downloader import (
     INSTANCE,

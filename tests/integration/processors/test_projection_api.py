@@ -12,11 +12,11 @@ from contextlib import ExitStack
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+
+from mediaflow.config import Settings
 from mediaflow.processors.projection.api import create_app
 from mediaflow.storage.projection import LogRecord, open_store
 from mediaflow.storage.s3 import s3_client
-
-from mediaflow.config import Settings
 from simulator.pipeline import free_port
 from tests.support.connections import OPEN_FILES, PAST_THE_LIMIT, answered, hold, read_answer
 from tests.support.processes import spawn_role

@@ -6,11 +6,11 @@ import argparse
 import json
 
 import pytest
-from mediaflow.processors.projection import consumer as projection
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.kafka.topics import TopicLayout
+from mediaflow.processors.projection import consumer as projection
 from tests.support.kafka import produce, read_all
 from tests.support.projection import detected, failed, stored
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from mediaflow.producers.webhook import serve
 from prometheus_client import REGISTRY
 
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.kafka.topics import load_layout
+from mediaflow.producers.webhook import serve
 from simulator.pipeline import free_port
 from tests.support.kafka import read_all
 from tests.support.webhook import WAPI_SECRET, accepts_connections, write_tenants

@@ -1,10 +1,10 @@
 """Throwaway buckets against the real S3 server: dropped with everything in them."""
 
 import pytest
-from mediaflow.storage.s3 import drop_bucket, s3_client
 
 from mediaflow.config import Settings
 from mediaflow.errors import StorageUnavailable
+from mediaflow.storage.s3 import drop_bucket, s3_client
 
 
 def test_a_dropped_bucket_takes_its_objects_and_open_uploads_with_it(settings: Settings) -> None:

@@ -10,7 +10,6 @@ import fastavro
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mediaflow.schemas import SCHEMA_DIR
 
 from mediaflow.codec import MAGIC, AvroCodec, generate_writer, load_schema
 from mediaflow.errors import UndecodableRecord
@@ -28,6 +27,7 @@ from mediaflow.events import (
     MediaType,
     WebhookReceived,
 )
+from mediaflow.schemas import SCHEMA_DIR
 
 NOW = datetime(2026, 11, 29, 12, 0, 0, 123000, tzinfo=UTC)
 COMMON = {

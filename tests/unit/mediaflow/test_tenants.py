@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from mediaflow.producers.webhook.auth import TenantSource
 
 from mediaflow.errors import ConfigError
+from mediaflow.producers.webhook.auth import TenantSource
 from mediaflow.tenants import TenantRegistry
 
 BROKEN = {

@@ -6,8 +6,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from mediaflow.processors.detector.stage import DetectorStage
-from mediaflow.processors.detector.transform import OutputTopics
 from prometheus_client import REGISTRY
 
 from mediaflow.codec import AvroCodec
@@ -15,6 +13,8 @@ from mediaflow.errors import UndecodableRecord
 from mediaflow.events import WebhookReceived
 from mediaflow.kafka.records import InRecord
 from mediaflow.kafka.routing import FailureRouter
+from mediaflow.processors.detector.stage import DetectorStage
+from mediaflow.processors.detector.transform import OutputTopics
 
 PAYLOADS = Path(__file__).resolve().parents[2] / "fixtures" / "payloads"
 NOW = datetime(2024, 11, 28, 12, 0, tzinfo=UTC)

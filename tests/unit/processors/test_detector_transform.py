@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mediaflow.processors.detector.transform import Detection, OutputTopics, detect, read_webhook
 
 from mediaflow.codec import AvroCodec
 from mediaflow.errors import ErrorKind, InvalidPayload, UndecodableRecord
@@ -24,6 +23,7 @@ from mediaflow.events import (
 from mediaflow.kafka import headers as h
 from mediaflow.kafka.records import InRecord, OutRecord
 from mediaflow.kafka.routing import FailureRouter
+from mediaflow.processors.detector.transform import Detection, OutputTopics, detect, read_webhook
 from mediaflow.providers import Category
 from tests.support.detector import fanout_body
 

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from mediaflow.processors.downloader.stage import DownloaderStage
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import DownloaderSettings
@@ -28,6 +27,7 @@ from mediaflow.events import (
 from mediaflow.kafka.records import InRecord
 from mediaflow.kafka.retry import DeadLetter, Decision, RetryLater, RetryTier
 from mediaflow.logging import register_secrets
+from mediaflow.processors.downloader.stage import DownloaderStage
 from mediaflow.tenants import TenantRegistry
 
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from mediaflow.processors.downloader.fallback import PathFailure, verdict
-
 from mediaflow.errors import (
     ErrorKind,
     IntegrityError,
@@ -11,6 +9,7 @@ from mediaflow.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
+from mediaflow.processors.downloader.fallback import PathFailure, verdict
 
 WAPI_DOWN = PathFailure("wapi", ProviderUnavailable("W-API answered 503", retry_after=7.0))
 WAPI_REFUSED = PathFailure(

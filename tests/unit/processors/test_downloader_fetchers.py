@@ -1,7 +1,6 @@
 from datetime import UTC, datetime
 
 import pytest
-from mediaflow.processors.downloader.fetchers import fetch_paths, status_error
 
 from mediaflow.config import Secret
 from mediaflow.errors import (
@@ -12,6 +11,7 @@ from mediaflow.errors import (
     ProviderUnavailable,
 )
 from mediaflow.events import MediaDownloadRequested, MediaInfo, MediaSource, MediaType
+from mediaflow.processors.downloader.fetchers import fetch_paths, status_error
 from mediaflow.tenants import Tenant
 
 

@@ -3,10 +3,10 @@ from ipaddress import IPv4Address, IPv6Address, ip_network
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from mediaflow.processors.downloader.safety import UrlPolicy
 
 from mediaflow.config import DownloaderSettings
 from mediaflow.errors import BlockedUrl
+from mediaflow.processors.downloader.safety import UrlPolicy
 
 POLICY = UrlPolicy(("api.w-api.app", "*.whatsapp.net"))
 

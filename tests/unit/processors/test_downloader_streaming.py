@@ -2,10 +2,10 @@ import hashlib
 from collections.abc import AsyncIterator
 
 import pytest
-from mediaflow.processors.downloader.streaming import refuse_declared_oversize, size_limit, transfer
 
 from mediaflow.errors import ErrorKind, IntegrityError, MediaTooLarge
 from mediaflow.events import MediaType
+from mediaflow.processors.downloader.streaming import refuse_declared_oversize, size_limit, transfer
 from mediaflow.whatsapp import MediaDecryptor
 from simulator.encrypt import MediaEncryptor
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from mediaflow.processors.projection.api import create_app
-from mediaflow.storage.projection import LogRecord, open_store
 
 from mediaflow.config import Secret
 from mediaflow.media_state import millis
+from mediaflow.processors.projection.api import create_app
+from mediaflow.storage.projection import LogRecord, open_store
 from tests.support.projection import T0, at, dead_lettered, detected, stored
 
 TOKEN = "test-api-token-123"

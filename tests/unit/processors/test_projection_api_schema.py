@@ -11,11 +11,11 @@ import pytest
 import schemathesis
 from aiohttp import web
 from hypothesis import HealthCheck, settings
-from mediaflow.processors.projection.api import OPENAPI_FILE, create_app
-from mediaflow.storage.projection import LogRecord, open_store
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from mediaflow.config import Secret
+from mediaflow.processors.projection.api import OPENAPI_FILE, create_app
+from mediaflow.storage.projection import LogRecord, open_store
 from tests.support.projection import dead_lettered, detected, stored
 
 TOKEN = "schema-test-token"

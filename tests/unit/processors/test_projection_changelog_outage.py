@@ -5,11 +5,10 @@ Fakes stand in for Kafka (the point is the retry path); the store is a real SQLi
 
 from pathlib import Path
 
-from mediaflow.processors.projection.consumer import ProjectionConsumer
-from mediaflow.storage.projection import open_store
-
 from mediaflow.codec import AvroCodec
 from mediaflow.errors import BrokerUnavailable
+from mediaflow.processors.projection.consumer import ProjectionConsumer
+from mediaflow.storage.projection import open_store
 from tests.support.projection import detected
 
 

@@ -1,6 +1,10 @@
 from pathlib import Path
 
 import pytest
+from multidict import CIMultiDict
+
+from mediaflow.config import Secret
+from mediaflow.events import Provider
 from mediaflow.producers.webhook.auth import (
     KnownSecrets,
     TenantSource,
@@ -8,10 +12,6 @@ from mediaflow.producers.webhook.auth import (
     presented_token,
 )
 from mediaflow.producers.webhook.validation import Rejected
-from multidict import CIMultiDict
-
-from mediaflow.config import Secret
-from mediaflow.events import Provider
 from mediaflow.tenants import Tenant, TenantRegistry
 
 REGISTRY = TenantRegistry(

@@ -1,7 +1,7 @@
 import pytest
+
 from mediaflow.producers.webhook.budget import BodyBudget
 from mediaflow.producers.webhook.validation import Rejected
-
 from mediaflow.serving import RETRY_AFTER_S
 
 

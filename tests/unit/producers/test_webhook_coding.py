@@ -4,6 +4,7 @@ import zlib
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from mediaflow.producers.webhook.coding import PIECE_BYTES, decoder_for
 from mediaflow.producers.webhook.validation import Rejected
 

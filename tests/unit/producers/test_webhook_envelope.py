@@ -2,6 +2,8 @@ import os
 import uuid
 from datetime import UTC, datetime
 
+from mediaflow.config import Secret
+from mediaflow.events import Provider
 from mediaflow.producers.webhook.envelope import (
     RandomPool,
     build_record,
@@ -10,9 +12,6 @@ from mediaflow.producers.webhook.envelope import (
     traceparent,
     uuid4_from,
 )
-
-from mediaflow.config import Secret
-from mediaflow.events import Provider
 from mediaflow.providers import EnvelopeFields
 from mediaflow.tenants import Tenant
 

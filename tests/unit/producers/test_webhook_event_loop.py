@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+
 from mediaflow.producers.webhook import event_loop
 
 pytestmark = pytest.mark.skipif(

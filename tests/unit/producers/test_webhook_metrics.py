@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from mediaflow.producers.webhook.metrics import WebhookTally
 from prometheus_client import CollectorRegistry, generate_latest
 
 from mediaflow.events import Provider
+from mediaflow.producers.webhook.metrics import WebhookTally
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ import functools
 from typing import Any
 
 import pytest
-from mediaflow.producers.webhook import producer as producer_module
-from mediaflow.producers.webhook.producer import AsyncProducer
 
 from mediaflow.config import KafkaSettings, Settings
 from mediaflow.errors import BrokerUnavailable
+from mediaflow.producers.webhook import producer as producer_module
+from mediaflow.producers.webhook.producer import AsyncProducer
 
 
 class ReportingClient:

@@ -3,6 +3,8 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+from mediaflow.events import Provider
 from mediaflow.producers.webhook.validation import (
     Rejected,
     check_content_type,
@@ -11,8 +13,6 @@ from mediaflow.producers.webhook.validation import (
     parse_json,
     wants_continue,
 )
-
-from mediaflow.events import Provider
 
 
 def test_declared_length_over_the_limit_is_413() -> None:

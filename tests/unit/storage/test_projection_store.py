@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from mediaflow.storage.projection import (
     LogRecord,
     MediaQuery,
@@ -15,7 +16,6 @@ from mediaflow.storage.projection import (
     open_rebuild,
     open_store,
 )
-
 from tests.support.projection import (
     dead_lettered,
     detected,

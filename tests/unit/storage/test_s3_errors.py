@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
-from mediaflow.storage.s3 import translate
 
 from mediaflow.errors import MediaflowError, StorageCause, StorageUnavailable, TransientError
+from mediaflow.storage.s3 import translate
 
 
 def refused(code: str, status: int, operation: str = "PutObject") -> ClientError:
