@@ -21,8 +21,9 @@ from mediaflow.events import MediaDownloadFailed, MediaStored
 from mediaflow.kafka.topics import load_layout
 from mediaflow.kafka.worker import WorkerOptions
 from mediaflow.processors.downloader.stage import group_id, run
-from mediaflow.storage.s3 import drop_bucket, ensure_bucket, s3_client
+from mediaflow.storage.s3 import ensure_bucket, s3_client
 from simulator import Faults, MediaLibrary, running_simulator
+from simulator.scratch import drop_bucket
 from tests.support.downloader import (
     INSTANCE,
     TOKEN,
