@@ -28,10 +28,10 @@ from mediaflow.processors.detector.transform import (
 )
 
 __all__ = [
-    "EVENT_ID_NAMESPACE",
-    "GROUP",
     "Detection",
     "DetectorStage",
+    "EVENT_ID_NAMESPACE",
+    "GROUP",
     "OutputTopics",
     "build_worker",
     "detect",
