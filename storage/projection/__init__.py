@@ -2,6 +2,8 @@
 
 ``sqlite:///path/to/projection.db`` or ``postgresql://user@host:port/db[?schema=NAME]``
 (``settings.projection_db_url``). Migrations in ``migrations/<backend>/`` run on open.
+Each backend module is imported only when its URL is opened, so a SQLite
+deployment never loads psycopg.
 """
 
 from __future__ import annotations
