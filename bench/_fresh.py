@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from mediaflow.config import Settings
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import apply, delete, load_layout
-from storage.s3 import drop_bucket, ensure_bucket, s3_client
+from mediaflow.storage.s3 import ensure_bucket, s3_client
+from simulator.scratch import drop_bucket
 
 
 def fresh_settings(settings: Settings) -> Settings:

@@ -39,7 +39,7 @@ from mediaflow.kafka.topics import TopicLayout, load_layout
 from mediaflow.kafka.worker import Worker
 from mediaflow.logging import configure
 from mediaflow.metrics import RECORDS_IN
-from processors.detector.stage import build_worker
+from mediaflow.processors.detector.stage import build_worker
 
 PAYLOADS = REPO_ROOT / "tests" / "fixtures" / "payloads"
 FIXTURES = ("wapi_image", "wapi_audio_ptt", "wapi_document", "wapi_video", "wapi_text")

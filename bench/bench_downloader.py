@@ -38,13 +38,13 @@ from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.events import MediaDownloadRequested, MediaInfo, MediaSource
 from mediaflow.kafka.records import InRecord
+from mediaflow.processors.downloader.fetchers import Fetcher
+from mediaflow.processors.downloader.safety import UrlPolicy, guarded_connector_kwargs
+from mediaflow.processors.downloader.stage import DownloaderStage
+from mediaflow.storage.objects import MediaStore
+from mediaflow.storage.s3 import ensure_bucket, s3_client
 from mediaflow.tenants import TenantRegistry
-from processors.downloader.fetchers import Fetcher
-from processors.downloader.safety import UrlPolicy, guarded_connector_kwargs
-from processors.downloader.stage import DownloaderStage
 from simulator import MediaLibrary, SampleMedia, SimulatorThread
-from storage.objects import MediaStore
-from storage.s3 import ensure_bucket, s3_client
 
 CONCURRENCY = 4
 MIB = 1024 * 1024

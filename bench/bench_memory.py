@@ -30,8 +30,8 @@ from mediaflow.events import MediaDownloadRequested
 from mediaflow.kafka import clients
 from mediaflow.kafka.topics import load_layout
 from mediaflow.process import settings_env
+from mediaflow.storage.s3 import s3_client
 from simulator import MediaLibrary, SimulatorThread
-from storage.s3 import s3_client
 
 MIB = 1024 * 1024
 INSTANCE = "bench-memory"

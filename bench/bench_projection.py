@@ -54,7 +54,7 @@ from mediaflow.events import (
 from mediaflow.kafka import clients
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import configure
-from processors.projection.rebuild import (
+from mediaflow.processors.projection.rebuild import (
     auto_workers,
     partition_sizes,
     rebuild,

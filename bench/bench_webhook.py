@@ -76,8 +76,8 @@ _FORK = multiprocessing.get_context("fork")
 
 
 def _serve_receiver(settings: Settings) -> None:
-    from producers.webhook import event_loop
-    from producers.webhook.server import serve
+    from mediaflow.producers.webhook import event_loop
+    from mediaflow.producers.webhook.server import serve
 
     raise SystemExit(event_loop.run(serve(settings)))
 
@@ -121,12 +121,12 @@ def _serve_floor(settings: Settings) -> None:
     from mediaflow.config import Secret
     from mediaflow.events import Provider, WebhookReceived
     from mediaflow.kafka.topics import load_layout
+    from mediaflow.producers.webhook import event_loop
+    from mediaflow.producers.webhook.envelope import build_record
+    from mediaflow.producers.webhook.producer import AsyncProducer
+    from mediaflow.producers.webhook.validation import parse_json
     from mediaflow.providers import read_envelope
     from mediaflow.tenants import Tenant
-    from producers.webhook import event_loop
-    from producers.webhook.envelope import build_record
-    from producers.webhook.producer import AsyncProducer
-    from producers.webhook.validation import parse_json
 
     codec = AvroCodec()
     producer = AsyncProducer.from_settings(settings)

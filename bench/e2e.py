@@ -23,11 +23,11 @@ from typing import Any
 
 from mediaflow.config import Settings
 from mediaflow.kafka.clients import admin_client
+from mediaflow.kafka.scan import partitions_of, throwaway_consumer, watermarks
 from mediaflow.kafka.topics import load_layout
-from mediaflow.ops._scan import partitions_of, throwaway_consumer, watermarks
+from mediaflow.processors.detector.stage import group_id as detector_group
+from mediaflow.processors.downloader import stage as downloader_stage
 from mediaflow.tenants import TenantRegistry
-from processors.detector.stage import group_id as detector_group
-from processors.downloader import stage as downloader_stage
 from simulator.faults import Faults
 from simulator.media import MediaLibrary
 from simulator.pipeline import Pipeline, Run, terminal_rows

@@ -48,8 +48,8 @@ from fastavro.write import LOGICAL_WRITERS
 
 from mediaflow.errors import UndecodableRecord
 from mediaflow.events import RECORD_TYPES
+from mediaflow.schemas import NAMESPACE, SCHEMA_DIR
 from mediaflow.text import utf8_safe
-from schemas import NAMESPACE, SCHEMA_DIR
 
 MAGIC = b"\xc3\x01"
 HEADER_LENGTH = 10

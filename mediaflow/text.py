@@ -11,7 +11,7 @@ surrogate becomes U+FFFD, the replacement character; everything else is kept.
 NUL and other control characters are valid UTF-8: Kafka headers and Avro
 carry them unchanged, the JSON encoders escape them, and the one store that
 cannot hold NUL (PostgreSQL text) replaces it where rows are written
-(:mod:`storage.projection`).
+(:mod:`mediaflow.storage.projection`).
 """
 
 from __future__ import annotations

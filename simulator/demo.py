@@ -40,8 +40,9 @@ from pathlib import Path
 
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.errors import MediaflowError
+from mediaflow.media_state import MediaRow
+from mediaflow.storage.s3 import s3_client
 from mediaflow.tenants import TenantRegistry
-from processors.projection.apply import MediaRow
 from simulator.faults import Faults
 from simulator.media import MediaLibrary, SampleMedia
 from simulator.pipeline import Pipeline, Run, terminal_rows
@@ -101,8 +102,6 @@ def verify_objects(
     settings: Settings, rows: Iterable[MediaRow], samples: Mapping[str, SampleMedia]
 ) -> dict[str, bool]:
     """Media id -> whether the stored object's bytes hash to the row's and the sample's sha256."""
-    from storage.s3 import s3_client
-
     s3 = s3_client(settings.s3)
     verified: dict[str, bool] = {}
     for row in rows:

@@ -6,7 +6,7 @@ by bytes from an AES-CTR keystream keyed by the item's own seed, so any item
 can be regenerated, chunk by chunk, at any time, without ever holding the whole
 file in memory. That is what lets the fake CDN serve a 1 GiB video.
 
-The ``.enc`` bytes come from :class:`mediaflow.whatsapp.MediaEncryptor`
+The ``.enc`` bytes come from :class:`simulator.encrypt.MediaEncryptor`
 (whatsapp-media.md section 3). The declared hashes are computed by streaming
 the item once, on first use, and cached.
 
@@ -29,7 +29,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from mediaflow.errors import UsageError
 from mediaflow.events import MediaType
-from mediaflow.whatsapp import BLOCK_SIZE, MAC_LENGTH, MediaEncryptor, generate_media_key
+from mediaflow.whatsapp import BLOCK_SIZE, MAC_LENGTH
+from simulator.encrypt import MediaEncryptor, generate_media_key
 
 DEFAULT_CHUNK = 64 * 1024
 """Bytes per chunk when streaming plaintext or ``.enc`` bytes."""

@@ -31,10 +31,12 @@ from typing import IO
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.errors import UsageError
 from mediaflow.kafka.clients import admin_client
-from mediaflow.kafka.topics import apply, delete, load_layout, with_retry_delays
+from mediaflow.kafka.topics import apply, delete, load_layout
+from mediaflow.media_state import MediaRow
 from mediaflow.process import settings_env
-from processors.projection.apply import MediaRow
-from storage.projection import ProjectionStore, open_store
+from mediaflow.storage.projection import ProjectionStore, open_store
+from mediaflow.storage.s3 import ensure_bucket, s3_client
+from simulator.scratch import drop_bucket, with_retry_delays
 
 ROLES = ("webhooks", "detector", "downloader", "projection", "api")
 """Every role the demo runs, in data-flow order."""
@@ -137,8 +139,6 @@ class Run:
 
     def prepare(self) -> None:
         """Create the topics, the bucket and the projection database."""
-        from storage.s3 import ensure_bucket, s3_client
-
         apply(admin_client(self.settings.kafka), load_layout(self.settings.kafka).specs)
         ensure_bucket(s3_client(self.settings.s3), self.settings.s3)
         open_store(self.settings.projection_db_url).close()
@@ -153,8 +153,6 @@ class Run:
 
         The directory stays: its logs are small and explain a failure.
         """
-        from storage.s3 import drop_bucket, s3_client
-
         self.delete_topics()
         drop_bucket(s3_client(self.settings.s3), self.settings.s3.bucket)
 

@@ -1,1 +1,1 @@
-"""Where things are kept: media objects in S3 (:mod:`storage.s3`), projection state in SQL."""
+"""Where things are kept: media objects in S3 (:mod:`.s3`), projection state in SQL."""

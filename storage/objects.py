@@ -27,7 +27,7 @@ Every object is written with a ``Content-Disposition`` (``attachment`` at
 least), and :func:`download_url` presigns links that make a browser save an
 object, never render it (see :mod:`mediaflow.stored_content`).
 
-Every botocore error is translated by :func:`storage.s3.translate`
+Every botocore error is translated by :func:`mediaflow.storage.s3.translate`
 (``StorageUnavailable`` when the server is down or refuses the credentials
 or the bucket).
 """
@@ -46,7 +46,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from mediaflow.config import S3Settings
 from mediaflow.errors import MediaflowError, StorageUnavailable
 from mediaflow.logging import get_logger
-from storage.s3 import error_code, head_object, translate
+from mediaflow.storage.s3 import error_code, head_object, translate
 
 log = get_logger("mediaflow.storage")
 
@@ -82,7 +82,7 @@ class MediaStore:
     """Media objects of one bucket.
 
     Args:
-        client: a boto3 S3 client (see :func:`storage.s3.s3_client`).
+        client: a boto3 S3 client (see :func:`mediaflow.storage.s3.s3_client`).
         settings: bucket name, multipart threshold and part size.
         page_size: keys asked for per listing page (S3 returns at most 1000).
     """

@@ -136,31 +136,4 @@ def ensure_bucket(client: Any, settings: S3Settings) -> bool:
     return True
 
 
-def drop_bucket(client: Any, bucket: str) -> None:
-    """Delete a throwaway bucket (a test's, a benchmark run's) with everything in it.
-
-    Open multipart uploads are aborted and objects deleted one by one (not with
-    DeleteObjects, whose required checksum header some S3-compatible servers
-    refuse), then the bucket goes. A bucket that is already gone is fine.
-
-    Raises:
-        StorageUnavailable: the server cannot be reached.
-    """
-    try:
-        for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
-            for upload in page.get("Uploads", []):
-                client.abort_multipart_upload(
-                    Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                )
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for entry in page.get("Contents", []):
-                client.delete_object(Bucket=bucket, Key=entry["Key"])
-        client.delete_bucket(Bucket=bucket)
-    except ClientError as exc:
-        if error_code(exc) != "NoSuchBucket":
-            raise translate(exc, bucket=bucket) from exc
-    except BotoCoreError as exc:
-        raise translate(exc, bucket=bucket) from exc
-
-
-__all__ = ["drop_bucket", "ensure_bucket", "error_code", "head_object", "s3_client", "translate"]
+__all__ = ["ensure_bucket", "error_code", "head_object", "s3_client", "translate"]

@@ -20,8 +20,9 @@ from confluent_kafka.admin import AdminClient
 
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.kafka.clients import admin_client
-from mediaflow.kafka.topics import TopicLayout, apply, delete, load_layout, with_retry_delays
-from storage.s3 import drop_bucket, ensure_bucket, s3_client
+from mediaflow.kafka.topics import TopicLayout, apply, delete, load_layout
+from mediaflow.storage.s3 import ensure_bucket, s3_client
+from simulator.scratch import drop_bucket, with_retry_delays
 from tests.support.stack import stack_env
 
 TEST_RETRY_DELAYS = (1, 2)

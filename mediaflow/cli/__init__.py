@@ -17,15 +17,14 @@ from mediaflow.cli import (
     _admin,
     _diagnose,
     _dlq,
+    _projection,
     _replay,
     _reprocess,
     _roles,
-    _simulate,
     _status,
 )
 from mediaflow.config import Settings, secret_values
 from mediaflow.errors import EXIT_CONFIG, ConfigError, MediaflowError
-from processors.projection import cli as _projection
 
 COMMAND_MODULES = [
     _admin,
@@ -36,7 +35,6 @@ COMMAND_MODULES = [
     _status,
     _diagnose,
     _projection,
-    _simulate,
 ]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from mediaflow.config import Settings, masked
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import apply, check, load_layout
+from mediaflow.storage.s3 import ensure_bucket, s3_client
 
 
 def register(subparsers: Any) -> None:
@@ -66,8 +67,6 @@ def topics_check(_args: argparse.Namespace, settings: Settings) -> int:
 
 def storage_init(_args: argparse.Namespace, settings: Settings) -> int:
     """Create the bucket if it does not exist."""
-    from storage.s3 import ensure_bucket, s3_client
-
     created = ensure_bucket(s3_client(settings.s3), settings.s3)
     print(f"bucket {settings.s3.bucket}: {'created' if created else 'already exists'} (private)")
     return 0

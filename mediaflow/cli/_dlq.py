@@ -10,7 +10,8 @@ from mediaflow.config import Settings
 from mediaflow.errors import UsageError
 from mediaflow.kafka.topics import load_layout
 from mediaflow.ops import dlq
-from mediaflow.ops._output import Progress, cell, table, to_json
+from mediaflow.ops._output import cell, table, to_json
+from mediaflow.progress import Progress
 
 LIST_COLUMNS = (
     "id",

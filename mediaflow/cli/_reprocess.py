@@ -7,9 +7,13 @@ from mediaflow.cli._args import json_flag, time_arg
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.events import utcnow
+from mediaflow.kafka.headers import millis
 from mediaflow.kafka.topics import load_layout
 from mediaflow.ops import reconcile, reprocess
-from mediaflow.ops._output import Progress, table, to_json
+from mediaflow.ops._output import table, to_json
+from mediaflow.progress import Progress
+from mediaflow.storage.projection import MediaQuery, open_store
+from mediaflow.storage.s3 import s3_client
 
 
 def register(subparsers: Any) -> None:
@@ -53,15 +57,11 @@ def request_again(
 
 
 def _ms(moment: Any) -> int | None:
-    from mediaflow.kafka.headers import millis
-
     return None if moment is None else millis(moment)
 
 
 def reprocess_command(args: argparse.Namespace, settings: Settings) -> int:
     """Re-request the selected media; exit 1 when some had no request left on the topic."""
-    from storage.projection import MediaQuery, open_store
-
     media_ids = list(args.media_id)
     if not media_ids:
         query = MediaQuery(
@@ -113,9 +113,6 @@ FINDING_COLUMNS = ("media_id", "problem", "status", "client_id", "detail")
 
 def reconcile_command(args: argparse.Namespace, settings: Settings) -> int:
     """Report findings (and fix them); exit 1 when something is left unfixed."""
-    from storage.projection import open_store
-    from storage.s3 import s3_client
-
     store = open_store(settings.projection_db_url)
     try:
         rows = list(store.rows())

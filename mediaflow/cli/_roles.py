@@ -1,18 +1,17 @@
 """``mediaflow serve ...`` / ``mediaflow run ...``: the long-running roles, and a supervisor.
 
-Each role lives in its stage's package and exposes ``main(args, settings) -> int``;
-this module only finds it, so the CLI stays importable while a stage is absent.
+Each role lives in its stage's package and exposes ``main(args, settings) -> int``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import start_http_server
@@ -21,17 +20,21 @@ from mediaflow.cli._args import positive_int, positive_seconds
 from mediaflow.config import Settings
 from mediaflow.errors import EXIT_CONFIG, ConfigError, UsageError
 from mediaflow.logging import get_logger
+from mediaflow.processors.detector import stage as detector
+from mediaflow.processors.downloader import stage as downloader
+from mediaflow.processors.projection import api, consumer
+from mediaflow.producers.webhook import server as webhooks
 
 log = get_logger("mediaflow.supervisor")
 
-ROLES: dict[str, str] = {
-    "webhooks": "producers.webhook.server:main",
-    "detector": "processors.detector.stage:main",
-    "downloader": "processors.downloader.stage:main",
-    "projection": "processors.projection.consumer:main",
-    "api": "processors.projection.api:main",
+ROLES: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "webhooks": webhooks.main,
+    "detector": detector.main,
+    "downloader": downloader.main,
+    "projection": consumer.main,
+    "api": api.main,
 }
-"""Role name -> ``module:function`` implementing it, in data-flow order."""
+"""Role name -> the function implementing it, in data-flow order."""
 
 
 def register(subparsers: Any) -> None:
@@ -58,12 +61,6 @@ def register(subparsers: Any) -> None:
         help="drain mode: exit once idle this long (processors only)",
     )
     run.set_defaults(handler=run_role)
-
-
-def resolve(role: str) -> Any:
-    """Import the function implementing ``role``."""
-    module_name, function = ROLES[role].split(":")
-    return getattr(importlib.import_module(module_name), function)
 
 
 PROCESSOR_ROLES = ("detector", "downloader", "projection")
@@ -94,7 +91,7 @@ def run_role(args: argparse.Namespace, settings: Settings) -> int:
     if args.role in PROCESSOR_METRICS_PORTS and settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
         log.info("metrics_listening", role=args.role, port=settings.metrics_port)
-    return int(resolve(args.role)(args, settings) or 0)
+    return int(ROLES[args.role](args, settings) or 0)
 
 
 def supervise(settings: Settings) -> int:

@@ -7,10 +7,11 @@ from typing import Any
 from mediaflow.cli._args import json_flag
 from mediaflow.config import Settings
 from mediaflow.kafka.clients import admin_client
+from mediaflow.kafka.scan import throwaway_consumer
 from mediaflow.kafka.topics import load_layout
 from mediaflow.ops import status
 from mediaflow.ops._output import CLEAR_HOME, table, to_json
-from mediaflow.ops._scan import throwaway_consumer
+from mediaflow.storage.s3 import s3_client
 
 
 def register(subparsers: Any) -> None:
@@ -63,8 +64,6 @@ def status_text(data: dict[str, Any]) -> str:
 
 def status_command(args: argparse.Namespace, settings: Settings) -> int:
     """Print the status once (or keep redrawing it); exit 1 when broker or S3 is unreachable."""
-    from storage.s3 import s3_client
-
     layout = load_layout(settings.kafka)
     admin = admin_client(settings.kafka)
     s3 = s3_client(settings.s3)

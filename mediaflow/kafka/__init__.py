@@ -7,7 +7,8 @@
 * :mod:`~mediaflow.kafka.routing`: retry-tier and dead-letter records;
 * :mod:`~mediaflow.kafka.eventlog`: media event records, with the headers every stage writes;
 * :mod:`~mediaflow.kafka.publish`: a batch in one transaction, all of it or none of it;
-* :mod:`~mediaflow.kafka.worker`: the transactional consume-process-produce loop.
+* :mod:`~mediaflow.kafka.worker`: the transactional consume-process-produce loop;
+* :mod:`~mediaflow.kafka.scan`: reading a whole topic outside any consumer group.
 """
 
 from mediaflow.kafka.eventlog import event_record

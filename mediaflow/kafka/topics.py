@@ -164,34 +164,6 @@ def load_layout(settings: KafkaSettings) -> TopicLayout:
     return TopicLayout(tuple(specs))
 
 
-def with_retry_delays(text: str, retry_delays_s: Sequence[int]) -> str:
-    """Return a topics file (``deploy/topics.toml``'s text) whose retry tiers have these delays.
-
-    Tests, the demo and the benchmarks use seconds-long tiers so a retried
-    media comes back while they watch; tier ``N`` is named ``media.download-retry.tN``.
-
-    Args:
-        text: a topics file with the ``# Retry tiers`` comment before its
-            tiers and ``mediaflow.dlq`` declared right after them.
-        retry_delays_s: the delay of each tier, in order.
-
-    Raises:
-        ConfigError: ``text`` does not have that shape.
-
-    """
-    marker, dlq = "# Retry tiers", '[[topic]]\nname = "mediaflow.dlq"'
-    if marker not in text or dlq not in text:
-        raise ConfigError("topics file lacks the '# Retry tiers' comment or mediaflow.dlq")
-    head = text.split(marker, 1)[0]
-    tail = text.split(dlq, 1)[1]
-    tiers = "".join(
-        f'[[topic]]\nname = "media.download-retry.t{i}"\nrole = "retry"\ndelay_s = {d}\n'
-        'partitions = 3\nretention_ms = 604800000\ncleanup_policy = "delete"\n\n'
-        for i, d in enumerate(retry_delays_s, 1)
-    )
-    return head + tiers + dlq + tail
-
-
 @dataclass(frozen=True, slots=True)
 class Drift:
     """One difference between the declared and the actual cluster."""
@@ -359,5 +331,4 @@ __all__ = [
     "check",
     "load_layout",
     "record_limit",
-    "with_retry_delays",
 ]

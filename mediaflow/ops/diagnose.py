@@ -12,7 +12,7 @@ run lists every problem):
    the bearer token before it looks at the body, so 401/403 means the token is
    refused and any other answer (typically 400 for the missing fields) means
    it was accepted. Nothing is downloaded. The call goes through the
-   downloader's guarded client (:mod:`processors.downloader.client`): the SSRF
+   downloader's guarded client (:mod:`mediaflow.processors.downloader.client`): the SSRF
    guard checks every hop and the token never follows a redirect to another
    origin;
 6. the webhook receiver answers ``GET /healthz`` (a plain request to our own
@@ -42,9 +42,11 @@ from mediaflow.errors import (
 )
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import check, load_layout
+from mediaflow.processors.downloader.client import GuardedClient, guarded_session
+from mediaflow.processors.downloader.safety import UrlPolicy
+from mediaflow.storage.projection import open_store
+from mediaflow.storage.s3 import error_code, s3_client, translate
 from mediaflow.tenants import Tenant, TenantRegistry
-from processors.downloader.client import GuardedClient, guarded_session
-from processors.downloader.safety import UrlPolicy
 
 PROBE_PREFIX = ".mediaflow-probe/"
 OK_MARK = "✔"
@@ -109,8 +111,6 @@ _BUCKET_HINTS = {
 
 def check_bucket(settings: Settings, s3: Any) -> Check:
     """The bucket exists and a probe object can be written, read back and deleted."""
-    from storage.s3 import error_code, translate
-
     bucket = settings.s3.bucket
     key = f"{PROBE_PREFIX}{uuid.uuid4()}"
     body = b"mediaflow diagnose probe"
@@ -140,8 +140,6 @@ def check_bucket(settings: Settings, s3: Any) -> Check:
 
 def check_projection(settings: Settings) -> Check:
     """The projection database opens, is migrated (on open) and answers a query."""
-    from storage.projection import open_store
-
     try:
         store = open_store(settings.projection_db_url)
         try:
@@ -271,8 +269,6 @@ def check_webhook(settings: Settings, timeout: float) -> Check:
 
 def run_checks(settings: Settings, *, timeout: float = 5.0, s3: Any = None) -> list[Check]:
     """Run every check; return them in order."""
-    from storage.s3 import s3_client
-
     checks = [check_broker(settings, timeout)]
     checks.append(
         check_topics(settings, timeout)

@@ -49,8 +49,9 @@ from mediaflow.kafka.clients import transactional_producer
 from mediaflow.kafka.eventlog import event_record
 from mediaflow.kafka.publish import TransactionalPublisher
 from mediaflow.kafka.records import OutRecord
+from mediaflow.kafka.scan import scan
 from mediaflow.kafka.topics import TopicLayout
-from mediaflow.ops._scan import scan
+from mediaflow.storage.projection import open_store
 
 HEX_PREFIX_BYTES = 32
 REDRIVE_HEADERS = frozenset(
@@ -458,7 +459,7 @@ def execute_redrive(
         plan: what to send, from :func:`plan_redrive`.
         rate: at most this many records per second (``None``: as fast as Kafka takes them).
         batch_size: records per transaction (a smaller batch when ``rate`` is low).
-        progress: a :class:`~mediaflow.ops._output.Progress`, advanced per batch.
+        progress: a :class:`~mediaflow.progress.Progress`, advanced per batch.
         producer: a transactional producer; a fresh one (own transactional id) when omitted.
 
     Raises:
@@ -567,8 +568,6 @@ def _traceparent(view: DeadLetterView) -> str | None:
 
 def dismissed_media(settings: Settings, media_ids: Iterable[str]) -> set[str]:
     """Which of ``media_ids`` the projection marks ``dismissed`` (empty when it has no store)."""
-    from storage.projection import open_store
-
     ids = {m for m in media_ids if m}
     if not ids:
         return set()

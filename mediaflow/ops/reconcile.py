@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from processors.projection.apply import IN_FLIGHT
-from storage.s3 import head_object
+from mediaflow.media_state import IN_FLIGHT
+from mediaflow.storage.s3 import head_object
 
 
 @dataclass(frozen=True, slots=True)

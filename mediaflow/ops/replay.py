@@ -23,7 +23,7 @@ from confluent_kafka.admin import AdminClient
 from mediaflow.config import KafkaSettings
 from mediaflow.errors import BrokerUnavailable, UsageError
 from mediaflow.kafka import headers as h
-from mediaflow.ops._scan import partitions_of, throwaway_consumer, watermarks
+from mediaflow.kafka.scan import partitions_of, throwaway_consumer, watermarks
 
 TIMEOUT_S = 15
 

@@ -32,8 +32,8 @@ from mediaflow.kafka import headers as h
 from mediaflow.kafka.clients import transactional_producer
 from mediaflow.kafka.publish import TransactionalPublisher
 from mediaflow.kafka.records import OutRecord
+from mediaflow.kafka.scan import scan
 from mediaflow.kafka.topics import TopicLayout
-from mediaflow.ops._scan import scan
 
 
 @dataclass(frozen=True, slots=True)

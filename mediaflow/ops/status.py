@@ -22,9 +22,10 @@ from confluent_kafka.admin import AdminClient
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.errors import BrokerUnavailable, MediaflowError
+from mediaflow.kafka.scan import partitions_of, scan, throwaway_consumer, watermarks
 from mediaflow.kafka.topics import TopicLayout
-from mediaflow.ops._scan import partitions_of, scan, throwaway_consumer, watermarks
 from mediaflow.ops.dlq import DeadLetterView, view_of
+from mediaflow.storage.projection import open_store
 
 TIMEOUT_S = 10
 NEWEST_PER_PARTITION = 5
@@ -148,8 +149,6 @@ def projection_summary(
     settings: Settings, layout: TopicLayout, high: dict[TP, int]
 ) -> dict[str, Any]:
     """Oldest in-flight media age and how far the projection is behind the event log."""
-    from storage.projection import open_store
-
     store = open_store(settings.projection_db_url)
     try:
         stats = store.stats()

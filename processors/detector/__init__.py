@@ -3,11 +3,12 @@
 One ``MediaDownloadRequested`` and one ``MediaDetected`` per media, exactly
 once (Kafka transactions).
 
-* :mod:`~processors.detector.transform`: the pure transform;
-* :mod:`~processors.detector.stage`: the stage handler and the ``mediaflow run detector`` role.
+* :mod:`~mediaflow.processors.detector.transform`: the pure transform;
+* :mod:`~mediaflow.processors.detector.stage`: the stage handler and the
+  ``mediaflow run detector`` role.
 """
 
-from processors.detector.stage import (
+from mediaflow.processors.detector.stage import (
     GROUP,
     DetectorStage,
     build_worker,
@@ -15,7 +16,7 @@ from processors.detector.stage import (
     main,
     transactional_id,
 )
-from processors.detector.transform import (
+from mediaflow.processors.detector.transform import (
     EVENT_ID_NAMESPACE,
     Detection,
     OutputTopics,
@@ -27,10 +28,10 @@ from processors.detector.transform import (
 )
 
 __all__ = [
-    "EVENT_ID_NAMESPACE",
-    "GROUP",
     "Detection",
     "DetectorStage",
+    "EVENT_ID_NAMESPACE",
+    "GROUP",
     "OutputTopics",
     "build_worker",
     "detect",

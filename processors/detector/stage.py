@@ -36,7 +36,7 @@ from mediaflow.kafka.topics import load_layout, record_limit
 from mediaflow.kafka.worker import Worker, WorkerOptions
 from mediaflow.logging import get_logger, record_context
 from mediaflow.metrics import DEAD_LETTERS, MEDIA_DETECTED
-from processors.detector.transform import Detection, OutputTopics, detect, read_webhook
+from mediaflow.processors.detector.transform import Detection, OutputTopics, detect, read_webhook
 
 log = get_logger("mediaflow.detector")
 

@@ -1,12 +1,12 @@
 """The downloader: fetch every media (W-API, the WhatsApp CDN, or a plain link) into S3."""
 
 from mediaflow.backoff import Backoff
-from processors.downloader.client import GuardedClient, guarded_session
-from processors.downloader.fetchers import Fetcher, Source, fetch_paths, status_error
-from processors.downloader.keys import content_type, extension, object_key
-from processors.downloader.safety import UrlPolicy
-from processors.downloader.stage import DownloaderStage, main, run
-from processors.downloader.streaming import size_limit, transfer
+from mediaflow.processors.downloader.client import GuardedClient, guarded_session
+from mediaflow.processors.downloader.fetchers import Fetcher, Source, fetch_paths, status_error
+from mediaflow.processors.downloader.keys import content_type, extension, object_key
+from mediaflow.processors.downloader.safety import UrlPolicy
+from mediaflow.processors.downloader.stage import DownloaderStage, main, run
+from mediaflow.processors.downloader.streaming import size_limit, transfer
 
 __all__ = [
     "Backoff",

@@ -40,7 +40,11 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from mediaflow.errors import BlockedUrl, ErrorKind, ProviderUnavailable
-from processors.downloader.safety import MAX_REDIRECTS, UrlPolicy, guarded_connector_kwargs
+from mediaflow.processors.downloader.safety import (
+    MAX_REDIRECTS,
+    UrlPolicy,
+    guarded_connector_kwargs,
+)
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})

@@ -59,16 +59,16 @@ from mediaflow.kafka.topics import load_layout
 from mediaflow.kafka.worker import Worker, WorkerOptions, decision_kind
 from mediaflow.logging import get_logger, record_context, register_secrets, scrub
 from mediaflow.metrics import DOWNLOAD_BYTES, DOWNLOAD_SECONDS, DOWNLOADS, STORAGE_WAITS
+from mediaflow.processors.downloader import keys
+from mediaflow.processors.downloader.client import guarded_session
+from mediaflow.processors.downloader.fallback import PathFailure, verdict
+from mediaflow.processors.downloader.fetchers import Fetcher, fetch_paths
+from mediaflow.processors.downloader.safety import UrlPolicy
+from mediaflow.processors.downloader.streaming import refuse_declared_oversize, size_limit, transfer
+from mediaflow.storage.objects import STAGING_PREFIX, MediaStore, StoredObject
+from mediaflow.storage.s3 import s3_client
 from mediaflow.tenants import Tenant, TenantRegistry
 from mediaflow.whatsapp import MediaDecryptor, decode_b64_field
-from processors.downloader import keys
-from processors.downloader.client import guarded_session
-from processors.downloader.fallback import PathFailure, verdict
-from processors.downloader.fetchers import Fetcher, fetch_paths
-from processors.downloader.safety import UrlPolicy
-from processors.downloader.streaming import refuse_declared_oversize, size_limit, transfer
-from storage.objects import STAGING_PREFIX, MediaStore, StoredObject
-from storage.s3 import s3_client
 
 log = get_logger("mediaflow.downloader")
 

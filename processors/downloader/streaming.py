@@ -1,7 +1,7 @@
 """The byte pipe of one download: body chunks -> decrypt -> hash, count, cap -> upload.
 
 Nothing here holds a whole file: each chunk is decrypted, hashed and handed to
-the :class:`~storage.objects.Upload` (which buffers at most a few parts and
+the :class:`~mediaflow.storage.objects.Upload` (which buffers at most a few parts and
 applies backpressure). Plaintext released by the decryptor is unauthenticated
 until :meth:`MediaDecryptor.finalize` succeeds; the caller aborts the upload on
 any error raised here, so unverified bytes never become an object.
@@ -37,7 +37,7 @@ async def _off_loop(work: Callable[[bytes], object], chunk: bytes) -> object:
 
 
 class Sink(Protocol):
-    """Where plaintext goes (an :class:`~storage.objects.Upload`)."""
+    """Where plaintext goes (an :class:`~mediaflow.storage.objects.Upload`)."""
 
     async def write(self, data: bytes) -> None:
         """Take the next bytes."""

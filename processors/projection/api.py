@@ -34,11 +34,12 @@ from mediaflow.config import LOCAL_API_TOKEN, Secret, Settings
 from mediaflow.errors import ConfigError
 from mediaflow.events import MediaType
 from mediaflow.logging import get_logger
+from mediaflow.media_state import COLUMNS, MediaRow, MediaStatus, millis
 from mediaflow.serving import listen, raise_open_files_limit
+from mediaflow.storage.objects import download_url
+from mediaflow.storage.projection import MediaQuery, ProjectionStore, open_store
+from mediaflow.storage.s3 import s3_client
 from mediaflow.stored_content import attachment, content_type
-from processors.projection.apply import COLUMNS, MediaRow, MediaStatus, millis
-from storage.objects import download_url
-from storage.projection import MediaQuery, ProjectionStore, open_store
 
 log = get_logger("mediaflow.api")
 
@@ -449,8 +450,6 @@ def main(_args: argparse.Namespace, settings: Settings) -> int:
     Raises:
         ConfigError: a token anyone could send (see :func:`check_token`).
     """
-    from storage.s3 import s3_client
-
     check_token(settings.api_token, settings.api_host)
     store = open_store(settings.projection_db_url)
     app = create_app(

@@ -29,8 +29,8 @@ from prometheus_client import Counter
 
 from mediaflow.errors import BrokerUnavailable
 from mediaflow.logging import get_logger
-from processors.projection.api import row_json
-from storage.projection import LogRecord, ProjectionStore
+from mediaflow.processors.projection.api import row_json
+from mediaflow.storage.projection import LogRecord, ProjectionStore
 
 log = get_logger("mediaflow.projection.changelog")
 

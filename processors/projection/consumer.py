@@ -16,7 +16,7 @@ length of each batch, so the two owners of a partition during a rebalance
 never apply the same record twice.
 
 After each committed batch the touched rows are published to the compacted
-``media.state`` topic (:mod:`processors.projection.changelog`).
+``media.state`` topic (:mod:`mediaflow.processors.projection.changelog`).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from mediaflow.events import MediaEvent
 from mediaflow.kafka import clients
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import get_logger
-from processors.projection.changelog import StateChangelog
-from storage.projection import LogRecord, ProjectionStore, StoreReplaced, open_store
+from mediaflow.processors.projection.changelog import StateChangelog
+from mediaflow.storage.projection import LogRecord, ProjectionStore, StoreReplaced, open_store
 
 log = get_logger("mediaflow.projection")
 

@@ -1,7 +1,7 @@
 """``mediaflow projection rebuild``: replay the whole media event log into a fresh store.
 
 The log is the truth, so the projection can always be thrown away and built
-again (after a bug fix in :mod:`.apply`, a schema change, a lost disk). The
+again (after a bug fix in :mod:`mediaflow.media_state`, a schema change, a lost disk). The
 new store is filled beside the live one, with a progress bar on stderr, and
 swapped in atomically at the end; a running projection consumer notices the
 swap (the store's generation changed) and continues from the rebuilt
@@ -27,12 +27,12 @@ from mediaflow.codec import AvroCodec
 from mediaflow.config import KafkaSettings, Settings
 from mediaflow.errors import MediaflowError
 from mediaflow.kafka import clients
+from mediaflow.kafka.scan import partitions_of, throwaway_consumer, watermarks
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import configure
-from mediaflow.ops._output import Progress
-from mediaflow.ops._scan import partitions_of, throwaway_consumer, watermarks
-from processors.projection.consumer import decode_record
-from storage.projection import LogRecord, ProjectionStore, open_rebuild, open_store
+from mediaflow.processors.projection.consumer import decode_record
+from mediaflow.progress import Progress
+from mediaflow.storage.projection import LogRecord, ProjectionStore, open_rebuild, open_store
 
 
 @dataclass(frozen=True, slots=True)

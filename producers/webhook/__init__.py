@@ -5,12 +5,17 @@ embed it with :class:`Endpoints` around a :class:`Receiver`, served by
 :func:`build_server`.
 """
 
-from producers.webhook.app import Endpoints, Receiver, build_server
-from producers.webhook.auth import TenantSource, authenticate, presented_token
-from producers.webhook.envelope import OutgoingRecord, build_record, record_key, traceparent
-from producers.webhook.producer import AsyncProducer
-from producers.webhook.server import main, serve
-from producers.webhook.validation import Rejected
+from mediaflow.producers.webhook.app import Endpoints, Receiver, build_server
+from mediaflow.producers.webhook.auth import TenantSource, authenticate, presented_token
+from mediaflow.producers.webhook.envelope import (
+    OutgoingRecord,
+    build_record,
+    record_key,
+    traceparent,
+)
+from mediaflow.producers.webhook.producer import AsyncProducer
+from mediaflow.producers.webhook.server import main, serve
+from mediaflow.producers.webhook.validation import Rejected
 
 __all__ = [
     "AsyncProducer",

@@ -36,15 +36,19 @@ from mediaflow.errors import TransientError
 from mediaflow.events import Provider, WebhookReceived
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import get_logger
-from mediaflow.serving import RETRY_AFTER_S
-from producers.webhook import metrics
-from producers.webhook.auth import TenantSource, authenticate, presented_token, unauthorized
-from producers.webhook.body import read_body
-from producers.webhook.budget import BodyBudget
-from producers.webhook.coding import decoder_for
-from producers.webhook.envelope import build_record
-from producers.webhook.producer import AsyncProducer
-from producers.webhook.validation import (
+from mediaflow.producers.webhook import metrics
+from mediaflow.producers.webhook.auth import (
+    TenantSource,
+    authenticate,
+    presented_token,
+    unauthorized,
+)
+from mediaflow.producers.webhook.body import read_body
+from mediaflow.producers.webhook.budget import BodyBudget
+from mediaflow.producers.webhook.coding import decoder_for
+from mediaflow.producers.webhook.envelope import build_record
+from mediaflow.producers.webhook.producer import AsyncProducer
+from mediaflow.producers.webhook.validation import (
     Rejected,
     check_content_type,
     check_declared_length,
@@ -55,6 +59,7 @@ from producers.webhook.validation import (
     parse_json,
     wants_continue,
 )
+from mediaflow.serving import RETRY_AFTER_S
 
 log = get_logger("mediaflow.webhook")
 
@@ -289,7 +294,7 @@ def build_server(endpoints: Endpoints, **options: Any) -> web.Server:
     """
     # access_log=None: aiohttp's access log prints the query string, where the token may be.
     # auto_decompress=False: bodies are inflated by the handler, once the caller is
-    # known and a piece at a time (producers.webhook.coding).
+    # known and a piece at a time (mediaflow.producers.webhook.coding).
     return web.Server(endpoints, access_log=None, auto_decompress=False, **options)
 
 

@@ -28,8 +28,8 @@ from pathlib import Path
 from mediaflow.errors import ConfigError
 from mediaflow.events import Provider
 from mediaflow.logging import get_logger, register_secrets
+from mediaflow.producers.webhook.validation import Rejected
 from mediaflow.tenants import Tenant, TenantRegistry
-from producers.webhook.validation import Rejected
 
 log = get_logger("mediaflow.webhook")
 

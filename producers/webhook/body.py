@@ -1,9 +1,9 @@
 """Read a webhook's body: decoded a piece at a time, within a size, a memory and a time limit.
 
-The body is read only once the caller is known (:mod:`producers.webhook.auth`),
-and what arrives is decoded here (:mod:`producers.webhook.coding`) rather than
+The body is read only once the caller is known (:mod:`mediaflow.producers.webhook.auth`),
+and what arrives is decoded here (:mod:`mediaflow.producers.webhook.coding`) rather than
 by aiohttp, so that every piece it decodes to is counted against the body's
-size limit and the process's in-flight budget (:mod:`producers.webhook.budget`)
+size limit and the process's in-flight budget (:mod:`mediaflow.producers.webhook.budget`)
 before the next one is made.
 """
 
@@ -13,9 +13,14 @@ import asyncio
 
 from aiohttp import web
 
-from producers.webhook.budget import Lease
-from producers.webhook.coding import Decoder
-from producers.webhook.validation import body_timeout, client_gone, too_large, unreadable_body
+from mediaflow.producers.webhook.budget import Lease
+from mediaflow.producers.webhook.coding import Decoder
+from mediaflow.producers.webhook.validation import (
+    body_timeout,
+    client_gone,
+    too_large,
+    unreadable_body,
+)
 
 
 class _Pieces:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from types import TracebackType
 
+from mediaflow.producers.webhook.validation import Rejected
 from mediaflow.serving import RETRY_AFTER_S
-from producers.webhook.validation import Rejected
 
 
 def over_budget(capacity: int) -> Rejected:

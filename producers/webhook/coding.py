@@ -4,7 +4,7 @@ Left to itself, aiohttp inflates a compressed body as its bytes arrive: before
 the handler has looked at the caller's secret, and faster than anything can
 count. A kilobyte of gzip is a megabyte of memory that way, for anyone who can
 open a connection. The receiver turns that off (``auto_decompress=False`` in
-:func:`~producers.webhook.app.build_server`) and inflates here instead, once
+:func:`~mediaflow.producers.webhook.app.build_server`) and inflates here instead, once
 the caller is known, at most :data:`PIECE_BYTES` at a time: each piece is
 counted against the body's size limit and the in-flight budget before the next
 one is made.
@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Protocol
 
-from producers.webhook.validation import Rejected, unreadable_body
+from mediaflow.producers.webhook.validation import Rejected, unreadable_body
 
 PIECE_BYTES = 64 * 1024
 """The most a decoder inflates before the caller takes what it gave."""

@@ -1,7 +1,7 @@
 """The receiver's event loop: timers that fire less than a millisecond late.
 
 While requests wait for the broker, the producer polls for delivery reports
-every :data:`~producers.webhook.producer.POLL_INTERVAL_S` (0.2 ms). asyncio's
+every :data:`~mediaflow.producers.webhook.producer.POLL_INTERVAL_S` (0.2 ms). asyncio's
 epoll selector rounds every wait up to whole milliseconds, epoll's unit, so a
 loop with nothing else to do saw each acknowledgement up to a millisecond late:
 most of a webhook's latency, when a local broker acknowledges in 0.16 ms. Here

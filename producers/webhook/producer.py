@@ -48,7 +48,7 @@ READY_CACHE_S = 1.0
 POLL_INTERVAL_S = 0.0002
 """Delivery reports are collected this often while records wait for them (the latency it adds).
 
-It holds on the receiver's own loop (:mod:`producers.webhook.event_loop`). On
+It holds on the receiver's own loop (:mod:`mediaflow.producers.webhook.event_loop`). On
 asyncio's default loop an otherwise idle wait is rounded up to 1 ms, because
 epoll counts in whole milliseconds.
 """

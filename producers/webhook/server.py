@@ -25,12 +25,12 @@ from mediaflow.config import Settings
 from mediaflow.errors import EXIT_CONFIG, ConfigError
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import get_logger
+from mediaflow.producers.webhook import event_loop
+from mediaflow.producers.webhook.app import Endpoints, Receiver, build_server
+from mediaflow.producers.webhook.auth import TenantSource
+from mediaflow.producers.webhook.producer import AsyncProducer
 from mediaflow.serving import ConnectionLimit, listen, raise_open_files_limit
 from mediaflow.tenants import TenantRegistry
-from producers.webhook import event_loop
-from producers.webhook.app import Endpoints, Receiver, build_server
-from producers.webhook.auth import TenantSource
-from producers.webhook.producer import AsyncProducer
 
 log = get_logger("mediaflow.webhook")
 

@@ -2,12 +2,14 @@
 
 ``sqlite:///path/to/projection.db`` or ``postgresql://user@host:port/db[?schema=NAME]``
 (``settings.projection_db_url``). Migrations in ``migrations/<backend>/`` run on open.
+Each backend module is imported only when its URL is opened, so a SQLite
+deployment never loads psycopg.
 """
 
 from __future__ import annotations
 
 from mediaflow.errors import ConfigError
-from storage.projection.base import (
+from mediaflow.storage.projection.base import (
     DailyCount,
     LogRecord,
     MediaQuery,
@@ -35,11 +37,11 @@ def open_store(url: str) -> ProjectionStore:
         StorageUnavailable: PostgreSQL cannot be reached.
     """
     if url.startswith("sqlite:///"):
-        from storage.projection.sqlite import SqliteStore
+        from mediaflow.storage.projection.sqlite import SqliteStore
 
         return SqliteStore(_sqlite_path(url))  # type: ignore[arg-type]
     if url.startswith(("postgresql://", "postgres://")):
-        from storage.projection.postgres import PostgresStore
+        from mediaflow.storage.projection.postgres import PostgresStore
 
         return PostgresStore(url)
     raise ConfigError(
@@ -58,11 +60,11 @@ def open_rebuild(url: str) -> Rebuild:
     if url.startswith("sqlite:///"):
         from pathlib import Path
 
-        from storage.projection.sqlite import SqliteRebuild
+        from mediaflow.storage.projection.sqlite import SqliteRebuild
 
         return SqliteRebuild(Path(_sqlite_path(url)))
     if url.startswith(("postgresql://", "postgres://")):
-        from storage.projection.postgres import PostgresRebuild
+        from mediaflow.storage.projection.postgres import PostgresRebuild
 
         return PostgresRebuild(url)
     raise ConfigError("MEDIAFLOW_PROJECTION_DB_URL must start with sqlite:/// or postgresql://")

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from processors.projection.apply import (
+from mediaflow.media_state import (
     COLUMNS,
     IN_FLIGHT,
     MediaRow,
@@ -24,7 +24,7 @@ from processors.projection.apply import (
     apply,
     row_from,
 )
-from storage.projection.base import (
+from mediaflow.storage.projection.base import (
     DailyCount,
     LogRecord,
     MediaQuery,
@@ -56,7 +56,7 @@ def _storable(values: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 class SqlStore(abc.ABC):
-    """A :class:`storage.projection.base.ProjectionStore` over a DB-API connection."""
+    """A :class:`mediaflow.storage.projection.base.ProjectionStore` over a DB-API connection."""
 
     ph = "?"
     lock_clause = ""

@@ -1,6 +1,6 @@
 """What every projection store offers, whatever the database behind it.
 
-A store holds one row per media (:class:`processors.projection.apply.MediaRow`)
+A store holds one row per media (:class:`mediaflow.media_state.MediaRow`)
 and, in the same database, the next offset to apply per partition of the
 media event log. :meth:`ProjectionStore.apply_batch` changes both in one
 transaction: that is the whole exactly-once argument of the projection.
@@ -14,7 +14,7 @@ from typing import Protocol
 
 from mediaflow.errors import MediaflowError
 from mediaflow.events import MediaEvent
-from processors.projection.apply import MediaRow
+from mediaflow.media_state import MediaRow
 
 
 class StoreReplaced(MediaflowError):

@@ -25,7 +25,7 @@ import psycopg
 from psycopg import sql
 
 from mediaflow.errors import ConfigError, StorageUnavailable
-from storage.projection._sql import SqlStore, migration_files, now_ms
+from mediaflow.storage.projection._sql import SqlStore, migration_files, now_ms
 
 DEFAULT_SCHEMA = "mediaflow_projection"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")

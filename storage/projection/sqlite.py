@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mediaflow.errors import ConfigError
-from storage.projection._sql import SqlStore, migration_files, now_ms
+from mediaflow.storage.projection._sql import SqlStore, migration_files, now_ms
 
 BUSY_TIMEOUT_MS = 30_000
 

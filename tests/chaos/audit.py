@@ -36,8 +36,8 @@ from mediaflow.errors import ErrorKind, MediaflowError
 from mediaflow.events import MediaDeadLettered, MediaStored, WebhookReceived
 from mediaflow.kafka import headers as h
 from mediaflow.kafka.topics import load_layout
-from processors.projection.apply import MediaRow
-from storage.projection import ProjectionStore
+from mediaflow.media_state import MediaRow
+from mediaflow.storage.projection import ProjectionStore
 from tests.support.kafka import read_all
 
 TERMINAL_STATUSES = frozenset({"stored", "dead_lettered"})
@@ -422,7 +422,7 @@ def read_dead_letters(settings: Settings, timeout_s: float = 60.0) -> list[DeadL
 
 def read_bucket(settings: Settings) -> Bucket:
     """Hash every object in the run's bucket and list the uploads still open."""
-    from storage.s3 import s3_client
+    from mediaflow.storage.s3 import s3_client
 
     s3 = s3_client(settings.s3)
     bucket = settings.s3.bucket

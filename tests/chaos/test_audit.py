@@ -6,7 +6,7 @@ import hashlib
 from datetime import UTC, datetime
 
 from mediaflow.events import MediaDeadLettered, MediaDetected, MediaStored
-from processors.projection.apply import MediaRow
+from mediaflow.media_state import MediaRow
 from tests.chaos.audit import (
     Bucket,
     DeadLetterRecord,

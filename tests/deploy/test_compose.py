@@ -24,6 +24,7 @@ import yaml
 from mediaflow.cli import build_parser
 from mediaflow.config import Settings
 from mediaflow.tenants import TenantRegistry
+from simulator.cli import build_parser as simulator_parser
 from tests.support.deploy import (
     DEPLOY,
     PIPELINE_ROLES,
@@ -107,7 +108,26 @@ def test_every_role_has_a_service(role: str) -> None:
 def test_every_command_is_one_the_cli_accepts(name: str) -> None:
     command = [str(word) for word in SERVICES[name]["command"]]
 
-    build_parser().parse_args(command)  # argparse exits on a command it does not know
+    parser_of(name).parse_args(command)  # argparse exits on a command it does not know
+
+
+def parser_of(name: str) -> Any:
+    """The parser of the command a service runs: ``mediaflow``'s, or the simulator's."""
+    if SERVICES[name].get("entrypoint") == ["python", "-m", "simulator"]:
+        assert SERVICES[name].get("working_dir") == "/opt/mediaflow"
+        return simulator_parser()
+    assert "entrypoint" not in SERVICES[name]
+    return build_parser()
+
+
+@pytest.mark.parametrize("name", ["simulator", "simulate-send"])
+def test_the_demo_services_run_the_simulator_the_image_keeps_beside_the_package(
+    name: str,
+) -> None:
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+
+    assert SERVICES[name]["entrypoint"] == ["python", "-m", "simulator"]
+    assert "COPY simulator/ /opt/mediaflow/simulator/" in dockerfile
 
 
 @pytest.mark.parametrize("name", sorted(MEDIAFLOW_SERVICES))
@@ -183,7 +203,7 @@ def test_the_downloader_fetches_from_the_simulator_of_the_demo_profile() -> None
     [name] = services_of("downloader")
     settings = Settings.from_env(service_env(name))
     serve = [str(w) for w in SERVICES["simulator"]["command"]]
-    args = build_parser().parse_args(serve)
+    args = simulator_parser().parse_args(serve)
 
     assert host_and_port(settings.downloader.wapi_base_url) == ("simulator", args.wapi_port)
     assert host_and_port(settings.downloader.cdn_base_url) == ("simulator", args.cdn_port)
@@ -191,8 +211,8 @@ def test_the_downloader_fetches_from_the_simulator_of_the_demo_profile() -> None
 
 
 def test_the_demo_sender_and_simulator_build_the_same_batch() -> None:
-    serve = build_parser().parse_args([str(w) for w in SERVICES["simulator"]["command"]])
-    send = build_parser().parse_args([str(w) for w in SERVICES["simulate-send"]["command"]])
+    serve = simulator_parser().parse_args([str(w) for w in SERVICES["simulator"]["command"]])
+    send = simulator_parser().parse_args([str(w) for w in SERVICES["simulate-send"]["command"]])
 
     assert (send.seed, send.count, send.max_size) == (serve.seed, serve.count, serve.max_size)
     assert host_and_port(send.webhook_url) == ("webhooks", 8080)

@@ -32,9 +32,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mediaflow.config import Secret
-from processors.projection.api import create_app
-from processors.projection.apply import millis
-from storage.projection import LogRecord, open_store
+from mediaflow.media_state import millis
+from mediaflow.processors.projection.api import create_app
+from mediaflow.storage.projection import LogRecord, open_store
 from tests.support.projection import at, dead_lettered, detected, drop_schema, store_url, stored
 
 TOKEN = "fuzz-api-token-123"

@@ -15,14 +15,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mediaflow.events import MediaInfo, MediaType
-from mediaflow.stored_content import ALLOWED_TYPES
-from processors.downloader.keys import (
+from mediaflow.processors.downloader.keys import (
     MAX_METADATA_VALUE,
     MAX_SEGMENT,
     content_type,
     object_key,
     object_metadata,
 )
+from mediaflow.stored_content import ALLOWED_TYPES
 
 RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{n}" for p in ("COM", "LPT") for n in range(1, 10)}
 HOSTILE = [

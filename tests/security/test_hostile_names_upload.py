@@ -9,8 +9,8 @@ import re
 import pytest
 
 from mediaflow.events import MediaStored
-from processors.downloader.keys import MAX_METADATA_VALUE
-from processors.downloader.stage import run
+from mediaflow.processors.downloader.keys import MAX_METADATA_VALUE
+from mediaflow.processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, running_simulator
 from tests.support.downloader import (
     INSTANCE,

@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestServer
 
 from mediaflow.events import MediaDeadLettered, MediaStored
 from mediaflow.ops import diagnose
+from mediaflow.processors.downloader.stage import run
 from mediaflow.tenants import TenantRegistry
-from processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, running_simulator
 from tests.support.downloader import (
     INSTANCE,

@@ -19,8 +19,8 @@ import pytest
 from mediaflow.config import DownloaderSettings
 from mediaflow.errors import BlockedUrl, ErrorKind
 from mediaflow.events import MediaDownloadRequested, MediaInfo, MediaSource, MediaType
-from processors.downloader.fetchers import Fetcher
-from processors.downloader.safety import GuardedResolver
+from mediaflow.processors.downloader.fetchers import Fetcher
+from mediaflow.processors.downloader.safety import GuardedResolver
 from tests.security.ssrf_support import (
     INTERNAL_NAMES,
     ORIGIN_ADDRESS,

@@ -17,7 +17,7 @@ import pytest
 
 from mediaflow.events import MediaDeadLettered, MediaSource, MediaStored
 from mediaflow.kafka import headers as h
-from processors.downloader.stage import run
+from mediaflow.processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, running_simulator
 from tests.security.ssrf_support import (
     ORIGIN_ADDRESS,
@@ -44,7 +44,7 @@ METADATA = "169.254.169.254"
 async def test_internal_file_links_and_redirects_are_dead_lettered_as_blocked_url(
     make_settings, tmp_path, monkeypatch
 ) -> None:
-    monkeypatch.setattr("processors.downloader.stage.UrlPolicy", TrustOnePolicy)
+    monkeypatch.setattr("mediaflow.processors.downloader.stage.UrlPolicy", TrustOnePolicy)
     library = MediaLibrary(seed=21, max_size=20_000)
     via_wapi, via_link = library.make("image"), library.make("image")
     origin, trap = Origin(), Origin()

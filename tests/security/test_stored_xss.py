@@ -22,11 +22,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from mediaflow.events import MediaDetected, MediaDownloadRequested, MediaStored
-from processors.downloader.stage import run
-from processors.projection.api import create_app
+from mediaflow.processors.downloader.stage import run
+from mediaflow.processors.projection.api import create_app
+from mediaflow.storage.projection import LogRecord, open_store
+from mediaflow.storage.s3 import s3_client
 from simulator import Faults, MediaLibrary, SampleMedia, running_simulator
-from storage.projection import LogRecord, open_store
-from storage.s3 import s3_client
 from tests.support.downloader import (
     INSTANCE,
     TOKEN,

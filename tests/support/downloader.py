@@ -18,8 +18,8 @@ from mediaflow.config import Settings
 from mediaflow.events import MediaDownloadRequested, MediaInfo, MediaSource
 from mediaflow.kafka import headers as h
 from mediaflow.kafka.topics import load_layout
+from mediaflow.storage.s3 import s3_client
 from simulator import SampleMedia
-from storage.s3 import s3_client
 from tests.support.kafka import produce, read_all
 
 INSTANCE = "3B6XIW-ZTS923-GEAY6V"

@@ -16,7 +16,14 @@ from aiohttp.test_utils import BaseTestServer, TestClient
 from prometheus_client import REGISTRY
 
 from mediaflow.config import Settings
-from producers.webhook import AsyncProducer, Endpoints, Receiver, TenantSource, build_server, serve
+from mediaflow.producers.webhook import (
+    AsyncProducer,
+    Endpoints,
+    Receiver,
+    TenantSource,
+    build_server,
+    serve,
+)
 from simulator.pipeline import free_port
 
 WAPI_INSTANCE = "3B6XIW-ZTS923-GEAY6V"

@@ -9,8 +9,8 @@ from aiohttp.test_utils import TestServer
 
 from mediaflow.config import Secret
 from mediaflow.ops import diagnose
+from mediaflow.storage.s3 import s3_client
 from mediaflow.tenants import TenantRegistry
-from storage.s3 import s3_client
 
 pytestmark = pytest.mark.integration
 

@@ -117,7 +117,7 @@ def test_dismissed_dead_letters_are_hidden_from_list_once_the_projection_applied
     settings, layout, capsys
 ):
     from mediaflow.events import MediaDismissed
-    from storage.projection import LogRecord, open_store
+    from mediaflow.storage.projection import LogRecord, open_store
 
     dead_letter_like_the_router(settings, layout, "m-1")
     assert run(settings, "dlq", "dismiss", "--kind", "expired", "--reason", "spam") == 0

@@ -20,8 +20,8 @@ from mediaflow.events import (
     MediaType,
     utcnow,
 )
-from storage.projection import LogRecord, open_store
-from storage.s3 import s3_client
+from mediaflow.storage.projection import LogRecord, open_store
+from mediaflow.storage.s3 import s3_client
 from tests.support.kafka import produce, read_all
 
 pytestmark = pytest.mark.integration

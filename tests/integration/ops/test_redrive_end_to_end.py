@@ -19,10 +19,10 @@ from mediaflow.cli import build_parser
 from mediaflow.config import Settings
 from mediaflow.events import MediaDeadLettered, MediaRedriven, MediaStored
 from mediaflow.kafka import headers as h
-from processors.downloader.stage import run
-from processors.projection import consumer as projection
+from mediaflow.processors.downloader.stage import run
+from mediaflow.processors.projection import consumer as projection
+from mediaflow.storage.s3 import s3_client
 from simulator import Faults, MediaLibrary, SampleMedia, running_simulator
-from storage.s3 import s3_client
 from tests.support.downloader import (
     INSTANCE,
     TOKEN,

@@ -15,7 +15,7 @@ import pytest
 from mediaflow.config import Settings
 from mediaflow.kafka import headers as h
 from mediaflow.kafka.topics import load_layout
-from processors.detector import build_worker
+from mediaflow.processors.detector import build_worker
 from tests.support.detector import as_record, envelope, fanout_body, image_body
 from tests.support.kafka import produce, read_all
 

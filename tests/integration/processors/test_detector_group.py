@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient
 
 from mediaflow.config import Settings
 from mediaflow.kafka.topics import load_layout
-from processors.detector.stage import group_id
+from mediaflow.processors.detector.stage import group_id
 from tests.support.detector import (
     as_record,
     envelope,

@@ -15,7 +15,7 @@ from mediaflow.config import Settings
 from mediaflow.events import MediaDownloadRequested, WebhookReceived
 from mediaflow.kafka import headers as h
 from mediaflow.kafka.topics import load_layout
-from processors.detector import group_id
+from mediaflow.processors.detector import group_id
 from tests.support.kafka import produce, read_all
 from tests.support.processes import spawn_role, stop
 

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from mediaflow.events import MediaDeadLettered, MediaDownloadFailed, MediaStored
 from mediaflow.kafka.topics import load_layout
-from processors.downloader.stage import run
+from mediaflow.processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, SampleMedia, running_simulator
 from tests.support.downloader import (
     CODEC,

@@ -11,7 +11,7 @@ import pytest
 from bench.bench_memory import downloader_burst
 from mediaflow.events import MediaDeadLettered, MediaStored
 from mediaflow.kafka import headers as h
-from processors.downloader.stage import run
+from mediaflow.processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, running_simulator
 from tests.support.downloader import (
     INSTANCE,

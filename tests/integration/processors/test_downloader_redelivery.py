@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 
 from mediaflow.events import MediaDownloadRequested, MediaStored
-from processors.downloader.stage import run
+from mediaflow.processors.downloader.stage import run
+from mediaflow.storage.objects import MediaStore
+from mediaflow.storage.s3 import s3_client
 from simulator import Faults, MediaLibrary, running_simulator
-from storage.objects import MediaStore
-from storage.s3 import s3_client
 from tests.support.downloader import (
     INSTANCE,
     TOKEN,

@@ -15,7 +15,7 @@ import pytest
 from mediaflow.config import REPO_ROOT
 from mediaflow.events import MediaDeadLettered, MediaDownloadFailed, MediaStored
 from mediaflow.kafka import headers as h
-from processors.downloader.stage import run
+from mediaflow.processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, SimulatorThread, running_simulator
 from tests.support.downloader import (
     INSTANCE,

@@ -20,9 +20,10 @@ from mediaflow.config import Secret, Settings
 from mediaflow.events import MediaDownloadFailed, MediaStored
 from mediaflow.kafka.topics import load_layout
 from mediaflow.kafka.worker import WorkerOptions
-from processors.downloader.stage import group_id, run
+from mediaflow.processors.downloader.stage import group_id, run
+from mediaflow.storage.s3 import ensure_bucket, s3_client
 from simulator import Faults, MediaLibrary, running_simulator
-from storage.s3 import drop_bucket, ensure_bucket, s3_client
+from simulator.scratch import drop_bucket
 from tests.support.downloader import (
     INSTANCE,
     TOKEN,
@@ -70,7 +71,7 @@ def quick_shutdown(**options: object) -> WorkerOptions:
 async def test_a_wrong_s3_secret_pauses_the_downloader_until_it_restarts_with_the_right_one(
     make_settings, tmp_path, monkeypatch
 ) -> None:
-    monkeypatch.setattr("processors.downloader.stage.WorkerOptions", quick_shutdown)
+    monkeypatch.setattr("mediaflow.processors.downloader.stage.WorkerOptions", quick_shutdown)
     library = MediaLibrary(seed=51, max_size=20_000)
     media = [library.make("image") for _ in range(3)]
     before = waits("credentials")

@@ -18,8 +18,8 @@ from mediaflow.kafka import headers as h
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import scrub
 from mediaflow.ops import dlq
-from processors.detector import build_worker
-from processors.downloader.stage import run
+from mediaflow.processors.detector import build_worker
+from mediaflow.processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, running_simulator
 from tests.support.detector import CODEC, as_record, envelope, image_body
 from tests.support.downloader import INSTANCE, TOKEN, request_for, send, settings_for

@@ -14,10 +14,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from mediaflow.config import Settings
-from processors.projection.api import create_app
+from mediaflow.processors.projection.api import create_app
+from mediaflow.storage.projection import LogRecord, open_store
+from mediaflow.storage.s3 import s3_client
 from simulator.pipeline import free_port
-from storage.projection import LogRecord, open_store
-from storage.s3 import s3_client
 from tests.support.connections import OPEN_FILES, PAST_THE_LIMIT, answered, hold, read_answer
 from tests.support.processes import spawn_role
 from tests.support.projection import detected, stored

@@ -10,7 +10,7 @@ import pytest
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.kafka.topics import TopicLayout
-from processors.projection import consumer as projection
+from mediaflow.processors.projection import consumer as projection
 from tests.support.kafka import produce, read_all
 from tests.support.projection import detected, failed, stored
 

@@ -15,9 +15,9 @@ from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.kafka import clients
 from mediaflow.kafka.topics import TopicLayout
-from processors.projection import consumer as projection
-from processors.projection.rebuild import rebuild
-from storage.projection import open_store
+from mediaflow.processors.projection import consumer as projection
+from mediaflow.processors.projection.rebuild import rebuild
+from mediaflow.storage.projection import open_store
 from tests.support.kafka import produce
 from tests.support.projection import (
     dead_lettered,

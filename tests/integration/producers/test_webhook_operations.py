@@ -15,7 +15,7 @@ from mediaflow import logging as mflog
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.errors import BrokerUnavailable
 from mediaflow.kafka.topics import load_layout
-from producers.webhook import AsyncProducer
+from mediaflow.producers.webhook import AsyncProducer
 from tests.support.webhook import WAPI_SECRET, receiver_client, serving, write_tenants
 
 pytestmark = pytest.mark.integration

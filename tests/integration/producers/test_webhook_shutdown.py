@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.kafka.topics import load_layout
-from producers.webhook import serve
+from mediaflow.producers.webhook import serve
 from simulator.pipeline import free_port
 from tests.support.kafka import read_all
 from tests.support.webhook import WAPI_SECRET, accepts_connections, write_tenants

@@ -1,7 +1,8 @@
 """Clients that stop sending do not hold the receiver: 408 for a stalled body, closed idle sockets.
 
-The server runs as ``mediaflow serve webhooks`` builds it (:func:`producers.webhook.serve`),
-with both timeouts shortened; each client is a raw socket, so it can stop mid-request.
+The server runs as ``mediaflow serve webhooks`` builds it
+(:func:`mediaflow.producers.webhook.serve`), with both timeouts shortened; each client
+is a raw socket, so it can stop mid-request.
 """
 
 from __future__ import annotations

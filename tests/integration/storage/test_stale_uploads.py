@@ -10,8 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mediaflow.config import Settings
-from storage.objects import STALE_CHECKS_PER_SWEEP, MediaStore
-from storage.s3 import s3_client
+from mediaflow.storage.objects import STALE_CHECKS_PER_SWEEP, MediaStore
+from mediaflow.storage.s3 import s3_client
 
 PART = 5 * 1024 * 1024
 KEY = "cliente_1/instance_a/video/2026/11/29/3EB0AA-abc.mp4"

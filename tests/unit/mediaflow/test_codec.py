@@ -27,7 +27,7 @@ from mediaflow.events import (
     MediaType,
     WebhookReceived,
 )
-from schemas import SCHEMA_DIR
+from mediaflow.schemas import SCHEMA_DIR
 
 NOW = datetime(2026, 11, 29, 12, 0, 0, 123000, tzinfo=UTC)
 COMMON = {

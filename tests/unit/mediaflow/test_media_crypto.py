@@ -1,4 +1,8 @@
-"""Tests for mediaflow.whatsapp.media_crypto: WhatsApp media keys and .enc files."""
+"""Tests for mediaflow.whatsapp.media_crypto: WhatsApp media keys and .enc files.
+
+The .enc files come from the simulator's encryptor (simulator.encrypt), which
+is checked here too: the decryptor and it must agree byte for byte.
+"""
 
 from __future__ import annotations
 
@@ -26,16 +30,13 @@ from mediaflow.errors import (
 )
 from mediaflow.events import MediaType
 from mediaflow.whatsapp import (
-    EncryptedMedia,
     MediaDecryptor,
-    MediaEncryptor,
     MediaKeys,
     decode_b64_field,
     derive_media_keys,
-    encrypt_media,
-    generate_media_key,
     hkdf_info,
 )
+from simulator.encrypt import EncryptedMedia, MediaEncryptor, encrypt_media
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
@@ -528,32 +529,21 @@ def test_decode_b64_field_rejects_non_strings() -> None:
         decode_b64_field(12, "mediaKey", 32)  # type: ignore[arg-type]
 
 
-# ------------------------------------------------------------------- keys
-
-
-def test_generate_media_key_is_reproducible_with_a_seeded_rng() -> None:
-    """The same seed gives the same 32-byte key; no rng gives fresh random keys."""
-    assert generate_media_key(random.Random(42)) == generate_media_key(random.Random(42))
-    assert len(generate_media_key(random.Random(42))) == 32
-    assert len(generate_media_key()) == 32
-    assert generate_media_key() != generate_media_key()
-
-
 def test_package_exports_exactly_the_public_api() -> None:
-    """mediaflow.whatsapp re-exports the crypto API in a sorted __all__."""
+    """mediaflow.whatsapp re-exports the decrypting side in a sorted __all__.
+
+    Encrypting is what a WhatsApp client does: the simulator's business
+    (simulator.encrypt), not the product's.
+    """
     assert mediaflow.whatsapp.__all__ == sorted(mediaflow.whatsapp.__all__)
     assert set(mediaflow.whatsapp.__all__) == {
         "BLOCK_SIZE",
-        "EncryptedMedia",
         "MAC_LENGTH",
         "MEDIA_KEY_LENGTH",
         "MIN_ENC_LENGTH",
         "MediaDecryptor",
-        "MediaEncryptor",
         "MediaKeys",
         "decode_b64_field",
         "derive_media_keys",
-        "encrypt_media",
-        "generate_media_key",
         "hkdf_info",
     }

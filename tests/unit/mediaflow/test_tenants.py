@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mediaflow.errors import ConfigError
+from mediaflow.producers.webhook.auth import TenantSource
 from mediaflow.tenants import TenantRegistry
-from producers.webhook.auth import TenantSource
 
 BROKEN = {
     "not UTF-8": (b"\xff\xfe client_id", "is not UTF-8 text (bad byte at 0); save it as UTF-8"),

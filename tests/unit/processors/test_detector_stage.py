@@ -13,8 +13,8 @@ from mediaflow.errors import UndecodableRecord
 from mediaflow.events import WebhookReceived
 from mediaflow.kafka.records import InRecord
 from mediaflow.kafka.routing import FailureRouter
-from processors.detector.stage import DetectorStage
-from processors.detector.transform import OutputTopics
+from mediaflow.processors.detector.stage import DetectorStage
+from mediaflow.processors.detector.transform import OutputTopics
 
 PAYLOADS = Path(__file__).resolve().parents[2] / "fixtures" / "payloads"
 NOW = datetime(2024, 11, 28, 12, 0, tzinfo=UTC)

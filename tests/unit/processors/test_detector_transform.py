@@ -23,8 +23,8 @@ from mediaflow.events import (
 from mediaflow.kafka import headers as h
 from mediaflow.kafka.records import InRecord, OutRecord
 from mediaflow.kafka.routing import FailureRouter
+from mediaflow.processors.detector.transform import Detection, OutputTopics, detect, read_webhook
 from mediaflow.providers import Category
-from processors.detector.transform import Detection, OutputTopics, detect, read_webhook
 from tests.support.detector import fanout_body
 
 PAYLOADS = Path(__file__).resolve().parents[2] / "fixtures" / "payloads"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mediaflow.errors import BlockedUrl
-from processors.downloader.client import Hop, next_hop, origin_of
+from mediaflow.processors.downloader.client import Hop, next_hop, origin_of
 
 API = "https://api.w-api.app/v1/message/download-media"
 SECRETS = {"Authorization": "Bearer tok-123456", "Cookie": "s=1", "Proxy-Authorization": "x"}

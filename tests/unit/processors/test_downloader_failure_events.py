@@ -27,8 +27,8 @@ from mediaflow.events import (
 from mediaflow.kafka.records import InRecord
 from mediaflow.kafka.retry import DeadLetter, Decision, RetryLater, RetryTier
 from mediaflow.logging import register_secrets
+from mediaflow.processors.downloader.stage import DownloaderStage
 from mediaflow.tenants import TenantRegistry
-from processors.downloader.stage import DownloaderStage
 
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 CODEC = AvroCodec()

@@ -9,7 +9,7 @@ from mediaflow.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from processors.downloader.fallback import PathFailure, verdict
+from mediaflow.processors.downloader.fallback import PathFailure, verdict
 
 WAPI_DOWN = PathFailure("wapi", ProviderUnavailable("W-API answered 503", retry_after=7.0))
 WAPI_REFUSED = PathFailure(

@@ -11,8 +11,8 @@ from mediaflow.errors import (
     ProviderUnavailable,
 )
 from mediaflow.events import MediaDownloadRequested, MediaInfo, MediaSource, MediaType
+from mediaflow.processors.downloader.fetchers import fetch_paths, status_error
 from mediaflow.tenants import Tenant
-from processors.downloader.fetchers import fetch_paths, status_error
 
 
 def request(**source: object) -> MediaDownloadRequested:

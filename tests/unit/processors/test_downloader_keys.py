@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta, timezone
 
 from mediaflow.events import MediaInfo, MediaType
-from processors.downloader import keys
+from mediaflow.processors.downloader import keys
 
 MOMENT = datetime(2025, 3, 4, 12, 0, tzinfo=UTC)
 MEDIA_ID = "5f1c0e9a7b3d4c2e8a6f0b1d3c5e7a9b"

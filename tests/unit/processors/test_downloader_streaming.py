@@ -5,8 +5,9 @@ import pytest
 
 from mediaflow.errors import ErrorKind, IntegrityError, MediaTooLarge
 from mediaflow.events import MediaType
-from mediaflow.whatsapp import MediaDecryptor, MediaEncryptor
-from processors.downloader.streaming import refuse_declared_oversize, size_limit, transfer
+from mediaflow.processors.downloader.streaming import refuse_declared_oversize, size_limit, transfer
+from mediaflow.whatsapp import MediaDecryptor
+from simulator.encrypt import MediaEncryptor
 
 KEY = bytes(range(32))
 

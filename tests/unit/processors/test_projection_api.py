@@ -13,9 +13,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from mediaflow.config import Secret
-from processors.projection.api import create_app
-from processors.projection.apply import millis
-from storage.projection import LogRecord, open_store
+from mediaflow.media_state import millis
+from mediaflow.processors.projection.api import create_app
+from mediaflow.storage.projection import LogRecord, open_store
 from tests.support.projection import T0, at, dead_lettered, detected, stored
 
 TOKEN = "test-api-token-123"

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from mediaflow.config import Secret
-from processors.projection.api import OPENAPI_FILE, create_app
-from storage.projection import LogRecord, open_store
+from mediaflow.processors.projection.api import OPENAPI_FILE, create_app
+from mediaflow.storage.projection import LogRecord, open_store
 from tests.support.projection import dead_lettered, detected, stored
 
 TOKEN = "schema-test-token"

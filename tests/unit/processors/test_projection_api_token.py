@@ -13,8 +13,8 @@ from mediaflow import logging as mflog
 from mediaflow.cli import main as cli_main
 from mediaflow.config import LOCAL_API_TOKEN, Secret
 from mediaflow.errors import EXIT_CONFIG, ConfigError
-from processors.projection.api import check_token, create_app
-from storage.projection import open_store
+from mediaflow.processors.projection.api import check_token, create_app
+from mediaflow.storage.projection import open_store
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from mediaflow.codec import AvroCodec
 from mediaflow.errors import BrokerUnavailable
-from processors.projection.consumer import ProjectionConsumer
-from storage.projection import open_store
+from mediaflow.processors.projection.consumer import ProjectionConsumer
+from mediaflow.storage.projection import open_store
 from tests.support.projection import detected
 
 
@@ -68,7 +68,7 @@ class FlakyChangelog:
 
 
 def test_the_projection_waits_for_the_broker_to_publish_its_changelog(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr("processors.projection.consumer.time.sleep", lambda _s: None)
+    monkeypatch.setattr("mediaflow.processors.projection.consumer.time.sleep", lambda _s: None)
     store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
     changelog = FlakyChangelog()
     consumer = Consumer([Message(AvroCodec().encode(detected("m1")))])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from processors.projection.rebuild import split
+from mediaflow.processors.projection.rebuild import split
 
 
 def test_every_partition_is_replayed_exactly_once() -> None:

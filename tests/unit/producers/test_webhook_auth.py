@@ -5,9 +5,14 @@ from multidict import CIMultiDict
 
 from mediaflow.config import Secret
 from mediaflow.events import Provider
+from mediaflow.producers.webhook.auth import (
+    KnownSecrets,
+    TenantSource,
+    authenticate,
+    presented_token,
+)
+from mediaflow.producers.webhook.validation import Rejected
 from mediaflow.tenants import Tenant, TenantRegistry
-from producers.webhook.auth import KnownSecrets, TenantSource, authenticate, presented_token
-from producers.webhook.validation import Rejected
 
 REGISTRY = TenantRegistry(
     {

@@ -1,8 +1,8 @@
 import pytest
 
+from mediaflow.producers.webhook.budget import BodyBudget
+from mediaflow.producers.webhook.validation import Rejected
 from mediaflow.serving import RETRY_AFTER_S
-from producers.webhook.budget import BodyBudget
-from producers.webhook.validation import Rejected
 
 
 def test_leases_take_up_to_the_capacity_together() -> None:

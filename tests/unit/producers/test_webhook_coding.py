@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from producers.webhook.coding import PIECE_BYTES, decoder_for
-from producers.webhook.validation import Rejected
+from mediaflow.producers.webhook.coding import PIECE_BYTES, decoder_for
+from mediaflow.producers.webhook.validation import Rejected
 
 BODY = b'{"instanceId": "I1", "event": "webhookReceived", "pad": "' + b"x" * 300_000 + b'"}'
 

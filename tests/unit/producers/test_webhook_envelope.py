@@ -4,9 +4,7 @@ from datetime import UTC, datetime
 
 from mediaflow.config import Secret
 from mediaflow.events import Provider
-from mediaflow.providers import EnvelopeFields
-from mediaflow.tenants import Tenant
-from producers.webhook.envelope import (
+from mediaflow.producers.webhook.envelope import (
     RandomPool,
     build_record,
     record_key,
@@ -14,6 +12,8 @@ from producers.webhook.envelope import (
     traceparent,
     uuid4_from,
 )
+from mediaflow.providers import EnvelopeFields
+from mediaflow.tenants import Tenant
 
 TENANT = Tenant("I1", "2", "wapi", Secret("s3cret-value"), Secret(""))
 FIELDS = EnvelopeFields(

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from producers.webhook import event_loop
+from mediaflow.producers.webhook import event_loop
 
 pytestmark = pytest.mark.skipif(
     not hasattr(selectors, "EpollSelector"), reason="the precise selector is epoll's"

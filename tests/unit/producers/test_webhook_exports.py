@@ -1,9 +1,9 @@
-import producers.webhook
+import mediaflow.producers.webhook
 
 
 def test_the_package_exports_exactly_its_public_names_sorted() -> None:
-    assert producers.webhook.__all__ == sorted(producers.webhook.__all__)
-    assert set(producers.webhook.__all__) == {
+    assert mediaflow.producers.webhook.__all__ == sorted(mediaflow.producers.webhook.__all__)
+    assert set(mediaflow.producers.webhook.__all__) == {
         "AsyncProducer",
         "Endpoints",
         "OutgoingRecord",

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from mediaflow.events import Provider
-from producers.webhook.metrics import WebhookTally
+from mediaflow.producers.webhook.metrics import WebhookTally
 
 
 @pytest.fixture

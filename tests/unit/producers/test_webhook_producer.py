@@ -9,8 +9,8 @@ import pytest
 
 from mediaflow.config import KafkaSettings, Settings
 from mediaflow.errors import BrokerUnavailable
-from producers.webhook import producer as producer_module
-from producers.webhook.producer import AsyncProducer
+from mediaflow.producers.webhook import producer as producer_module
+from mediaflow.producers.webhook.producer import AsyncProducer
 
 
 class ReportingClient:

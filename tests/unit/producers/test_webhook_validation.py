@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mediaflow.events import Provider
-from producers.webhook.validation import (
+from mediaflow.producers.webhook.validation import (
     Rejected,
     check_content_type,
     check_declared_length,

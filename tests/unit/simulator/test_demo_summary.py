@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from processors.projection.apply import MediaRow
+from mediaflow.media_state import MediaRow
 from simulator.report import accepted_at, latencies_s, percentile, render, summarize
 from simulator.sender import Delivery
 from simulator.webhooks import Webhook

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.projection import (
+from mediaflow.storage.projection import (
     LogRecord,
     MediaQuery,
     ProjectionStore,
@@ -102,7 +102,7 @@ def test_listing_filters_by_status_type_and_time(store: ProjectionStore) -> None
     store.apply_batch(
         records([detected("a", 0), detected("b", 100), stored("b", 110), detected("c", 200)])
     )
-    from processors.projection.apply import millis
+    from mediaflow.media_state import millis
     from tests.support.projection import at
 
     page = store.list(MediaQuery(status="detected", since_ms=millis(at(50))))

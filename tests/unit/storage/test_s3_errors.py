@@ -6,7 +6,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from mediaflow.errors import MediaflowError, StorageCause, StorageUnavailable, TransientError
-from storage.s3 import translate
+from mediaflow.storage.s3 import translate
 
 
 def refused(code: str, status: int, operation: str = "PutObject") -> ClientError:

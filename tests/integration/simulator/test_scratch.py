@@ -4,7 +4,8 @@ import pytest
 
 from mediaflow.config import Settings
 from mediaflow.errors import StorageUnavailable
-from storage.s3 import drop_bucket, s3_client
+from mediaflow.storage.s3 import s3_client
+from simulator.scratch import drop_bucket
 
 
 def test_a_dropped_bucket_takes_its_objects_and_open_uploads_with_it(settings: Settings) -> None:

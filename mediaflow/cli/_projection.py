@@ -1,12 +1,11 @@
-"""``mediaflow projection ...``: maintenance of the read side (imports its code only when run)."""
+"""``mediaflow projection ...``: maintenance of the read side."""
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from mediaflow.cli._args import positive_int
-from mediaflow.config import Settings
+from mediaflow.processors.projection import rebuild
 
 
 def register(subparsers: Any) -> None:
@@ -23,11 +22,4 @@ def register(subparsers: Any) -> None:
         default=None,
         help="processes sharing the partitions (default: one per CPU, fewer for a short log)",
     )
-    rebuild_parser.set_defaults(handler=rebuild)
-
-
-def rebuild(args: argparse.Namespace, settings: Settings) -> int:
-    """Run :func:`processors.projection.rebuild.main`."""
-    from processors.projection.rebuild import main
-
-    return main(args, settings)
+    rebuild_parser.set_defaults(handler=rebuild.main)

@@ -1,4 +1,9 @@
-"""The projection's state machine: ``(current row | None, event) -> new row``, pure.
+"""The state of one media, and the pure machine that folds events into it.
+
+``apply(current row | None, event) -> new row`` is the projection's state
+machine. It sits in the core because the projection stores run it inside
+their transactions (:mod:`mediaflow.storage.projection`), and the API, the
+operator tools and the simulator all read the rows it makes.
 
 The row of a media is a *join* of the events seen so far, so applying events
 is idempotent and order-insensitive: the same set of events gives the same row

@@ -1,7 +1,7 @@
 """Read a whole topic from its beginning without joining or disturbing any consumer group.
 
-Operator tools use ``assign()`` with a throwaway group id and never commit, so
-the stages' committed offsets are untouched. A scan stops when every
+Operator tools and the projection rebuild use ``assign()`` with a throwaway
+group id and never commit, so the stages' committed offsets are untouched. A scan stops when every
 partition reported end-of-partition (control records of transactions make
 "offset == high watermark - 1" an unreliable end test).
 """

@@ -1,10 +1,14 @@
-"""``mediaflow simulate serve|send``: the fake W-API + CDN, and the webhook sender.
+"""``python -m simulator serve|send``: the fake W-API + CDN, and the webhook sender.
 
 Both sides rebuild the same media from the same ``--seed``, ``--count`` and
 ``--max-size``: ``serve`` replays the webhook mix ``send`` will produce, so
 every media a webhook names exists on the fake CDN. Tokens and webhook secrets
 come from the tenant registry (``deploy/tenants.toml`` + ``deploy/local.env``),
 so the defaults line up with the demo tenants.
+
+The simulator is not part of the product (the wheel leaves it out), so it has
+its own entry point rather than a ``mediaflow`` subcommand; run it from the
+repository root.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ import argparse
 import asyncio
 import signal
 import sys
-from typing import Any
+from collections.abc import Sequence
 
-from mediaflow.config import Settings
-from mediaflow.errors import ConfigError
+from mediaflow import logging as mflog
+from mediaflow.config import Settings, secret_values
+from mediaflow.errors import EXIT_CONFIG, ConfigError, MediaflowError
 from mediaflow.tenants import TenantRegistry
 from simulator.faults import Faults
 from simulator.media import MediaLibrary
@@ -28,10 +33,12 @@ DEFAULT_WAPI_PORT = 8090
 DEFAULT_CDN_PORT = 8091
 
 
-def register(subparsers: Any) -> None:
-    """Add ``simulate serve`` and ``simulate send`` to the CLI."""
-    simulate = subparsers.add_parser("simulate", help="fake W-API/CDN and a webhook sender")
-    actions = simulate.add_subparsers(dest="action", required=True)
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``python -m simulator``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m simulator", description="fake W-API/CDN and a webhook sender"
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="COMMAND")
 
     serve = actions.add_parser("serve", help="run the fake W-API and CDN in the foreground")
     _batch_args(serve)
@@ -55,6 +62,26 @@ def register(subparsers: Any) -> None:
     send.add_argument("--cdn-url", default=f"http://127.0.0.1:{DEFAULT_CDN_PORT}")
     send.add_argument("--files-url", default=f"http://127.0.0.1:{DEFAULT_WAPI_PORT}")
     send.set_defaults(handler=send_command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the simulator command; return the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"simulator: configuration error: {mflog.scrub(str(exc))}", file=sys.stderr)
+        return EXIT_CONFIG
+    mflog.configure(fmt=settings.log_format, level=settings.log_level)
+    mflog.register_secrets(secret_values(settings))
+    try:
+        return int(args.handler(args, settings))
+    except KeyboardInterrupt:
+        return 130
+    except MediaflowError as exc:
+        print(f"simulator {args.action}: {mflog.scrub(exc.message)}", file=sys.stderr)
+        return EXIT_CONFIG if isinstance(exc, ConfigError) else 1
 
 
 def _batch_args(parser: argparse.ArgumentParser) -> None:
@@ -85,9 +112,7 @@ def _registry(settings: Settings) -> TenantRegistry:
     try:
         return TenantRegistry.load(settings.tenants_file)
     except ConfigError as exc:
-        print(
-            f"mediaflow simulate: no tenants ({exc.message}); continuing without", file=sys.stderr
-        )
+        print(f"simulator: no tenants ({exc.message}); continuing without", file=sys.stderr)
         return TenantRegistry({})
 
 
@@ -156,4 +181,4 @@ def send_command(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if summary.by_status().get(0) else 0
 
 
-__all__ = ["build_batch", "register"]
+__all__ = ["build_batch", "build_parser", "main"]

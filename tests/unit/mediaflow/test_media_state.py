@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 
-from processors.projection.apply import MediaRow, MediaStatus, apply, millis
+from mediaflow.media_state import MediaRow, MediaStatus, apply, millis
 from tests.support.projection import (
     at,
     dead_lettered,
