@@ -34,7 +34,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,7 +52,12 @@ from confluent_kafka import (
 
 from mediaflow.errors import BrokerUnavailable, ErrorKind, MediaflowError
 from mediaflow.events import utcnow
-from mediaflow.kafka.clients import AbortableKafkaError, FatalKafkaError, translate
+from mediaflow.kafka.clients import (
+    AbortableKafkaError,
+    FatalKafkaError,
+    fatal_consume_error,
+    translate,
+)
 from mediaflow.kafka.publish import TransactionalPublisher
 from mediaflow.kafka.records import InRecord, OutRecord
 from mediaflow.kafka.retry import DeadLetter, Decision, RetryPolicy
@@ -209,6 +214,7 @@ class Worker:
         await asyncio.to_thread(self._publisher.init_transactions, 60)
         log.info("worker_started", stage=self._stage.name, topics=self._topics)
         last_activity = time.monotonic()
+        ended_by: BaseException | None = None
         try:
             while not self._stopping:
                 fetched = self._fetch()
@@ -225,8 +231,11 @@ class Worker:
                     break
                 if not fetched:
                     await self._wait_for_progress()
+        except BaseException as exc:
+            ended_by = exc
+            raise
         finally:
-            await self._shutdown()
+            await self._shutdown(ended_by)
 
     # -- fetching -----------------------------------------------------------------------
 
@@ -242,11 +251,10 @@ class Worker:
         for message in messages:
             error = message.error()
             if error is not None:
+                fatal = fatal_consume_error(error)
+                if fatal is not None:
+                    raise fatal
                 if error.code() != KafkaError._PARTITION_EOF:
-                    # librdkafka reports a fatal error (e.g. this static member was
-                    # fenced) as a _FATAL event whose fatal() flag is not set.
-                    if error.fatal() or error.code() == KafkaError._FATAL:
-                        raise FatalKafkaError(f"{error.name()}: {error.str()}")
                     log.warning("consume_error", code=error.name(), reason=error.str())
                 continue
             record = InRecord.from_message(message)
@@ -393,7 +401,7 @@ class Worker:
 
     # -- committing ---------------------------------------------------------------------
 
-    async def _commit_if_due(self, force: bool = False) -> bool:
+    async def _commit_if_due(self) -> bool:
         ready = {tp: s.ready_prefix() for tp, s in self._partitions.items()}
         count = sum(len(v) for v in ready.values())
         if count == 0:
@@ -403,8 +411,7 @@ class Worker:
             default=time.monotonic(),
         )
         if not (
-            force
-            or count >= self._options.batch_max_records
+            count >= self._options.batch_max_records
             or time.monotonic() - oldest >= self._options.batch_max_interval_s
         ):
             return False
@@ -477,7 +484,11 @@ class Worker:
         tps = [TopicPartition(t, p) for t, p in self._partitions]
         self._consumer.resume(tps)
         self._drop(list(self._partitions))
-        for tp in self._consumer.committed(tps, timeout=30):
+        try:
+            committed = self._consumer.committed(tps, timeout=30)
+        except KafkaException as exc:
+            raise translate(exc) from exc
+        for tp in committed:
             offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
             self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
             self._partitions[(tp.topic, tp.partition)] = _Partition()
@@ -518,23 +529,72 @@ class Worker:
 
     # -- shutdown -----------------------------------------------------------------------
 
-    async def _shutdown(self) -> None:
+    async def _shutdown(self, ended_by: BaseException | None) -> None:
         """Stop cleanly, in this order.
 
-        No new records; let in-flight ones finish (bounded by the grace period);
-        commit what finished; leave the group; flush the producer.
+        1. no new records; let in-flight ones finish (bounded by the grace period);
+        2. commit what finished, unless a fatal error ended the loop (its producer
+           cannot commit any more);
+        3. drop the rest: the next owner of each partition reads it again;
+        4. leave the group (close the consumer);
+        5. flush the producer.
+
+        Every step runs even when one before it failed; a failure is logged. The
+        error that ended the loop is the one raised; after a clean stop, a fatal
+        Kafka error of a step is raised (the process must exit as fatal), any
+        other is only logged, since everything committed is durable already.
         """
         running = [t for p in self._partitions.values() for t in p.running.values()]
         if running:
             await asyncio.wait(running, timeout=self._options.shutdown_grace_s)
-        try:
-            await self._commit_if_due(force=True)
-        except FatalKafkaError:
-            log.error("final_commit_failed_fatal", stage=self._stage.name)
+        failures = []
+        if not isinstance(ended_by, FatalKafkaError):
+            failures.append(await self._shutdown_step("final_commit", self._final_commit()))
         self._drop(list(self._partitions))
-        await asyncio.to_thread(self._consumer.close)
-        await asyncio.to_thread(self._producer.flush, 10)
+        failures.append(
+            await self._shutdown_step("close_consumer", asyncio.to_thread(self._consumer.close))
+        )
+        failures.append(
+            await self._shutdown_step("flush_producer", asyncio.to_thread(self._producer.flush, 10))
+        )
         log.info("worker_stopped", stage=self._stage.name, committed=self.committed_records)
+        fatal = next((f for f in failures if isinstance(f, FatalKafkaError)), None)
+        if ended_by is None and fatal is not None:
+            raise fatal
+
+    async def _final_commit(self) -> None:
+        ready = {tp: s.ready_prefix() for tp, s in self._partitions.items()}
+        count = sum(len(v) for v in ready.values())
+        if count == 0:
+            return
+        try:
+            await asyncio.to_thread(self._commit, ready, self._consumer.consumer_group_metadata())
+        except AbortableKafkaError as exc:  # aborted by the publisher: the next owner re-reads
+            log.warning("final_commit_aborted", stage=self._stage.name, reason=exc.message)
+            return
+        self._forget(ready)
+        self.committed_records += count
+
+    async def _shutdown_step(
+        self, step: str, work: Coroutine[Any, Any, Any]
+    ) -> MediaflowError | None:
+        """Await one shutdown step; return its Kafka or mediaflow error instead of raising it."""
+        try:
+            await work
+        except KafkaException as exc:
+            error = translate(exc)
+        except MediaflowError as exc:
+            error = exc
+        else:
+            return None
+        log.error(
+            "shutdown_step_failed",
+            stage=self._stage.name,
+            step=step,
+            reason=error.message,
+            fatal=isinstance(error, FatalKafkaError),
+        )
+        return error
 
 
 def _head_is_due(state: _Partition, now: datetime) -> bool:
