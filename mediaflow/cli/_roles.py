@@ -1,6 +1,8 @@
 """``mediaflow serve ...`` / ``mediaflow run ...``: the long-running roles, and a supervisor.
 
-Each role lives in its stage's package and exposes ``main(args, settings) -> int``.
+A processor role is a :class:`~mediaflow.kafka.stage_runner.StageSpec` that
+:func:`~mediaflow.kafka.stage_runner.run_stage` runs; the HTTP roles expose
+``main(args, settings) -> int``.
 """
 
 from __future__ import annotations
@@ -14,11 +16,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import start_http_server
-
 from mediaflow.cli._args import positive_int, positive_seconds
 from mediaflow.config import Settings
 from mediaflow.errors import EXIT_CONFIG, ConfigError, UsageError
+from mediaflow.kafka.stage_runner import StageSpec, run_stage
 from mediaflow.logging import get_logger
 from mediaflow.processors.detector import stage as detector
 from mediaflow.processors.downloader import stage as downloader
@@ -27,20 +28,27 @@ from mediaflow.producers.webhook import server as webhooks
 
 log = get_logger("mediaflow.supervisor")
 
-ROLES: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+PROCESSORS: dict[str, StageSpec] = {
+    "detector": detector.STAGE,
+    "downloader": downloader.STAGE,
+    "projection": consumer.STAGE,
+}
+"""The roles that consume Kafka: the ones ``--idle-exit`` can drain."""
+
+SERVERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "webhooks": webhooks.main,
-    "detector": detector.main,
-    "downloader": downloader.main,
-    "projection": consumer.main,
     "api": api.main,
 }
-"""Role name -> the function implementing it, in data-flow order."""
+"""The HTTP roles."""
+
+ROLES = ("webhooks", "detector", "downloader", "projection", "api")
+"""Every role, in data-flow order (``run all`` starts them in this order)."""
 
 
 def register(subparsers: Any) -> None:
     """Add ``serve`` and ``run`` to the CLI."""
     serve = subparsers.add_parser("serve", help="run an HTTP role in the foreground")
-    serve.add_argument("role", choices=["webhooks", "api"])
+    serve.add_argument("role", choices=list(SERVERS))
     serve.add_argument(
         "--workers", type=positive_int, default=1, help="processes sharing the port (webhooks)"
     )
@@ -63,9 +71,6 @@ def register(subparsers: Any) -> None:
     run.set_defaults(handler=run_role)
 
 
-PROCESSOR_ROLES = ("detector", "downloader", "projection")
-"""The roles that consume Kafka: the ones ``--idle-exit`` can drain."""
-
 PROCESSOR_METRICS_PORTS = {"detector": 9101, "downloader": 9102, "projection": 9103}
 """Where ``mediaflow run all`` exposes each processor's Prometheus metrics."""
 
@@ -81,17 +86,17 @@ def run_role(args: argparse.Namespace, settings: Settings) -> int:
             "--workers applies to the webhooks role only (mediaflow serve webhooks --workers N); "
             "other roles scale by running more copies of them"
         )
-    if getattr(args, "idle_exit", None) is not None and args.role not in PROCESSOR_ROLES:
+    idle_exit = getattr(args, "idle_exit", None)
+    if idle_exit is not None and args.role not in PROCESSORS:
         raise UsageError(
-            f"--idle-exit applies to the processor roles only ({', '.join(PROCESSOR_ROLES)}); "
+            f"--idle-exit applies to the processor roles only ({', '.join(PROCESSORS)}); "
             "the others serve until stopped"
         )
     if args.role == "all":
         return supervise(settings)
-    if args.role in PROCESSOR_METRICS_PORTS and settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.metrics_host)
-        log.info("metrics_listening", role=args.role, port=settings.metrics_port)
-    return int(ROLES[args.role](args, settings) or 0)
+    if args.role in PROCESSORS:
+        return run_stage(PROCESSORS[args.role], settings, idle_exit_s=idle_exit)
+    return SERVERS[args.role](args, settings)
 
 
 def supervise(settings: Settings) -> int:

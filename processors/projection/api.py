@@ -21,7 +21,6 @@ import hmac
 import ipaddress
 import json
 import re
-import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ from mediaflow.events import MediaType
 from mediaflow.logging import get_logger
 from mediaflow.media_state import COLUMNS, MediaRow, MediaStatus, millis
 from mediaflow.serving import listen, raise_open_files_limit
+from mediaflow.signals import stop_on_signals
 from mediaflow.storage.objects import download_url
 from mediaflow.storage.projection import MediaQuery, ProjectionStore, open_store
 from mediaflow.storage.s3 import s3_client
@@ -474,12 +474,10 @@ async def _serve(app: web.Application, settings: Settings) -> None:
         runner, settings.api_host, settings.api_port, role="api", settings=("api_host", "api_port")
     )
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     log.info("api_listening", host=settings.api_host, port=settings.api_port)
     try:
-        await stop.wait()
+        with stop_on_signals(stop.set):
+            await stop.wait()
     finally:
         listener.close()
         await runner.cleanup()

@@ -30,6 +30,7 @@ from mediaflow.producers.webhook.app import Endpoints, Receiver, build_server
 from mediaflow.producers.webhook.auth import TenantSource
 from mediaflow.producers.webhook.producer import AsyncProducer
 from mediaflow.serving import ConnectionLimit, listen, raise_open_files_limit
+from mediaflow.signals import stop_on_signals
 from mediaflow.tenants import TenantRegistry
 
 log = get_logger("mediaflow.webhook")
@@ -98,10 +99,6 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
             settings.webhook_max_connections, "webhook_max_connections"
         ),
     )
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, tenants.reload)
     # Not awaited: a broker down at start must not delay listening (webhooks get 503).
     first_check = asyncio.create_task(producer.unready_reason(topic))
     log.info(
@@ -116,11 +113,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     # objects, 55-90 ms on a 2-core machine, while every request in flight waited).
     gc.freeze()
     try:
-        await stop.wait()
+        with stop_on_signals(stop.set, reload=tenants.reload):
+            await stop.wait()
     finally:
         gc.unfreeze()
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.remove_signal_handler(signum)
         log.info("webhooks_stopping")
         first_check.cancel()
         # Stop listening ourselves and wait for requests in flight: aiohttp's own
