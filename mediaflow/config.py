@@ -153,13 +153,15 @@ class S3Settings:
 
 @dataclass(frozen=True, slots=True)
 class DownloaderSettings:
-    """How media are fetched, checked and retried."""
+    """How media are fetched and checked.
+
+    How often and when a failed download is tried again is not here: the
+    retry tiers are topics, declared in the topics file (``MEDIAFLOW_TOPICS_FILE``).
+    """
 
     wapi_base_url: str = "https://api.w-api.app"
     cdn_base_url: str = "https://mmg.whatsapp.net"
     concurrency: int = _bounded(8, 1)
-    retry_delays_s: tuple[int, ...] = _bounded((10, 60, 600, 3600), 0)
-    max_attempts: int = _bounded(5, 1)
     max_media_bytes: int = _bounded(2 * 1024 * 1024 * 1024, 1)
     length_margin: float = _bounded(0.05, 0)
     connect_timeout_s: float = _positive(5.0)
@@ -258,8 +260,6 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "wapi_base_url": ("downloader", "wapi_base_url"),
     "cdn_base_url": ("downloader", "cdn_base_url"),
     "download_concurrency": ("downloader", "concurrency"),
-    "retry_delays_s": ("downloader", "retry_delays_s"),
-    "max_attempts": ("downloader", "max_attempts"),
     "max_media_bytes": ("downloader", "max_media_bytes"),
     "length_margin": ("downloader", "length_margin"),
     "connect_timeout_s": ("downloader", "connect_timeout_s"),
@@ -303,14 +303,9 @@ def _check_bounds(settings: object) -> None:
         if bounds is None:
             continue
         value = getattr(settings, spec.name)
-        for item in value if isinstance(value, tuple) else (value,):
-            problem = bounds.problem(item)
-            if problem is not None:
-                shown = (
-                    ",".join(map(_number, value)) if isinstance(value, tuple) else _number(value)
-                )
-                each = "each value " if isinstance(value, tuple) else ""
-                raise ConfigError(f"{variable_name(section, spec.name)}={shown} {each}{problem}")
+        problem = bounds.problem(value)
+        if problem is not None:
+            raise ConfigError(f"{variable_name(section, spec.name)}={_number(value)} {problem}")
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -116,7 +116,6 @@ class Run:
                 "MEDIAFLOW_WAPI_BASE_URL": wapi_url,
                 "MEDIAFLOW_CDN_BASE_URL": cdn_url,
                 "MEDIAFLOW_ALLOW_PRIVATE_ADDRESSES": "true",
-                "MEDIAFLOW_RETRY_DELAYS_S": ",".join(str(d) for d in retry_delays_s),
                 "MEDIAFLOW_WEBHOOK_PORT": str(free_port()),
                 "MEDIAFLOW_API_PORT": str(free_port()),
                 "MEDIAFLOW_INSTANCE_NAME": run_id,

@@ -91,11 +91,6 @@ def test_a_bad_value_names_the_variable():
             "1048576",
             "MEDIAFLOW_S3_PART_SIZE=1048576 must be at least 5242880",
         ),
-        (
-            "MEDIAFLOW_RETRY_DELAYS_S",
-            "10,-5",
-            "MEDIAFLOW_RETRY_DELAYS_S=10,-5 each value must be at least 0",
-        ),
     ],
 )
 def test_a_value_out_of_range_names_the_variable_and_the_limit(variable, value, message):
@@ -121,13 +116,11 @@ def test_values_at_their_limits_are_accepted():
             "MEDIAFLOW_WEBHOOK_LINGER_MS": "0",
             "MEDIAFLOW_WEBHOOK_PORT": "65535",
             "MEDIAFLOW_S3_PART_SIZE": str(5 * 1024 * 1024),
-            "MEDIAFLOW_RETRY_DELAYS_S": "0,1",
         }
     )
     assert settings.webhook_linger_ms == 0
     assert settings.webhook_port == 65535
     assert settings.s3.part_size == 5 * 1024 * 1024
-    assert settings.downloader.retry_delays_s == (0, 1)
 
 
 def test_a_body_budget_smaller_than_one_body_is_refused_naming_both_variables():
