@@ -46,7 +46,7 @@ WEBHOOKS = Counter(
 
 
 class DetectorStage:
-    """The :class:`~mediaflow.kafka.worker.StageHandler` of the detector.
+    """The :class:`~mediaflow.kafka.handling.StageHandler` of the detector.
 
     Args:
         codec: decodes envelopes, encodes events.

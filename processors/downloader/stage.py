@@ -50,12 +50,13 @@ from mediaflow.events import (
     utcnow,
 )
 from mediaflow.kafka.eventlog import event_record
+from mediaflow.kafka.handling import decision_kind
 from mediaflow.kafka.records import InRecord, OutRecord
 from mediaflow.kafka.retry import DeadLetter, Decision, RetryLater, RetryPolicy
 from mediaflow.kafka.routing import FailureRouter
 from mediaflow.kafka.stage_runner import StageClients, StageSpec
 from mediaflow.kafka.topics import load_layout
-from mediaflow.kafka.worker import Worker, WorkerOptions, decision_kind
+from mediaflow.kafka.worker import Worker, WorkerOptions
 from mediaflow.logging import get_logger, record_context, register_secrets, scrub
 from mediaflow.metrics import DOWNLOAD_BYTES, DOWNLOAD_SECONDS, DOWNLOADS, STORAGE_WAITS
 from mediaflow.processors.downloader import keys
@@ -73,7 +74,7 @@ log = get_logger("mediaflow.downloader")
 
 
 class DownloaderStage:
-    """The downloader's :class:`~mediaflow.kafka.worker.StageHandler`.
+    """The downloader's :class:`~mediaflow.kafka.handling.StageHandler`.
 
     Args:
         codec: Avro codec for requests and events.
