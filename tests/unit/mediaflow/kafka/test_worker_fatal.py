@@ -70,3 +70,24 @@ def test_a_shutdown_step_failing_after_a_fatal_error_does_not_hide_it():
     assert "INVALID_TXN_STATE" in error.message
     assert consumer.offsets == {} and produced_values(producer) == []
     assert consumer.closed  # the group was still left
+
+
+def test_a_fenced_final_commit_after_a_clean_stop_still_ends_as_fatal():
+    consumer = FakeConsumer(records())
+    producer = FakeProducer(offsets=consumer.offsets)
+    producer.fail_next("commit_transaction", KafkaError(KafkaError.PRODUCER_FENCED, fatal=True))
+    stage = ToyStage()
+    # Nothing commits before the stop: the final commit is the first.
+    worker = toy_worker(consumer, producer, stage, batch_max_records=100, batch_max_interval_s=60)
+
+    async def scenario():
+        task = asyncio.create_task(worker.run())
+        while len(stage.started) < RECORDS:
+            await asyncio.sleep(0.01)
+        worker.stop()
+        await task
+
+    with pytest.raises(FatalKafkaError) as raised:
+        asyncio.run(asyncio.wait_for(scenario(), timeout=10))
+    assert raised.value.fenced
+    assert consumer.offsets == {} and consumer.closed
