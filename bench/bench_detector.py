@@ -39,7 +39,7 @@ from mediaflow.kafka.topics import TopicLayout, load_layout
 from mediaflow.kafka.worker import Worker
 from mediaflow.logging import configure
 from mediaflow.metrics import RECORDS_IN
-from mediaflow.processors.detector.stage import build_worker
+from mediaflow.processors.detector.stage import STAGE, build_worker
 
 PAYLOADS = REPO_ROOT / "tests" / "fixtures" / "payloads"
 FIXTURES = ("wapi_image", "wapi_audio_ptt", "wapi_document", "wapi_video", "wapi_text")
@@ -140,13 +140,11 @@ def run(settings: Settings, n: int = DEFAULT_N) -> dict[str, Any]:
     """
     layout = load_layout(settings.kafka)
     _produce(settings, layout.webhooks, n)
-    prefix = settings.kafka.topic_prefix
     rates: dict[str, float] = {}
     for mode, transactional in (("transactional", True), ("non_transactional", False)):
         mode_settings = dataclasses.replace(settings, instance_name=f"bench-{mode}")
-        worker = build_worker(
-            mode_settings, group=f"{prefix}bench-{mode}", transactional=transactional
-        )
+        stage = dataclasses.replace(STAGE, group=f"bench-{mode}", transactional=transactional)
+        worker = build_worker(mode_settings, stage.clients(mode_settings))
         rates[mode] = n / asyncio.run(_time_worker(worker, layout.webhooks, n))
     rates["bare"] = n / _time_bare(settings, layout, n)
     return {

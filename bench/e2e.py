@@ -25,8 +25,8 @@ from mediaflow.config import Settings
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.scan import partitions_of, throwaway_consumer, watermarks
 from mediaflow.kafka.topics import load_layout
-from mediaflow.processors.detector.stage import group_id as detector_group
-from mediaflow.processors.downloader import stage as downloader_stage
+from mediaflow.processors.detector.stage import STAGE as DETECTOR
+from mediaflow.processors.downloader.stage import STAGE as DOWNLOADER
 from mediaflow.tenants import TenantRegistry
 from simulator.faults import Faults
 from simulator.media import MediaLibrary
@@ -70,11 +70,11 @@ class LagSampler(threading.Thread):
                 highs = _highs(consumer, layout)
                 lag = {
                     "detector": _group_lag(
-                        admin, detector_group(settings), highs, {layout.webhooks}
+                        admin, DETECTOR.clients(settings).group_id, highs, {layout.webhooks}
                     ),
                     "downloader": _group_lag(
                         admin,
-                        _downloader_group(settings),
+                        DOWNLOADER.clients(settings).group_id,
                         highs,
                         {layout.download_requests, *(t.topic for t in layout.retry_tiers)},
                     ),
@@ -96,14 +96,6 @@ def _highs(consumer: Any, layout: Any) -> dict[tuple[str, int], int]:
         for partition in partitions_of(consumer, spec.name):
             highs[(spec.name, partition)] = watermarks(consumer, spec.name, partition)[1]
     return highs
-
-
-def _downloader_group(settings: Settings) -> str:
-    # The downloader's group becomes prefixed like the detector's (group_id(settings));
-    # until that lands it is the bare GROUP_ID.
-    if hasattr(downloader_stage, "group_id"):
-        return str(downloader_stage.group_id(settings))
-    return downloader_stage.GROUP_ID
 
 
 def _store_lag(offsets: dict[int, int], highs: dict[tuple[str, int], int], layout: Any) -> int:

@@ -19,17 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 from mediaflow.errors import ConfigError
-from mediaflow.logging import REDACTED, mask_urls
 
 PREFIX = "MEDIAFLOW_"
 KAFKA_PROP_PREFIX = "MEDIAFLOW_KAFKA_PROP_"
@@ -153,13 +150,15 @@ class S3Settings:
 
 @dataclass(frozen=True, slots=True)
 class DownloaderSettings:
-    """How media are fetched, checked and retried."""
+    """How media are fetched and checked.
+
+    How often and when a failed download is tried again is not here: the
+    retry tiers are topics, declared in the topics file (``MEDIAFLOW_TOPICS_FILE``).
+    """
 
     wapi_base_url: str = "https://api.w-api.app"
     cdn_base_url: str = "https://mmg.whatsapp.net"
     concurrency: int = _bounded(8, 1)
-    retry_delays_s: tuple[int, ...] = _bounded((10, 60, 600, 3600), 0)
-    max_attempts: int = _bounded(5, 1)
     max_media_bytes: int = _bounded(2 * 1024 * 1024 * 1024, 1)
     length_margin: float = _bounded(0.05, 0)
     connect_timeout_s: float = _positive(5.0)
@@ -258,8 +257,6 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "wapi_base_url": ("downloader", "wapi_base_url"),
     "cdn_base_url": ("downloader", "cdn_base_url"),
     "download_concurrency": ("downloader", "concurrency"),
-    "retry_delays_s": ("downloader", "retry_delays_s"),
-    "max_attempts": ("downloader", "max_attempts"),
     "max_media_bytes": ("downloader", "max_media_bytes"),
     "length_margin": ("downloader", "length_margin"),
     "connect_timeout_s": ("downloader", "connect_timeout_s"),
@@ -303,14 +300,9 @@ def _check_bounds(settings: object) -> None:
         if bounds is None:
             continue
         value = getattr(settings, spec.name)
-        for item in value if isinstance(value, tuple) else (value,):
-            problem = bounds.problem(item)
-            if problem is not None:
-                shown = (
-                    ",".join(map(_number, value)) if isinstance(value, tuple) else _number(value)
-                )
-                each = "each value " if isinstance(value, tuple) else ""
-                raise ConfigError(f"{variable_name(section, spec.name)}={shown} {each}{problem}")
+        problem = bounds.problem(value)
+        if problem is not None:
+            raise ConfigError(f"{variable_name(section, spec.name)}={_number(value)} {problem}")
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -381,79 +373,6 @@ def _parse_bool(raw: Any) -> bool:
     raise ValueError(raw)
 
 
-def masked(settings: Settings) -> dict[str, Any]:
-    """Return the effective settings as plain data with every secret masked whole.
-
-    Secrets become ``****``; so does every Kafka property whose name mentions
-    a password, secret, token, key, credential or JAAS/OAuth configuration
-    (``sasl.password``, ``ssl.key.pem``, ``sasl.jaas.config``...); every URL
-    loses its user-info, query and fragment (see :func:`mediaflow.logging.mask_url`).
-    """
-    data: dict[str, Any] = {}
-    for f in dataclasses.fields(settings):
-        value = getattr(settings, f.name)
-        if dataclasses.is_dataclass(value):
-            data[f.name] = {
-                sub.name: _mask_value(getattr(value, sub.name)) for sub in dataclasses.fields(value)
-            }
-        else:
-            data[f.name] = _mask_value(value)
-    return data
-
-
-def secret_values(settings: Settings) -> list[str]:
-    """Every secret value the settings hold, for :func:`mediaflow.logging.register_secrets`.
-
-    The S3 secret key, the API token, secret Kafka properties, and from every
-    URL setting its password and the values of query parameters named like a
-    token, key, secret or password. Identifiers are left out, as registering
-    them would mask every occurrence of a common word: the S3 access key *id*
-    (AWS prints it in its consoles; the local default is "mediaflow") and a
-    URL's user name (``postgres``); :func:`mediaflow.logging.mask_url` hides
-    the whole user-info of a URL anyway.
-    """
-    found = [settings.s3.secret_key.reveal(), settings.api_token.reveal()]
-    found += [v for k, v in settings.kafka.properties.items() if _SECRET_PROPERTY.search(k)]
-    for section in (settings, settings.kafka, settings.s3, settings.downloader):
-        for f in dataclasses.fields(section):
-            value = getattr(section, f.name)
-            if isinstance(value, str) and "://" in value:
-                found += _url_secrets(value)
-    return [value for value in found if value]
-
-
-_SECRET_PROPERTY = re.compile(
-    r"password|secret|token|key|credential|jaas|oauthbearer\.config", re.IGNORECASE
-)
-_SECRET_PARAMETER = re.compile(r"token|key|secret|pass|pwd|sig|auth|credential", re.IGNORECASE)
-
-
-def _mask_value(value: Any) -> Any:
-    if isinstance(value, Secret):
-        return REDACTED if value else ""
-    if isinstance(value, Mapping):
-        return {
-            k: REDACTED if _SECRET_PROPERTY.search(k) else _mask_value(v) for k, v in value.items()
-        }
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, tuple):
-        return [_mask_value(item) for item in value]
-    if isinstance(value, str):
-        return mask_urls(value)
-    return value
-
-
-def _url_secrets(url: str) -> list[str]:
-    """The password and the secret-named query values of ``url``."""
-    rest = url.partition("://")[2]
-    userinfo, at, _host = rest.split("/", 1)[0].rpartition("@")
-    found = [userinfo.partition(":")[2]]
-    query = rest[len(userinfo) + len(at) :].partition("?")[2].partition("#")[0]
-    found += [v for k, v in parse_qsl(query) if _SECRET_PARAMETER.search(k)]
-    return found
-
-
 __all__ = [
     "LOCAL_API_TOKEN",
     "DownloaderSettings",
@@ -461,6 +380,4 @@ __all__ = [
     "S3Settings",
     "Secret",
     "Settings",
-    "masked",
-    "secret_values",
 ]

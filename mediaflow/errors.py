@@ -20,7 +20,7 @@ Routing decisions read the branch of an error, never its message::
     │   └── ProviderRejected      kind ``unauthorized`` / ``provider_error``
     │   (a webhook with more media than allowed is an InvalidPayload of kind
     │   ``too_many_media``; a record whose failure handling itself raised is
-    │   dead-lettered with kind ``internal``, see mediaflow.kafka.worker)
+    │   dead-lettered with kind ``internal``, see mediaflow.kafka.handling)
     └── UsageError                a programming or configuration mistake: stop
         └── ConfigError           bad settings; the message says which variable
 

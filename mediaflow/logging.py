@@ -253,10 +253,10 @@ class ComponentLogger:
     """A module-level logger that binds to the configuration once, not on every call.
 
     structlog's lazy proxy builds a new bound logger for every call, even for a
-    debug line the level then drops (2.4 µs against 0.14 µs; on the webhook's
-    request path that was about 2% of its CPU). Its own cure, caching on first
-    use, would pin whatever configuration was current then; this one binds
-    again after each :func:`configure`.
+    debug line the level then drops, a cost the webhook's request path paid on
+    every request (figures in ``bench/README.md``). Its own cure, caching on
+    first use, would pin whatever configuration was current then; this one
+    binds again after each :func:`configure`.
     """
 
     __slots__ = ("_bound", "_component", "_generation")

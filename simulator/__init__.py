@@ -11,7 +11,8 @@ from simulator.calls import Call, CallLog
 from simulator.cdn import cdn_app
 from simulator.encrypt import EncryptedMedia, MediaEncryptor, encrypt_media, generate_media_key
 from simulator.faults import Decision, Faults, Outcome
-from simulator.media import HOSTILE_FILE_NAMES, MediaLibrary, SampleMedia
+from simulator.media import MediaLibrary, SampleMedia
+from simulator.profiles import HOSTILE_FILE_NAMES
 from simulator.sender import Delivery, SendSummary, expected_media, send_webhooks
 from simulator.servers import Simulator, SimulatorThread, running_simulator
 from simulator.wapi import DOWNLOAD_PATH, wapi_app

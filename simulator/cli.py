@@ -20,7 +20,8 @@ import sys
 from collections.abc import Sequence
 
 from mediaflow import logging as mflog
-from mediaflow.config import Settings, secret_values
+from mediaflow.config import Settings
+from mediaflow.config_secrets import secret_values
 from mediaflow.errors import EXIT_CONFIG, ConfigError, MediaflowError
 from mediaflow.tenants import TenantRegistry
 from simulator.faults import Faults

@@ -31,99 +31,23 @@ from mediaflow.errors import UsageError
 from mediaflow.events import MediaType
 from mediaflow.whatsapp import BLOCK_SIZE, MAC_LENGTH
 from simulator.encrypt import MediaEncryptor, generate_media_key
+from simulator.profiles import (
+    DOCX,
+    HOSTILE_FILE_NAMES,
+    HOSTILE_SHARE,
+    MIX,
+    PLAIN_NAMES,
+    PROFILES,
+    WEBP,
+    Format,
+    minimum_size,
+)
 
 DEFAULT_CHUNK = 64 * 1024
 """Bytes per chunk when streaming plaintext or ``.enc`` bytes."""
 
 MEDIA_KEY_TIMESTAMP = 1732799990
 """The ``mediaKeyTimestamp`` every sample declares (a fixed value keeps runs reproducible)."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Format:
-    mimetype: str
-    header: bytes
-    trailer: bytes = b""
-    path_prefix: str = "/v/t62.7118-24"
-
-
-_JPEG = _Format(
-    "image/jpeg",
-    b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00",
-    b"\xff\xd9",
-)
-_MP4 = _Format(
-    "video/mp4",
-    b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41",
-    path_prefix="/v/t62.7161-24",
-)
-_OPUS = _Format(
-    "audio/ogg; codecs=opus",
-    b"OggS\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00",
-    path_prefix="/v/t62.7117-24",
-)
-_MPEG = _Format("audio/mpeg", b"ID3\x04\x00\x00\x00\x00\x00\x00", path_prefix="/v/t62.7117-24")
-_PDF = _Format("application/pdf", b"%PDF-1.7\n", b"\n%%EOF\n", "/v/t62.7119-24")
-_DOCX = _Format(
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    b"PK\x03\x04\x14\x00\x06\x00",
-    path_prefix="/v/t62.7119-24",
-)
-_WEBP = _Format("image/webp", b"RIFF\x00\x00\x00\x00WEBPVP8 ", path_prefix="/v/t62.15575-24")
-
-# (type, variant) -> (format, smallest size, largest size) in bytes. The ranges
-# are what WhatsApp traffic looks like: voice notes are small, videos are not.
-_PROFILES: dict[tuple[MediaType, str | None], tuple[_Format, int, int]] = {
-    (MediaType.IMAGE, None): (_JPEG, 20_000, 400_000),
-    (MediaType.VIDEO, None): (_MP4, 300_000, 4_000_000),
-    (MediaType.VIDEO, "gif"): (_MP4, 50_000, 600_000),
-    (MediaType.VIDEO, "ptv"): (_MP4, 200_000, 2_000_000),
-    (MediaType.AUDIO, "ptt"): (_OPUS, 5_000, 120_000),
-    (MediaType.AUDIO, None): (_MPEG, 100_000, 2_000_000),
-    (MediaType.DOCUMENT, None): (_PDF, 10_000, 1_500_000),
-    (MediaType.STICKER, None): (_WEBP, 10_000, 90_000),
-    (MediaType.STICKER, "animated"): (_WEBP, 30_000, 300_000),
-}
-
-# How often each kind shows up in a mixed batch (weights, not percentages).
-_MIX: tuple[tuple[tuple[MediaType, str | None], int], ...] = (
-    ((MediaType.IMAGE, None), 35),
-    ((MediaType.AUDIO, "ptt"), 25),
-    ((MediaType.VIDEO, None), 8),
-    ((MediaType.VIDEO, "gif"), 2),
-    ((MediaType.VIDEO, "ptv"), 2),
-    ((MediaType.AUDIO, None), 4),
-    ((MediaType.DOCUMENT, None), 14),
-    ((MediaType.STICKER, None), 8),
-    ((MediaType.STICKER, "animated"), 2),
-)
-
-_PLAIN_NAMES = (
-    "nota fiscal.pdf",
-    "contrato assinado.pdf",
-    "boleto-novembro.pdf",
-    "relatorio_2024.docx",
-    "proposta comercial.docx",
-    "orcamento.pdf",
-)
-
-HOSTILE_FILE_NAMES: tuple[str, ...] = (
-    "../../etc/passwd.pdf",
-    "..\\..\\windows\\system32\\config.docx",
-    "relatório final (1).pdf",
-    "CON.pdf",
-    "nota\x00fiscal.pdf",
-    "a/b/c.docx",
-    "<script>alert(1)</script>.pdf",
-    " .pdf",
-    "📄 recibo 🧾.pdf",
-    "x" * 300 + ".pdf",
-    ".hidden.docx",
-    "",
-)
-"""File names a sender may choose that must never escape or break an object key."""
-
-_HOSTILE_SHARE = 0.1
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -353,7 +277,7 @@ class MediaLibrary:
         """
         kind = MediaType(media_type)
         try:
-            fmt, low, high = _PROFILES[(kind, variant)]
+            fmt, low, high = PROFILES[(kind, variant)]
         except KeyError:
             raise UsageError(f"no sample profile for {kind.value} variant {variant!r}") from None
         with self._lock:
@@ -362,11 +286,11 @@ class MediaLibrary:
                 if file_name is None:
                     file_name = self._document_name(rng)
                 if file_name.lower().endswith(".docx"):
-                    fmt = _DOCX
+                    fmt = DOCX
             if size is None:
                 size = rng.randint(low, high)
                 if self._max_size is not None:
-                    size = min(size, max(self._max_size, _minimum(fmt)))
+                    size = min(size, max(self._max_size, minimum_size(fmt)))
             return self._register(kind, variant, fmt, size, file_name, caption, rng)
 
     def large(
@@ -388,29 +312,29 @@ class MediaLibrary:
 
     def mixed(self, count: int) -> list[SampleMedia]:
         """Create ``count`` media in the proportions of real WhatsApp traffic."""
-        kinds = [k for k, _ in _MIX]
-        weights = [w for _, w in _MIX]
+        kinds = [k for k, _ in MIX]
+        weights = [w for _, w in MIX]
         with self._lock:
             picks = self._rng.choices(kinds, weights=weights, k=count)
         return [self.make(kind, variant) for kind, variant in picks]
 
     def _document_name(self, rng: random.Random) -> str:
-        if rng.random() < _HOSTILE_SHARE:
+        if rng.random() < HOSTILE_SHARE:
             return rng.choice(HOSTILE_FILE_NAMES)
-        return rng.choice(_PLAIN_NAMES)
+        return rng.choice(PLAIN_NAMES)
 
     def _register(
         self,
         kind: MediaType,
         variant: str | None,
-        fmt: _Format,
+        fmt: Format,
         size: int,
         file_name: str | None,
         caption: str | None,
         rng: random.Random,
     ) -> SampleMedia:
-        if size < _minimum(fmt):
-            raise UsageError(f"a {fmt.mimetype} sample needs at least {_minimum(fmt)} bytes")
+        if size < minimum_size(fmt):
+            raise UsageError(f"a {fmt.mimetype} sample needs at least {minimum_size(fmt)} bytes")
         while True:
             cdn_id = f"{rng.randrange(10**9, 10**10)}_{rng.randrange(10**4, 10**6)}"
             if cdn_id not in self._by_id:
@@ -418,7 +342,7 @@ class MediaLibrary:
         oh = base64.urlsafe_b64encode(rng.randbytes(12)).decode("ascii").rstrip("=")
         oe = f"{rng.randrange(0x67000000, 0x68000000):X}"
         header = fmt.header
-        if fmt is _WEBP:
+        if fmt is WEBP:
             header = b"RIFF" + struct.pack("<I", size - 8) + fmt.header[8:]
         media = SampleMedia(
             cdn_id=cdn_id,
@@ -442,13 +366,8 @@ class MediaLibrary:
         return media
 
 
-def _minimum(fmt: _Format) -> int:
-    return len(fmt.header) + len(fmt.trailer)
-
-
 __all__ = [
     "DEFAULT_CHUNK",
-    "HOSTILE_FILE_NAMES",
     "MEDIA_KEY_TIMESTAMP",
     "MediaLibrary",
     "SampleMedia",

@@ -116,7 +116,6 @@ class Run:
                 "MEDIAFLOW_WAPI_BASE_URL": wapi_url,
                 "MEDIAFLOW_CDN_BASE_URL": cdn_url,
                 "MEDIAFLOW_ALLOW_PRIVATE_ADDRESSES": "true",
-                "MEDIAFLOW_RETRY_DELAYS_S": ",".join(str(d) for d in retry_delays_s),
                 "MEDIAFLOW_WEBHOOK_PORT": str(free_port()),
                 "MEDIAFLOW_API_PORT": str(free_port()),
                 "MEDIAFLOW_INSTANCE_NAME": run_id,
@@ -206,11 +205,13 @@ class Pipeline:
         child.wait(timeout=30)
 
     def terminate(self, role: str, timeout_s: float = _STOP_TIMEOUT_S + 10) -> int:
-        """SIGTERM ``role`` and wait for it to drain, commit and leave its group; return its code.
+        """SIGTERM ``role`` and wait for it to drain, commit and close; return its code.
 
-        Unlike :meth:`kill`, the next copy gets the partitions as soon as this
-        one is gone, not after its group session expires. SIGKILL after
-        ``timeout_s`` (the role's own grace period is 20 s).
+        Unlike :meth:`kill`, what it finished is committed. Either way the copy
+        :meth:`restart` starts (same instance name) takes the partitions back
+        at once: the detector and the downloader are static group members, and
+        the projection leaves its group on SIGTERM. SIGKILL after ``timeout_s``
+        (the role's own grace period is 20 s).
 
         Raises:
             KeyError: ``role`` was never started.

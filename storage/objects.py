@@ -30,6 +30,11 @@ object, never render it (see :mod:`mediaflow.stored_content`).
 Every botocore error is translated by :func:`mediaflow.storage.s3.translate`
 (``StorageUnavailable`` when the server is down or refuses the credentials
 or the bucket).
+
+At about 470 lines it stays one module: :class:`MediaStore` and
+:class:`Upload` share the bookkeeping of multipart uploads (an upload
+registers with its store, the store's sweep aborts what an upload could
+not), and that contract is easiest to check read together.
 """
 
 from __future__ import annotations

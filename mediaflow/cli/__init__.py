@@ -23,7 +23,8 @@ from mediaflow.cli import (
     _roles,
     _status,
 )
-from mediaflow.config import Settings, secret_values
+from mediaflow.config import Settings
+from mediaflow.config_secrets import secret_values
 from mediaflow.errors import EXIT_CONFIG, ConfigError, MediaflowError
 
 COMMAND_MODULES = [

@@ -6,7 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from mediaflow.config import Settings, masked
+from mediaflow.config import Settings
+from mediaflow.config_secrets import masked
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import apply, check, load_layout
 from mediaflow.storage.s3 import ensure_bucket, s3_client

@@ -9,7 +9,7 @@ from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.errors import UsageError
 from mediaflow.kafka.topics import load_layout
-from mediaflow.ops import dlq
+from mediaflow.ops import dismiss, dlq, redrive
 from mediaflow.ops._output import cell, table, to_json
 from mediaflow.progress import Progress
 
@@ -117,7 +117,7 @@ def dlq_list(args: argparse.Namespace, settings: Settings) -> int:
     """List dead letters; those that came back after a redrive in a section of their own."""
     views = _read(settings, args)
     if not args.include_dismissed:
-        hidden = dlq.dismissed_media(settings, (v.media_id or "" for v in views))
+        hidden = dismiss.dismissed_media(settings, (v.media_id or "" for v in views))
         views = [v for v in views if v.media_id not in hidden]
     fresh = [v.summary() for v in views if not v.redriven_before]
     looped = [v.summary() for v in views if v.redriven_before]
@@ -164,13 +164,13 @@ def dlq_redrive(args: argparse.Namespace, settings: Settings) -> int:
     layout = load_layout(settings.kafka)
     views = _read(settings, args)
     operator = args.operator or os.environ.get("USER") or "unknown"
-    plan = dlq.plan_redrive(
+    plan = redrive.plan_redrive(
         views, layout, operator=operator, to_original=args.to_original, force=args.force
     )
     rows = [{**i.view.summary(), "to": i.topic} for i in plan.items]
     sent = 0
     if not args.dry_run:
-        sent = dlq.execute_redrive(
+        sent = redrive.execute_redrive(
             settings,
             layout,
             AvroCodec(),
@@ -213,13 +213,13 @@ def dlq_dismiss(args: argparse.Namespace, settings: Settings) -> int:
     views = _read(settings, args)
     events = {}
     for view in views:
-        event = dlq.dismissed_event(view, operator, args.reason)
+        event = dismiss.dismissed_event(view, operator, args.reason)
         if event is not None:
             events.setdefault(event.media_id, event)
     written = (
         0
         if args.dry_run
-        else dlq.execute_dismiss(
+        else dismiss.execute_dismiss(
             settings, load_layout(settings.kafka), AvroCodec(), list(events.values())
         )
     )

@@ -1,46 +1,53 @@
-"""``mediaflow serve ...`` / ``mediaflow run ...``: the long-running roles, and a supervisor.
+"""``mediaflow serve ...`` / ``mediaflow run ...``: the long-running roles.
 
-Each role lives in its stage's package and exposes ``main(args, settings) -> int``.
+A processor role is a :class:`~mediaflow.kafka.stage_runner.StageSpec` that
+:func:`~mediaflow.kafka.stage_runner.run_stage` runs; the HTTP roles expose
+``main(args, settings) -> int``. ``run all`` and ``--workers N`` run their
+processes under the one :mod:`mediaflow.supervisor`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import start_http_server
-
 from mediaflow.cli._args import positive_int, positive_seconds
 from mediaflow.config import Settings
-from mediaflow.errors import EXIT_CONFIG, ConfigError, UsageError
-from mediaflow.logging import get_logger
+from mediaflow.errors import UsageError
+from mediaflow.kafka.stage_runner import StageSpec, run_stage
 from mediaflow.processors.detector import stage as detector
 from mediaflow.processors.downloader import stage as downloader
 from mediaflow.processors.projection import api, consumer
 from mediaflow.producers.webhook import server as webhooks
+from mediaflow.serving import raise_open_files_limit
+from mediaflow.supervisor import Child, mediaflow_command, supervise
 
-log = get_logger("mediaflow.supervisor")
+PROCESSORS: dict[str, StageSpec] = {
+    "detector": detector.STAGE,
+    "downloader": downloader.STAGE,
+    "projection": consumer.STAGE,
+}
+"""The roles that consume Kafka: the ones ``--idle-exit`` can drain."""
 
-ROLES: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+SERVERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "webhooks": webhooks.main,
-    "detector": detector.main,
-    "downloader": downloader.main,
-    "projection": consumer.main,
     "api": api.main,
 }
-"""Role name -> the function implementing it, in data-flow order."""
+"""The HTTP roles."""
+
+ROLES = ("webhooks", "detector", "downloader", "projection", "api")
+"""Every role, in data-flow order (``run all`` starts them in this order)."""
+
+PROCESSOR_METRICS_PORTS = {"detector": 9101, "downloader": 9102, "projection": 9103}
+"""Where ``mediaflow run all`` exposes each processor's Prometheus metrics."""
 
 
 def register(subparsers: Any) -> None:
     """Add ``serve`` and ``run`` to the CLI."""
     serve = subparsers.add_parser("serve", help="run an HTTP role in the foreground")
-    serve.add_argument("role", choices=["webhooks", "api"])
+    serve.add_argument("role", choices=list(SERVERS))
     serve.add_argument(
         "--workers", type=positive_int, default=1, help="processes sharing the port (webhooks)"
     )
@@ -63,67 +70,71 @@ def register(subparsers: Any) -> None:
     run.set_defaults(handler=run_role)
 
 
-PROCESSOR_ROLES = ("detector", "downloader", "projection")
-"""The roles that consume Kafka: the ones ``--idle-exit`` can drain."""
-
-PROCESSOR_METRICS_PORTS = {"detector": 9101, "downloader": 9102, "projection": 9103}
-"""Where ``mediaflow run all`` exposes each processor's Prometheus metrics."""
-
-
 def run_role(args: argparse.Namespace, settings: Settings) -> int:
-    """Run one role, or supervise all of them.
+    """Run one role, N webhook workers, or every role under the supervisor.
 
     Processor roles serve Prometheus metrics on ``MEDIAFLOW_METRICS_PORT`` when it
     is set (the HTTP roles serve ``/metrics`` on their own port).
+
+    Raises:
+        UsageError: ``--workers`` or ``--idle-exit`` given to a role that has none.
+        ConfigError: the role (or one of the supervised processes) refused its settings.
+
     """
+    idle_exit = getattr(args, "idle_exit", None)
     if args.workers > 1 and args.role != "webhooks":
         raise UsageError(
             "--workers applies to the webhooks role only (mediaflow serve webhooks --workers N); "
             "other roles scale by running more copies of them"
         )
-    if getattr(args, "idle_exit", None) is not None and args.role not in PROCESSOR_ROLES:
+    if idle_exit is not None and args.role not in PROCESSORS:
         raise UsageError(
-            f"--idle-exit applies to the processor roles only ({', '.join(PROCESSOR_ROLES)}); "
+            f"--idle-exit applies to the processor roles only ({', '.join(PROCESSORS)}); "
             "the others serve until stopped"
         )
     if args.role == "all":
-        return supervise(settings)
-    if args.role in PROCESSOR_METRICS_PORTS and settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.metrics_host)
-        log.info("metrics_listening", role=args.role, port=settings.metrics_port)
-    return int(ROLES[args.role](args, settings) or 0)
+        return run_all(settings)
+    if args.role == "webhooks" and args.workers > 1:
+        return webhook_workers(settings, args.workers)
+    if args.role in PROCESSORS:
+        return run_stage(PROCESSORS[args.role], settings, idle_exit_s=idle_exit)
+    return SERVERS[args.role](args, settings)
 
 
-def supervise(settings: Settings) -> int:
-    """Start every role as a child process; stop them all on Ctrl-C or SIGTERM.
-
-    Shutdown order: SIGTERM every child (each drains and commits), wait up to
-    30 s, then SIGKILL stragglers. A child that dies on its own is reported
-    and restarted after a pause, so one crashing role does not stop the rest,
-    except one that exits with :data:`~mediaflow.errors.EXIT_CONFIG`: its
-    configuration would be refused again, so every role is stopped instead.
+def webhook_workers(settings: Settings, workers: int) -> int:
+    """``serve webhooks --workers N``: N receivers on one port (``SO_REUSEPORT``), supervised.
 
     Raises:
-        ConfigError: a role stopped on its configuration (its message is above).
+        ConfigError: the tenant registry or the topics file is invalid (checked
+            once, before any worker starts), or a worker refused its settings.
 
     """
-    children: dict[str, subprocess.Popen[bytes]] = {}
-    stopping = False
+    webhooks.check_config(settings)
+    raise_open_files_limit()  # the workers inherit it
+    return supervise(
+        [
+            Child(f"webhooks-{n}", mediaflow_command("serve", "webhooks"), reloads=True)
+            for n in range(1, workers + 1)
+        ],
+        noun="worker",
+    )
 
-    def start(role: str) -> None:
+
+def run_all(settings: Settings) -> int:
+    """``run all``: every role as a child process; Ctrl-C or SIGTERM stops them all.
+
+    Raises:
+        ConfigError: a role refused its configuration; every role was stopped.
+
+    """
+    children = []
+    for role in ROLES:
         env = dict(os.environ)
         if role in PROCESSOR_METRICS_PORTS:
             env["MEDIAFLOW_METRICS_PORT"] = str(PROCESSOR_METRICS_PORTS[role])
-        children[role] = subprocess.Popen([sys.executable, "-m", "mediaflow", "run", role], env=env)
-
-    def on_signal(_signum: int, _frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    for role in ROLES:
-        start(role)
+        children.append(
+            Child(role, mediaflow_command("run", role), env, reloads=role == "webhooks")
+        )
     print(
         "mediaflow is running:\n"
         f"  webhooks  http://{settings.webhook_host}:{settings.webhook_port}/webhooks/wapi "
@@ -137,32 +148,7 @@ def supervise(settings: Settings) -> int:
         "Press Ctrl-C to stop.",
         flush=True,
     )
-    misconfigured = None
-    while not stopping:
-        time.sleep(0.5)
-        for role, child in list(children.items()):
-            if child.poll() is None or stopping:
-                continue
-            if child.returncode == EXIT_CONFIG:
-                misconfigured = role
-                stopping = True
-                break
-            log.error("role_exited", role=role, code=child.returncode)
-            time.sleep(2)
-            start(role)
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    for child in children.values():
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-    print("mediaflow stopped.")
-    if misconfigured is not None:
-        raise ConfigError(
-            f"the {misconfigured} role refused its configuration (its message is above); "
-            "every role was stopped: fix the setting and start again"
-        )
-    return 0
+    try:
+        return supervise(children)
+    finally:
+        print("mediaflow stopped.", flush=True)

@@ -28,7 +28,25 @@ Client = TypeVar("Client")
 
 
 class FatalKafkaError(UsageError):
-    """librdkafka reported a fatal error (e.g. this producer was fenced): stop the process."""
+    """librdkafka reported a fatal error: the client is unusable, stop the process.
+
+    Attributes:
+        fenced: a newer copy with the same ``transactional.id`` or
+            ``group.instance.id`` took over (two copies share an instance
+            name); otherwise the client broke on its own (an
+            ``INVALID_TXN_STATE`` after a broker outage) and a restart helps.
+
+    """
+
+    def __init__(self, message: str, *, fenced: bool = False) -> None:
+        super().__init__(message)
+        self.fenced = fenced
+
+
+_FENCED_CODES = frozenset(
+    {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.FENCED_INSTANCE_ID}
+)
+"""The error codes that say another copy with the same identity took over."""
 
 
 class AbortableKafkaError(MediaflowError):
@@ -262,10 +280,26 @@ def translate(exc: KafkaException | BufferError) -> MediaflowError:
             "and the topic's max_message_bytes in the topics file, then mediaflow topics apply"
         )
     if error.fatal():
-        return FatalKafkaError(text)
+        return FatalKafkaError(text, fenced=error.code() in _FENCED_CODES)
     if getattr(error, "txn_requires_abort", lambda: False)():
         return AbortableKafkaError(text)
     return BrokerUnavailable(text)
+
+
+def fatal_consume_error(error: KafkaError) -> FatalKafkaError | None:
+    """The :class:`FatalKafkaError` a consumer's error event stands for; ``None`` if not fatal.
+
+    librdkafka hands a fatal consumer error out as a ``_FATAL`` event whose
+    ``fatal()`` flag is unset; for a classic-protocol group member its one
+    cause is ``FENCED_INSTANCE_ID``: another member joined with this one's
+    ``group.instance.id``.
+    """
+    text = f"{error.name()}: {error.str()}"
+    if error.code() in (KafkaError._FATAL, KafkaError.FENCED_INSTANCE_ID):
+        return FatalKafkaError(text, fenced=True)
+    if error.fatal():
+        return FatalKafkaError(text, fenced=error.code() in _FENCED_CODES)
+    return None
 
 
 __all__ = [
@@ -279,6 +313,7 @@ __all__ = [
     "admin_client",
     "client_config",
     "consumer",
+    "fatal_consume_error",
     "producer",
     "transactional_producer",
     "translate",

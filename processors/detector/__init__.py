@@ -8,14 +8,7 @@ once (Kafka transactions).
   ``mediaflow run detector`` role.
 """
 
-from mediaflow.processors.detector.stage import (
-    GROUP,
-    DetectorStage,
-    build_worker,
-    group_id,
-    main,
-    transactional_id,
-)
+from mediaflow.processors.detector.stage import STAGE, DetectorStage, build_worker, open_worker
 from mediaflow.processors.detector.transform import (
     EVENT_ID_NAMESPACE,
     Detection,
@@ -31,15 +24,13 @@ __all__ = [
     "Detection",
     "DetectorStage",
     "EVENT_ID_NAMESPACE",
-    "GROUP",
     "OutputTopics",
+    "STAGE",
     "build_worker",
     "detect",
     "event_id",
-    "group_id",
     "load_body",
-    "main",
+    "open_worker",
     "read_webhook",
     "trace_of",
-    "transactional_id",
 ]

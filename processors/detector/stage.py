@@ -1,37 +1,35 @@
-"""The detector role: webhooks in, download requests and media events out, exactly once.
+"""The detector stage: webhooks in, download requests and media events out, exactly once.
 
-``mediaflow run detector [--idle-exit S]`` runs :func:`main`. The shared
-:class:`~mediaflow.kafka.Worker` does the Kafka work (read_committed input,
-outputs and input offsets in one transaction per batch, dead letters for
-poison records); this module supplies the transform (:class:`DetectorStage`)
-and wires the clients.
+:data:`STAGE` is what ``mediaflow run detector [--idle-exit S]`` runs (through
+:func:`~mediaflow.kafka.stage_runner.run_stage`, which names the clients,
+handles signals and fatal errors). The shared :class:`~mediaflow.kafka.Worker`
+does the Kafka work (read_committed input, outputs and input offsets in one
+transaction per batch, dead letters for poison records); this module supplies
+the transform (:class:`DetectorStage`) and wires its collaborators.
 
 Running several copies: give each copy its own ``MEDIAFLOW_INSTANCE_NAME``.
 The name makes the copy's ``transactional.id`` and its static consumer-group
-membership (``group.instance.id``): a restarted copy with the same name fences
-its zombie predecessor and takes its partitions back at once, without waiting
-for the session timeout; two live copies with the same name fence each other.
-Copies with different names split the partitions of the webhooks topic.
+membership: a restarted copy with the same name fences its zombie predecessor
+and takes its partitions back at once; two live copies with the same name
+fence each other. Copies with different names split the partitions of the
+webhooks topic.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import signal
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 
-from confluent_kafka import Producer
 from prometheus_client import Counter
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.events import Stage, utcnow
-from mediaflow.kafka import clients
 from mediaflow.kafka.records import InRecord, OutRecord
 from mediaflow.kafka.retry import Decision, RetryPolicy
 from mediaflow.kafka.routing import FailureRouter
+from mediaflow.kafka.stage_runner import StageClients, StageSpec
 from mediaflow.kafka.topics import load_layout, record_limit
 from mediaflow.kafka.worker import Worker, WorkerOptions
 from mediaflow.logging import get_logger, record_context
@@ -40,9 +38,6 @@ from mediaflow.processors.detector.transform import Detection, OutputTopics, det
 
 log = get_logger("mediaflow.detector")
 
-GROUP = "mediaflow-detector"
-"""Consumer group of every detector copy (behind the topic prefix, like the topics)."""
-
 WEBHOOKS = Counter(
     "mediaflow_detector_webhooks_total",
     "Webhooks the detector read, by provider and category (media, text, status, other)",
@@ -50,18 +45,8 @@ WEBHOOKS = Counter(
 )
 
 
-def group_id(settings: Settings) -> str:
-    """Return the consumer group; the topic prefix namespaces it like the topics."""
-    return settings.kafka.topic(GROUP)
-
-
-def transactional_id(settings: Settings) -> str:
-    """Return the stable ``transactional.id`` of this copy (one per instance name)."""
-    return settings.kafka.topic(f"{GROUP}-{settings.instance_name}")
-
-
 class DetectorStage:
-    """The :class:`~mediaflow.kafka.worker.StageHandler` of the detector.
+    """The :class:`~mediaflow.kafka.handling.StageHandler` of the detector.
 
     Args:
         codec: decodes envelopes, encodes events.
@@ -134,44 +119,23 @@ def _count(provider: str, detection: Detection) -> None:
         log.warning("media_dead_lettered", error_kind=kind.value)
 
 
-def build_worker(
-    settings: Settings,
-    *,
-    group: str | None = None,
-    transactional: bool = True,
-    producer: Producer | None = None,
-) -> Worker:
+def build_worker(settings: Settings, clients: StageClients | None = None) -> Worker:
     """Wire a detector worker from settings.
 
     Args:
         settings: cluster, topics, batch limits and the instance name.
-        group: consumer group; :func:`group_id` by default (benchmarks pass their own).
-        transactional: exactly-once commits; ``False`` only for benchmarks.
-        producer: the producer to use; by default a transactional one with
-            :func:`transactional_id` (or a plain one when not transactional).
+        clients: the group and clients to use; :data:`STAGE`'s by default
+            (benchmarks pass their own group, or a non-transactional one).
 
     Raises:
         ConfigError: the topics file is missing or incomplete.
 
     """
+    clients = clients or STAGE.clients(settings)
     layout = load_layout(settings.kafka)
-    group = group or group_id(settings)
-    consumer = clients.consumer(
-        settings.kafka,
-        group,
-        # Static membership: a restarted copy gets its partitions back immediately
-        # instead of after the session timeout of its killed predecessor.
-        **{"group.instance.id": f"{group}-{settings.instance_name}"},
-    )
-    if producer is None:
-        producer = (
-            clients.transactional_producer(settings.kafka, transactional_id(settings))
-            if transactional
-            else clients.producer(settings.kafka)
-        )
     router = FailureRouter(
         stage=Stage.DETECTOR.value,
-        group_id=group,
+        group_id=clients.group_id,
         dlq_topic=layout.dead_letters,
         max_record_bytes=record_limit(settings.kafka, layout.by_role("dead_letters")),
     )
@@ -186,11 +150,11 @@ def build_worker(
         batch_max_records=settings.batch_max_records,
         batch_max_interval_s=settings.batch_max_interval_s,
         max_queued_per_partition=max(settings.batch_max_records, 100),
-        transactional=transactional,
+        transactional=clients.transactional,
     )
     return Worker(
-        consumer=consumer,
-        producer=producer,
+        consumer=clients.consumer(),
+        producer=clients.producer(),
         stage=stage,
         topics=[layout.webhooks],
         # The detector has no retry tiers: everything that fails it is permanent.
@@ -200,39 +164,14 @@ def build_worker(
     )
 
 
-def main(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the detector until SIGTERM/SIGINT, or until idle with ``--idle-exit``.
-
-    Returns:
-        0 after a clean stop; 1 after a fatal Kafka error (e.g. this copy was
-        fenced by a newer one with the same instance name).
-
-    """
-    worker = build_worker(settings)
-    try:
-        asyncio.run(_run(worker, getattr(args, "idle_exit", None)))
-    except clients.FatalKafkaError as exc:
-        log.error(
-            "detector_stopped_fatal",
-            reason=exc.message,
-            transactional_id=transactional_id(settings),
-            hint="another copy with the same MEDIAFLOW_INSTANCE_NAME took over; "
-            "give each copy a unique MEDIAFLOW_INSTANCE_NAME",
-        )
-        return 1
-    return 0
+@asynccontextmanager
+async def open_worker(settings: Settings, clients: StageClients) -> AsyncIterator[Worker]:
+    """The detector's loop; it holds nothing that needs closing besides its own clients."""
+    yield build_worker(settings, clients)
 
 
-async def _run(worker: Worker, idle_exit_s: float | None) -> None:
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for signum in signals:
-        loop.add_signal_handler(signum, worker.stop)
-    try:
-        await worker.run(idle_exit_s=idle_exit_s)
-    finally:
-        for signum in signals:
-            loop.remove_signal_handler(signum)
+STAGE = StageSpec(name=Stage.DETECTOR.value, group="mediaflow-detector", open=open_worker)
+"""The detector as ``mediaflow run detector`` runs it."""
 
 
-__all__ = ["GROUP", "DetectorStage", "build_worker", "group_id", "main", "transactional_id"]
+__all__ = ["STAGE", "DetectorStage", "build_worker", "open_worker"]

@@ -5,7 +5,7 @@ from mediaflow.processors.downloader.client import GuardedClient, guarded_sessio
 from mediaflow.processors.downloader.fetchers import Fetcher, Source, fetch_paths, status_error
 from mediaflow.processors.downloader.keys import content_type, extension, object_key
 from mediaflow.processors.downloader.safety import UrlPolicy
-from mediaflow.processors.downloader.stage import DownloaderStage, main, run
+from mediaflow.processors.downloader.stage import STAGE, DownloaderStage, open_worker
 from mediaflow.processors.downloader.streaming import size_limit, transfer
 
 __all__ = [
@@ -13,15 +13,15 @@ __all__ = [
     "DownloaderStage",
     "Fetcher",
     "GuardedClient",
+    "STAGE",
     "Source",
     "UrlPolicy",
     "content_type",
     "extension",
     "fetch_paths",
     "guarded_session",
-    "main",
     "object_key",
-    "run",
+    "open_worker",
     "size_limit",
     "status_error",
     "transfer",

@@ -30,11 +30,10 @@ matching ``MediaDownloadFailed`` / ``MediaDeadLettered`` event.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 from mediaflow.backoff import Backoff
@@ -50,13 +49,14 @@ from mediaflow.events import (
     new_event_id,
     utcnow,
 )
-from mediaflow.kafka import clients
 from mediaflow.kafka.eventlog import event_record
+from mediaflow.kafka.handling import decision_kind
 from mediaflow.kafka.records import InRecord, OutRecord
 from mediaflow.kafka.retry import DeadLetter, Decision, RetryLater, RetryPolicy
 from mediaflow.kafka.routing import FailureRouter
+from mediaflow.kafka.stage_runner import StageClients, StageSpec
 from mediaflow.kafka.topics import load_layout
-from mediaflow.kafka.worker import Worker, WorkerOptions, decision_kind
+from mediaflow.kafka.worker import Worker, WorkerOptions
 from mediaflow.logging import get_logger, record_context, register_secrets, scrub
 from mediaflow.metrics import DOWNLOAD_BYTES, DOWNLOAD_SECONDS, DOWNLOADS, STORAGE_WAITS
 from mediaflow.processors.downloader import keys
@@ -72,22 +72,9 @@ from mediaflow.whatsapp import MediaDecryptor, decode_b64_field
 
 log = get_logger("mediaflow.downloader")
 
-GROUP_ID = "mediaflow-downloader"
-"""The consumer group's logical name; :func:`group_id` prefixes it like the topics."""
-
-
-def group_id(settings: Settings) -> str:
-    """Return the consumer group, namespaced by the topic prefix like the topics.
-
-    One group shared by every prefix made independent pipelines (tests, demos,
-    benchmarks on one cluster) rebalance each other, and a SIGKILLed copy of
-    one stalled partitions of the others until its session expired.
-    """
-    return settings.kafka.topic(GROUP_ID)
-
 
 class DownloaderStage:
-    """The downloader's :class:`~mediaflow.kafka.worker.StageHandler`.
+    """The downloader's :class:`~mediaflow.kafka.handling.StageHandler`.
 
     Args:
         codec: Avro codec for requests and events.
@@ -352,27 +339,19 @@ def _declared_sha256(request: MediaDownloadRequested) -> bytes | None:
     return decode_b64_field(value, "fileSha256", 32) if value else None
 
 
-# -- entry point ----------------------------------------------------------------------------
+# -- wiring ---------------------------------------------------------------------------------
 
 
-def main(args: argparse.Namespace, settings: Settings) -> int:
-    """``mediaflow run downloader [--idle-exit S]``: run until SIGTERM/SIGINT (or idle)."""
-    asyncio.run(run(settings, idle_exit_s=getattr(args, "idle_exit", None), handle_signals=True))
-    return 0
+@asynccontextmanager
+async def open_worker(settings: Settings, clients: StageClients) -> AsyncIterator[Worker]:
+    """Build the downloader's collaborators and its worker; close the HTTP session after.
 
-
-async def run(
-    settings: Settings, *, idle_exit_s: float | None = None, handle_signals: bool = False
-) -> None:
-    """Build the downloader's collaborators and run the worker loop.
-
-    Shutdown order (SIGTERM/SIGINT only call ``worker.stop()``): the worker
-    stops fetching, lets in-flight downloads finish (bounded), commits them,
-    cancels the rest (their uploads are aborted), then the HTTP session closes.
+    Shutdown order (after ``worker.stop()``): the worker stops fetching, lets
+    in-flight downloads finish (bounded), commits them, cancels the rest
+    (their uploads are aborted), leaves the group; then the HTTP session closes.
 
     Raises:
         ConfigError: tenants file or topics file invalid.
-        FatalKafkaError: this copy was fenced by a newer one.
     """
     layout = load_layout(settings.kafka)
     tenants = TenantRegistry.load(settings.tenants_file)
@@ -389,27 +368,23 @@ async def run(
             media_events_topic=layout.media_events,
             max_attempts=retries.max_attempts,
         )
-        group = group_id(settings)
-        worker = Worker(
-            consumer=clients.consumer(settings.kafka, group),
-            producer=clients.transactional_producer(
-                settings.kafka, f"{group}-{settings.instance_name}"
-            ),
+        yield Worker(
+            consumer=clients.consumer(),
+            producer=clients.producer(),
             stage=stage,
             topics=[layout.download_requests, *(t.topic for t in layout.retry_tiers)],
             policy=retries,
-            router=FailureRouter(stage.name, group, layout.dead_letters),
+            router=FailureRouter(stage.name, clients.group_id, layout.dead_letters),
             options=WorkerOptions(
                 concurrency=settings.downloader.concurrency,
                 batch_max_records=settings.batch_max_records,
                 batch_max_interval_s=settings.batch_max_interval_s,
             ),
         )
-        if handle_signals:
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(signum, worker.stop)
-        await worker.run(idle_exit_s=idle_exit_s)
 
 
-__all__ = ["GROUP_ID", "DownloaderStage", "group_id", "main", "run"]
+STAGE = StageSpec(name=Stage.DOWNLOADER.value, group="mediaflow-downloader", open=open_worker)
+"""The downloader as ``mediaflow run downloader`` runs it."""
+
+
+__all__ = ["STAGE", "DownloaderStage", "open_worker"]

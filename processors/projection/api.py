@@ -15,16 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
 import hmac
 import ipaddress
-import json
-import re
-import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,52 +27,26 @@ from aiohttp import web
 
 from mediaflow.config import LOCAL_API_TOKEN, Secret, Settings
 from mediaflow.errors import ConfigError
-from mediaflow.events import MediaType
 from mediaflow.logging import get_logger
-from mediaflow.media_state import COLUMNS, MediaRow, MediaStatus, millis
+from mediaflow.media_state import MediaRow, MediaStatus
+from mediaflow.processors.projection.views import (
+    Invalid,
+    encode_cursor,
+    iso,
+    parse_query,
+    row_json,
+)
 from mediaflow.serving import listen, raise_open_files_limit
+from mediaflow.signals import stop_on_signals
 from mediaflow.storage.objects import download_url
-from mediaflow.storage.projection import MediaQuery, ProjectionStore, open_store
+from mediaflow.storage.projection import ProjectionStore, open_store
 from mediaflow.storage.s3 import s3_client
 from mediaflow.stored_content import attachment, content_type
 
 log = get_logger("mediaflow.api")
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
-MAX_LIMIT = 500
-DEFAULT_LIMIT = 50
-MAX_CURSOR = 256
-"""Characters of a cursor; the API's own are about 60 (a time and a 32-character id)."""
-_LIMIT = re.compile(r"[0-9]{1,6}")
-"""ASCII digits only: ``int()`` also reads other scripts' digits, and ``isdigit()`` passes "²"."""
-_INT64 = range(-(2**63), 2**63)
-"""What the store's integer columns hold."""
-_LIST_PARAMS = {
-    "client_id",
-    "instance_id",
-    "status",
-    "media_type",
-    "since",
-    "until",
-    "limit",
-    "cursor",
-}
 _PUBLIC_PATHS = {"/openapi.yaml"}
-# Bookkeeping columns of the row that mean nothing to an API user.
-_HIDDEN = {"status_event_id", "last_error_event_id"}
-_TIMES = {
-    "status_at",
-    "created_at",
-    "updated_at",
-    "last_error_at",
-    "next_retry_at",
-    "detected_at",
-    "last_failed_at",
-    "stored_at",
-    "dead_lettered_at",
-    "redriven_at",
-    "dismissed_at",
-}
 
 STORE: web.AppKey[ProjectionStore] = web.AppKey("store", ProjectionStore)  # type: ignore[type-abstract]
 S3: web.AppKey[Any] = web.AppKey("s3", object)
@@ -86,132 +55,9 @@ PRESIGN_TTL: web.AppKey[int] = web.AppKey("presign_ttl", int)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock", object)  # type: ignore[arg-type]
 
 
-class Invalid(Exception):
-    """A query parameter the API cannot use (becomes a 422)."""
-
-
 def error(status: int, code: str, detail: str) -> web.Response:
     """Return the JSON error body every failure uses."""
     return web.json_response({"error": code, "detail": detail}, status=status)
-
-
-def iso(ms: int | None) -> str | None:
-    """Render epoch milliseconds as ISO 8601 UTC (``2026-11-28T12:00:00.000Z``)."""
-    if ms is None:
-        return None
-    return (
-        datetime.fromtimestamp(ms / 1000, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
-
-
-def row_json(row: MediaRow) -> dict[str, Any]:
-    """The API's view of a row: times in ISO 8601, bookkeeping columns left out."""
-    data: dict[str, Any] = {}
-    for name in COLUMNS:
-        if name in _HIDDEN:
-            continue
-        value = getattr(row, name)
-        data[name] = iso(value) if name in _TIMES else value
-    return data
-
-
-def encode_cursor(after: tuple[int, str]) -> str:
-    """Opaque keyset cursor of a page's last row."""
-    return base64.urlsafe_b64encode(json.dumps(list(after)).encode()).decode().rstrip("=")
-
-
-def decode_cursor(text: str) -> tuple[int, str]:
-    """Inverse of :func:`encode_cursor`.
-
-    Raises:
-        Invalid: the cursor was not made by this API.
-    """
-    refused = Invalid("cursor is not one this API returned")
-    if len(text) > MAX_CURSOR:  # also bounds the JSON's nesting, and so its recursion
-        raise refused
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise refused from exc
-    if (
-        not isinstance(raw, list)
-        or len(raw) != 2
-        or not isinstance(raw[0], int)
-        or isinstance(raw[0], bool)
-        or raw[0] not in _INT64
-        or not isinstance(raw[1], str)
-        or not _storable(raw[1])
-    ):
-        raise refused
-    return raw[0], raw[1]
-
-
-def _storable(text: str) -> bool:
-    """Whether both stores take ``text``: UTF-8 encodable (no lone surrogate), no NUL."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return "\x00" not in text
-
-
-def parse_time(name: str, text: str) -> int:
-    """Parse an ISO 8601 moment (no zone means UTC) into epoch milliseconds.
-
-    Raises:
-        Invalid: not an ISO 8601 date or date-time.
-    """
-    try:
-        return millis(datetime.fromisoformat(text))
-    except (ValueError, OverflowError, OSError) as exc:
-        raise Invalid(f"{name} must be an ISO 8601 date-time, e.g. 2026-11-28T12:00:00Z") from exc
-
-
-def parse_query(params: Mapping[str, str], keys: list[str]) -> MediaQuery:
-    """Turn ``GET /media`` query parameters into a :class:`MediaQuery`.
-
-    Args:
-        params: the query string as a mapping (first value of each name).
-        keys: every name given, with repetitions, to reject unknown or repeated ones.
-
-    Raises:
-        Invalid: an unknown, repeated or malformed parameter.
-    """
-    if any("\x00" in value for value in params.values()):
-        raise Invalid("parameters must not contain NUL characters")
-    unknown = sorted(set(keys) - _LIST_PARAMS)
-    if unknown:
-        raise Invalid(
-            f"unknown parameter(s): {', '.join(unknown)}; use {', '.join(sorted(_LIST_PARAMS))}"
-        )
-    repeated = sorted({k for k in keys if keys.count(k) > 1})
-    if repeated:
-        raise Invalid(f"parameter(s) given more than once: {', '.join(repeated)}")
-    status = params.get("status")
-    if status is not None and status not in MediaStatus.__members__.values():
-        raise Invalid(f"status must be one of {', '.join(s.value for s in MediaStatus)}")
-    media_type = params.get("media_type")
-    if media_type is not None and media_type not in MediaType.__members__.values():
-        raise Invalid(f"media_type must be one of {', '.join(t.value for t in MediaType)}")
-    limit_text = params.get("limit", str(DEFAULT_LIMIT))
-    if not _LIMIT.fullmatch(limit_text) or not 1 <= int(limit_text) <= MAX_LIMIT:
-        raise Invalid(f"limit must be an integer from 1 to {MAX_LIMIT}")
-    since = parse_time("since", params["since"]) if "since" in params else None
-    until = parse_time("until", params["until"]) if "until" in params else None
-    if since is not None and until is not None and since > until:
-        raise Invalid("since must not be later than until")
-    return MediaQuery(
-        client_id=params.get("client_id"),
-        instance_id=params.get("instance_id"),
-        status=status,
-        media_type=media_type,
-        since_ms=since,
-        until_ms=until,
-        limit=int(limit_text),
-        after=decode_cursor(params["cursor"]) if "cursor" in params else None,
-    )
 
 
 # -- handlers ---------------------------------------------------------------------------
@@ -474,23 +320,13 @@ async def _serve(app: web.Application, settings: Settings) -> None:
         runner, settings.api_host, settings.api_port, role="api", settings=("api_host", "api_port")
     )
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     log.info("api_listening", host=settings.api_host, port=settings.api_port)
     try:
-        await stop.wait()
+        with stop_on_signals(stop.set):
+            await stop.wait()
     finally:
         listener.close()
         await runner.cleanup()
 
 
-__all__ = [
-    "check_token",
-    "create_app",
-    "decode_cursor",
-    "encode_cursor",
-    "main",
-    "parse_query",
-    "row_json",
-]
+__all__ = ["check_token", "create_app", "main"]

@@ -29,7 +29,7 @@ from prometheus_client import Counter
 
 from mediaflow.errors import BrokerUnavailable
 from mediaflow.logging import get_logger
-from mediaflow.processors.projection.api import row_json
+from mediaflow.processors.projection.views import row_json
 from mediaflow.storage.projection import LogRecord, ProjectionStore
 
 log = get_logger("mediaflow.projection.changelog")

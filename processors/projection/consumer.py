@@ -1,6 +1,7 @@
-"""The projection role: media event log in, one row per media out, each event applied once.
+"""The projection stage: media event log in, one row per media out, each event applied once.
 
-``mediaflow run projection [--idle-exit S]`` runs :func:`main`.
+:data:`STAGE` is what ``mediaflow run projection [--idle-exit S]`` runs
+(through :func:`~mediaflow.kafka.stage_runner.run_stage`).
 
 This stage does not use the shared transactional Worker: it produces nothing
 to Kafka, and its exactly-once guarantee comes from the database instead.
@@ -21,11 +22,10 @@ After each committed batch the touched rows are published to the compacted
 
 from __future__ import annotations
 
-import argparse
-import signal
+import asyncio
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from prometheus_client import Counter
@@ -35,16 +35,14 @@ from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.errors import BrokerUnavailable, UndecodableRecord
 from mediaflow.events import MediaEvent
-from mediaflow.kafka import clients
+from mediaflow.kafka.clients import fatal_consume_error
+from mediaflow.kafka.stage_runner import StageClients, StageSpec
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import get_logger
 from mediaflow.processors.projection.changelog import StateChangelog
 from mediaflow.storage.projection import LogRecord, ProjectionStore, StoreReplaced, open_store
 
 log = get_logger("mediaflow.projection")
-
-GROUP = "mediaflow-projection"
-"""Consumer group of every projection copy (behind the topic prefix, like the topics)."""
 
 APPLIED = Counter("mediaflow_projection_applied_total", "Media events applied to the projection")
 SKIPPED = Counter(
@@ -197,8 +195,8 @@ class ProjectionConsumer:
             error = message.error()
             if error is None:
                 batch.append(decode_record(self._codec, message))
-            elif error.fatal():
-                raise clients.FatalKafkaError(f"{error.name()}: {error.str()}")
+            elif (fatal := fatal_consume_error(error)) is not None:
+                raise fatal
             elif error.code() != KafkaError._PARTITION_EOF:
                 log.warning("projection_consume_error", code=error.name(), reason=error.str())
         return batch
@@ -242,38 +240,60 @@ class ProjectionConsumer:
             self._consumer.seek(tp)
 
 
-def group_id(settings: Settings) -> str:
-    """Return the consumer group; the topic prefix namespaces it like the topics."""
-    return settings.kafka.topic(GROUP)
+class _InThread:
+    """The projection's blocking loop, run in a worker thread by the stage runner.
+
+    The event loop stays free to take SIGTERM and SIGINT, which only call
+    :meth:`ProjectionConsumer.stop`; the consumer is used by that one thread only.
+    """
+
+    def __init__(self, projection: ProjectionConsumer) -> None:
+        self._projection = projection
+
+    def stop(self) -> None:
+        self._projection.stop()
+
+    async def run(self, *, idle_exit_s: float | None = None) -> None:
+        await asyncio.to_thread(self._projection.run, idle_exit_s=idle_exit_s)
 
 
-def main(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the projection until SIGTERM/SIGINT, or until idle (``--idle-exit``)."""
+@asynccontextmanager
+async def open_projection(settings: Settings, clients: StageClients) -> AsyncIterator[_InThread]:
+    """Build the projection and its changelog; close the store once it has stopped.
+
+    Raises:
+        ConfigError: the topics file or the projection database URL is invalid.
+    """
     layout = load_layout(settings.kafka)
     store = open_store(settings.projection_db_url)
-    changelog = StateChangelog(
-        producer=clients.producer(settings.kafka), store=store, topic=layout.media_state
-    )
-    projection = ProjectionConsumer(
-        consumer=clients.consumer(settings.kafka, group_id(settings)),
-        store=store,
-        codec=AvroCodec(),
-        topic=layout.media_events,
-        batch_max_records=settings.batch_max_records,
-        batch_max_interval_s=settings.batch_max_interval_s,
-        changelog=changelog,
-    )
-
-    def on_signal(_signum: int, _frame: Any) -> None:
-        projection.stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     try:
-        projection.run(idle_exit_s=getattr(args, "idle_exit", None))
+        changelog = StateChangelog(
+            producer=clients.producer(), store=store, topic=layout.media_state
+        )
+        yield _InThread(
+            ProjectionConsumer(
+                consumer=clients.consumer(),
+                store=store,
+                codec=AvroCodec(),
+                topic=layout.media_events,
+                batch_max_records=settings.batch_max_records,
+                batch_max_interval_s=settings.batch_max_interval_s,
+                changelog=changelog,
+            )
+        )
     finally:
         store.close()
-    return 0
 
 
-__all__ = ["GROUP", "ProjectionConsumer", "decode_record", "group_id", "main"]
+STAGE = StageSpec(
+    name="projection",
+    group="mediaflow-projection",
+    open=open_projection,
+    # Exactly once through the database, not Kafka transactions; dynamic
+    # membership hands a stopped copy's partitions over at once.
+    transactional=False,
+)
+"""The projection as ``mediaflow run projection`` runs it."""
+
+
+__all__ = ["STAGE", "ProjectionConsumer", "decode_record", "open_projection"]

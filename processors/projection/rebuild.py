@@ -199,7 +199,7 @@ def rebuild(
 
 
 EVENTS_PER_EXTRA_WORKER = 50_000
-"""A log shorter than this per extra process is replayed by fewer (each takes ~0.5 s to start)."""
+"""A log shorter than this per extra process is replayed by fewer: starting one costs more."""
 
 
 def auto_workers(total: int) -> int:

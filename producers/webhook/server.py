@@ -1,11 +1,12 @@
-"""``mediaflow serve webhooks [--workers N]``: run the receiver until SIGTERM.
+"""``mediaflow serve webhooks``: run one receiver until SIGTERM.
 
-N worker processes listen on one port (``SO_REUSEPORT``: the kernel spreads
-connections across them), so ingestion uses every core; more hosts behind a
-load balancer scale the same way. Each worker has its own producer.
+``--workers N`` runs N of them on one port (``SO_REUSEPORT``: the kernel
+spreads connections across them) under :mod:`mediaflow.supervisor`, so
+ingestion uses every core; more hosts behind a load balancer scale the same
+way. Each receiver has its own producer.
 
-Signals (each worker): SIGTERM / SIGINT stop it gracefully; SIGHUP reloads the
-tenant registry in place. The parent of N workers forwards all three.
+Signals: SIGTERM / SIGINT stop a receiver gracefully; SIGHUP reloads the
+tenant registry in place. The supervisor of N receivers passes all three on.
 """
 
 from __future__ import annotations
@@ -13,16 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import multiprocessing
-import os
-import signal
-import time
-from types import FrameType
 
 from aiohttp import web
 
 from mediaflow.config import Settings
-from mediaflow.errors import EXIT_CONFIG, ConfigError
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import get_logger
 from mediaflow.producers.webhook import event_loop
@@ -30,6 +25,7 @@ from mediaflow.producers.webhook.app import Endpoints, Receiver, build_server
 from mediaflow.producers.webhook.auth import TenantSource
 from mediaflow.producers.webhook.producer import AsyncProducer
 from mediaflow.serving import ConnectionLimit, listen, raise_open_files_limit
+from mediaflow.signals import stop_on_signals
 from mediaflow.tenants import TenantRegistry
 
 log = get_logger("mediaflow.webhook")
@@ -38,21 +34,29 @@ DRAIN_MARGIN_S = 5.0
 """Extra time in-flight requests get past the delivery timeout during shutdown."""
 
 
-def main(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the webhook receiver in the foreground; return the exit code.
-
-    Args:
-        args: parsed CLI arguments (``workers``: processes sharing the port).
-        settings: the effective settings.
+def main(_args: argparse.Namespace, settings: Settings) -> int:
+    """Run one webhook receiver in the foreground; return the exit code.
 
     Raises:
         ConfigError: the tenant registry or the topics file is missing or invalid.
 
     """
-    raise_open_files_limit()  # before forking: the workers inherit it
-    if args.workers == 1:
-        return event_loop.run(serve(settings))
-    return _supervise(settings, args.workers)
+    raise_open_files_limit()
+    return event_loop.run(serve(settings))
+
+
+def check_config(settings: Settings) -> None:
+    """Refuse, once, what every receiver would refuse (before N of them are started).
+
+    What only a running receiver can find out (a Kafka property librdkafka
+    refuses, a port in use) ends it with EXIT_CONFIG, which stops them all.
+
+    Raises:
+        ConfigError: the tenant registry or the topics file is missing or invalid.
+
+    """
+    TenantRegistry.load(settings.tenants_file)
+    load_layout(settings.kafka)
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
@@ -98,10 +102,6 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
             settings.webhook_max_connections, "webhook_max_connections"
         ),
     )
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, tenants.reload)
     # Not awaited: a broker down at start must not delay listening (webhooks get 503).
     first_check = asyncio.create_task(producer.unready_reason(topic))
     log.info(
@@ -116,11 +116,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     # objects, 55-90 ms on a 2-core machine, while every request in flight waited).
     gc.freeze()
     try:
-        await stop.wait()
+        with stop_on_signals(stop.set, reload=tenants.reload):
+            await stop.wait()
     finally:
         gc.unfreeze()
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.remove_signal_handler(signum)
         log.info("webhooks_stopping")
         first_check.cancel()
         # Stop listening ourselves and wait for requests in flight: aiohttp's own
@@ -135,63 +134,4 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     return 0
 
 
-def _worker(settings: Settings) -> None:
-    try:
-        code = event_loop.run(serve(settings))
-    except ConfigError as exc:  # not every UsageError: a fenced producer is worth a restart
-        log.error("webhooks_worker_misconfigured", reason=exc.message)
-        code = EXIT_CONFIG
-    raise SystemExit(code)
-
-
-def _supervise(settings: Settings, workers: int) -> int:
-    """Fork ``workers`` receivers on one port; forward signals; restart a crashed one."""
-    # Fail fast, once, on a bad configuration instead of restarting workers forever
-    # (what only a worker can find out, such as a Kafka property librdkafka refuses,
-    # ends it with EXIT_CONFIG, which stops them all).
-    TenantRegistry.load(settings.tenants_file)
-    load_layout(settings.kafka)
-    # fork, not spawn: each worker gets these exact settings and the logging set-up.
-    context = multiprocessing.get_context("fork")
-    stopping = False
-
-    def start() -> multiprocessing.process.BaseProcess:
-        process = context.Process(target=_worker, args=(settings,), name="webhooks-worker")
-        process.start()
-        return process
-
-    children = [start() for _ in range(workers)]
-
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = stopping or signum != signal.SIGHUP
-        for child in children:
-            if child.pid is not None and child.is_alive():
-                os.kill(child.pid, signum)
-
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, forward)
-    misconfigured = False
-    while not stopping:
-        time.sleep(0.2)
-        for index, child in enumerate(children):
-            if child.exitcode is None or stopping:
-                continue
-            if child.exitcode == EXIT_CONFIG:
-                # Every worker has these settings: a restart would be refused the same way.
-                misconfigured = True
-                forward(signal.SIGTERM, None)
-                break
-            log.error("webhooks_worker_exited", pid=child.pid, code=child.exitcode)
-            time.sleep(1)
-            children[index] = start()
-    codes = []
-    for child in children:
-        child.join()
-        codes.append(child.exitcode)
-    if misconfigured:
-        raise ConfigError("a webhook worker's configuration was refused; see its log line above")
-    return 0 if all(code == 0 for code in codes) else 1
-
-
-__all__ = ["DRAIN_MARGIN_S", "main", "serve"]
+__all__ = ["DRAIN_MARGIN_S", "check_config", "main", "serve"]

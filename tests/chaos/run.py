@@ -210,8 +210,9 @@ def short_plan(webhooks: int = 300, seed: int = 5) -> Plan:
 
     Kafka is left alone (the rest of the suite shares it).
     """
-    # Both kills at 7 s: the restarted copies wait for the killed ones'
-    # group sessions (45 s) at the same time, not one after the other.
+    # Both kills at 7 s. The restarted copies keep their instance names, so as
+    # static group members they take their partitions back without waiting
+    # for the killed ones' sessions to expire.
     steps = (
         *wrong_s3_secret(1, 6, then="kill"),
         Step(7, "kill", "detector"),

@@ -10,7 +10,6 @@ import pytest
 
 from mediaflow.events import MediaStored
 from mediaflow.processors.downloader.keys import MAX_METADATA_VALUE
-from mediaflow.processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, running_simulator
 from tests.support.downloader import (
     INSTANCE,
@@ -19,6 +18,7 @@ from tests.support.downloader import (
     objects,
     of_type,
     request_for,
+    run_downloader,
     send,
     settings_for,
     tenants_file,
@@ -52,7 +52,7 @@ async def test_hostile_document_names_get_safe_keys_and_safe_file_name_metadata(
             for r in map(request_for, media)
         ]
         send(settings, requests)
-        await run(settings, idle_exit_s=1.5)
+        await run_downloader(settings, idle_exit_s=1.5)
     assert not dead_letters(settings)
     keys = {e.media_id: e.key for e in of_type(settings, MediaStored)}
     heads = {o["Metadata"]["media-id"]: o for o in objects(settings)}

@@ -16,7 +16,6 @@ from aiohttp.test_utils import TestServer
 
 from mediaflow.events import MediaDeadLettered, MediaStored
 from mediaflow.ops import diagnose
-from mediaflow.processors.downloader.stage import run
 from mediaflow.tenants import TenantRegistry
 from simulator import Faults, MediaLibrary, running_simulator
 from tests.support.downloader import (
@@ -25,6 +24,7 @@ from tests.support.downloader import (
     dead_letters,
     of_type,
     request_for,
+    run_downloader,
     send,
     settings_for,
     tenants_file,
@@ -50,7 +50,7 @@ async def test_wapi_redirects_to_another_origin_never_carry_the_token_or_the_med
             settings = settings_for(make_settings, sim.wapi_url, sim.cdn_url, tenants)
             requests = [request_for(m) for m in media]
             send(settings, requests)
-            await run(settings, idle_exit_s=1.5)
+            await run_downloader(settings, idle_exit_s=1.5)
 
     assert trap.leaked([TOKEN, *(m.media_key_b64 for m in media)]) == []
     dead = {e.media_id: e.error_kind for e in of_type(settings, MediaDeadLettered)}
@@ -68,7 +68,7 @@ async def test_a_wapi_redirect_within_its_own_origin_is_followed(make_settings, 
         tenants = tenants_file(tmp_path, fetch_order=["wapi"])
         settings = settings_for(make_settings, sim.wapi_url, sim.cdn_url, tenants)
         send(settings, [request_for(m)])
-        await run(settings, idle_exit_s=1.5)
+        await run_downloader(settings, idle_exit_s=1.5)
         answers = [c.outcome for c in sim.calls.all("wapi", m.cdn_id)]
 
     assert answers == ["redirect", "ok"]

@@ -17,7 +17,6 @@ import pytest
 
 from mediaflow.events import MediaDeadLettered, MediaSource, MediaStored
 from mediaflow.kafka import headers as h
-from mediaflow.processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, running_simulator
 from tests.security.ssrf_support import (
     ORIGIN_ADDRESS,
@@ -32,6 +31,7 @@ from tests.support.downloader import (
     dead_letters,
     of_type,
     request_for,
+    run_downloader,
     send,
     tenants_file,
 )
@@ -67,7 +67,7 @@ async def test_internal_file_links_and_redirects_are_dead_lettered_as_blocked_ur
         redirect = f"{origin_url}/redirect?to={quote(trap_url + '/file', safe='')}"
         link_request = dataclasses.replace(request_for(via_link), source=MediaSource(url=redirect))
         send(settings, [wapi_request, link_request])
-        await run(settings, idle_exit_s=2)
+        await run_downloader(settings, idle_exit_s=2)
 
     dead = {e.media_id: e.error_kind for e in of_type(settings, MediaDeadLettered)}
     assert dead == {wapi_request.media_id: "blocked_url", link_request.media_id: "blocked_url"}

@@ -22,7 +22,6 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from mediaflow.events import MediaDetected, MediaDownloadRequested, MediaStored
-from mediaflow.processors.downloader.stage import run
 from mediaflow.processors.projection.api import create_app
 from mediaflow.storage.projection import LogRecord, open_store
 from mediaflow.storage.s3 import s3_client
@@ -34,6 +33,7 @@ from tests.support.downloader import (
     objects,
     of_type,
     request_for,
+    run_downloader,
     send,
     settings_for,
     tenants_file,
@@ -84,7 +84,7 @@ async def test_an_html_or_svg_document_is_downloaded_never_rendered(
     async with running_simulator(library, Faults(), {INSTANCE: TOKEN}) as sim:
         settings = settings_for(make_settings, sim.wapi_url, sim.cdn_url, tenants_file(tmp_path))
         send(settings, requests)
-        await run(settings, idle_exit_s=1.5)
+        await run_downloader(settings, idle_exit_s=1.5)
     assert not dead_letters(settings)
     stored = of_type(settings, MediaStored)
     assert {e.media_id for e in stored} == set(samples)

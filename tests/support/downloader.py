@@ -18,6 +18,7 @@ from mediaflow.config import Settings
 from mediaflow.events import MediaDownloadRequested, MediaInfo, MediaSource
 from mediaflow.kafka import headers as h
 from mediaflow.kafka.topics import load_layout
+from mediaflow.processors.downloader.stage import STAGE
 from mediaflow.storage.s3 import s3_client
 from simulator import SampleMedia
 from tests.support.kafka import produce, read_all
@@ -25,6 +26,12 @@ from tests.support.kafka import produce, read_all
 INSTANCE = "3B6XIW-ZTS923-GEAY6V"
 TOKEN = "sim-token-0123456789"
 CODEC = AvroCodec()
+
+
+async def run_downloader(settings: Settings, *, idle_exit_s: float | None = None) -> None:
+    """Run the downloader in this process, wired as ``mediaflow run downloader`` wires it."""
+    async with STAGE.open(settings, STAGE.clients(settings)) as worker:
+        await worker.run(idle_exit_s=idle_exit_s)
 
 
 def tenants_file(tmp_path: Path, fetch_order: list[str] | None = None) -> Path:

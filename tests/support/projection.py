@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from mediaflow.config import Settings
 from mediaflow.events import (
     MediaDeadLettered,
     MediaDetected,
@@ -21,8 +22,15 @@ from mediaflow.events import (
     MediaStored,
     MediaType,
 )
+from mediaflow.processors.projection.consumer import STAGE
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+async def drain_projection(settings: Settings, idle_exit_s: float = 1.5) -> None:
+    """Run the projection in this (async) test until idle, wired as ``mediaflow run`` wires it."""
+    async with STAGE.open(settings, STAGE.clients(settings)) as projection:
+        await projection.run(idle_exit_s=idle_exit_s)
 
 
 def at(seconds: float) -> datetime:

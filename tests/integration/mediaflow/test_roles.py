@@ -65,7 +65,7 @@ def test_run_all_stops_every_role_when_one_refuses_its_configuration(settings, t
     assert done.returncode == EXIT_CONFIG
     # The role's own reason, then the supervisor's: no restart in between.
     assert f"tenant registry {missing} does not exist" in done.stderr
-    assert "role_exited" not in done.stderr
+    assert "child_exited" not in done.stderr
     assert "mediaflow stopped." in done.stdout
     assert done.stderr.rstrip().endswith(
         "role refused its configuration (its message is above); "

@@ -17,7 +17,7 @@ from mediaflow.errors import MediaflowError
 from mediaflow.events import MediaDismissed, Stage, utcnow
 from mediaflow.kafka.clients import transactional_producer
 from mediaflow.kafka.topics import load_layout
-from mediaflow.ops import dlq
+from mediaflow.ops import dismiss
 from tests.support.kafka import read_all
 
 pytestmark = pytest.mark.integration
@@ -61,11 +61,11 @@ def test_a_failed_dismiss_does_not_hold_back_read_committed_readers(settings):
         transactional_producer(settings.kafka, f"test-dismiss-{uuid.uuid4()}")
     )
     with pytest.raises(MediaflowError):
-        dlq.execute_dismiss(
+        dismiss.execute_dismiss(
             settings, layout, CODEC, [dismissal("m-1"), dismissal("m-1")], producer=failing
         )
     later = dismissal("m-1")  # same media id: same partition as the failed transaction
-    assert dlq.execute_dismiss(settings, layout, CODEC, [later]) == 1
+    assert dismiss.execute_dismiss(settings, layout, CODEC, [later]) == 1
 
     seen = [CODEC.decode(m.value()).event_id for m in read_all(settings, layout.media_events)]
     assert seen == [later.event_id]

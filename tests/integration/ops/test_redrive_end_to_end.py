@@ -8,7 +8,6 @@ system's back is found by reconcile and restored by the downloader.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,6 @@ from mediaflow.cli import build_parser
 from mediaflow.config import Settings
 from mediaflow.events import MediaDeadLettered, MediaRedriven, MediaStored
 from mediaflow.kafka import headers as h
-from mediaflow.processors.downloader.stage import run
-from mediaflow.processors.projection import consumer as projection
 from mediaflow.storage.s3 import s3_client
 from simulator import Faults, MediaLibrary, SampleMedia, running_simulator
 from tests.support.downloader import (
@@ -30,10 +27,12 @@ from tests.support.downloader import (
     objects,
     of_type,
     request_for,
+    run_downloader,
     send,
     settings_for,
     tenants_file,
 )
+from tests.support.projection import drain_projection
 
 pytestmark = pytest.mark.integration
 
@@ -61,14 +60,14 @@ async def test_a_dead_letter_redriven_after_its_cause_is_removed_is_stored(
         settings = settings_for(make_settings, sim.wapi_url, sim.cdn_url, tenants)
         request = request_for(media)
         send(settings, [request])
-        await run(settings, idle_exit_s=1.5)
+        await run_downloader(settings, idle_exit_s=1.5)
         [dead] = dead_letters(settings)
         assert dead[h.DLQ_ERROR_KIND] == "expired" and not objects(settings)
 
         faults.expired.clear()  # the cause is removed
         code, _ = cli(settings, capsys, "dlq", "redrive", "--kind", "expired", "--operator", "t")
         assert code == 0
-        await run(settings, idle_exit_s=3)
+        await run_downloader(settings, idle_exit_s=3)
 
     [redriven] = of_type(settings, MediaRedriven)
     [stored] = of_type(settings, MediaStored)
@@ -88,10 +87,10 @@ async def test_a_redriven_media_that_fails_again_is_listed_apart_as_a_loop(
         settings = settings_for(make_settings, sim.wapi_url, sim.cdn_url, tenants)
         request = request_for(media)
         send(settings, [request])
-        await run(settings, idle_exit_s=1.5)
+        await run_downloader(settings, idle_exit_s=1.5)
         code, _ = cli(settings, capsys, "dlq", "redrive", "--all", "--operator", "t")
         assert code == 0
-        await run(settings, idle_exit_s=3)  # still expired: dead-lettered again
+        await run_downloader(settings, idle_exit_s=3)  # still expired: dead-lettered again
 
     first, again = dead_letters(settings)
     [redriven] = of_type(settings, MediaRedriven)
@@ -113,8 +112,8 @@ async def test_reconcile_finds_an_object_deleted_behind_the_systems_back_and_it_
     async with running_simulator(library, Faults(), {INSTANCE: TOKEN}) as sim:
         settings = settings_for(make_settings, sim.wapi_url, sim.cdn_url, tenants_file(tmp_path))
         send(settings, [request_for(media)])
-        await run(settings, idle_exit_s=1.5)
-        assert projection.main(argparse.Namespace(idle_exit=1.5), settings) == 0
+        await run_downloader(settings, idle_exit_s=1.5)
+        await drain_projection(settings)
         [before] = objects(settings)
         s3_client(settings.s3).delete_object(Bucket=settings.s3.bucket, Key=before["Key"])
 
@@ -123,7 +122,7 @@ async def test_reconcile_finds_an_object_deleted_behind_the_systems_back_and_it_
             ("missing", [of_type(settings, MediaStored)[0].media_id])
         ]
         assert code == 0
-        await run(settings, idle_exit_s=1.5)
+        await run_downloader(settings, idle_exit_s=1.5)
 
     [after] = objects(settings)
     assert after["Key"] == before["Key"]

@@ -84,22 +84,3 @@ def test_one_webhook_delivered_three_times_gives_one_request_per_delivery_all_wi
     # The envelope read twice yields identical event ids: consumers can drop the copy.
     assert len({r.event_id for r in requests}) == 2
     assert {r.traceparent for r in requests} == {TRACE}
-
-
-def test_second_copy_with_the_same_instance_name_fences_the_first_which_exits_with_an_error(
-    make_settings: Callable[..., Settings],
-) -> None:
-    settings = make_settings(instance_name="detector-twin")
-    layout = load_layout(settings.kafka)
-    produce(settings, layout.webhooks, [as_record(envelope(image_body("3EB0000000000000AAAA")))])
-    zombie = spawn_role("detector", settings)
-    try:
-        wait_until_some_committed(settings, layout.media_events)
-        successor = spawn_role("detector", settings, "--idle-exit", "2")
-        try:
-            assert successor.wait(timeout=120) == 0
-        finally:
-            stop(successor)
-        assert zombie.wait(timeout=60) == 1
-    finally:
-        stop(zombie)

@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient
 
 from mediaflow.config import Settings
 from mediaflow.kafka.topics import load_layout
-from mediaflow.processors.detector.stage import group_id
+from mediaflow.processors.detector.stage import STAGE
 from tests.support.detector import (
     as_record,
     envelope,
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 def assignment(settings: Settings) -> dict[str, set[int]]:
     """Return the group's members (by static instance id) and their webhook partitions."""
     admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
-    group = group_id(settings)
+    group = STAGE.clients(settings).group_id
     description = admin.describe_consumer_groups([group])[group].result(timeout=10)
     return {
         member.group_instance_id: {tp.partition for tp in member.assignment.topic_partitions}

@@ -15,7 +15,7 @@ from mediaflow.config import Settings
 from mediaflow.events import MediaDownloadRequested, WebhookReceived
 from mediaflow.kafka import headers as h
 from mediaflow.kafka.topics import load_layout
-from mediaflow.processors.detector import group_id
+from mediaflow.processors.detector import STAGE
 from tests.support.kafka import produce, read_all
 from tests.support.processes import spawn_role, stop
 
@@ -83,7 +83,7 @@ def test_undecodable_and_non_json_records_are_dead_lettered_and_later_records_pr
     for headers in dead:
         assert headers[h.DLQ_ORIGINAL_TOPIC] == layout.webhooks
         assert headers[h.DLQ_STAGE] == "detector"
-        assert headers[h.DLQ_CONSUMER_GROUP] == group_id(settings)
+        assert headers[h.DLQ_CONSUMER_GROUP] == STAGE.clients(settings).group_id
         assert h.DLQ_ORIGINAL_PARTITION in headers
     requests = [
         CODEC.decode(m.value(), MediaDownloadRequested)

@@ -7,7 +7,6 @@ import pytest
 
 from mediaflow.events import MediaDeadLettered, MediaDownloadFailed, MediaStored
 from mediaflow.kafka import headers as h
-from mediaflow.processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, running_simulator
 from tests.support.downloader import (
     INSTANCE,
@@ -16,6 +15,7 @@ from tests.support.downloader import (
     objects,
     of_type,
     request_for,
+    run_downloader,
     send,
     settings_for,
     tenants_file,
@@ -51,7 +51,7 @@ async def test_every_wapi_failure_falls_back_to_the_cdn_in_the_same_attempt(
             )
             requests = {name: request_for(m) for name, m in media.items()}
             send(settings, list(requests.values()))
-            await run(settings, idle_exit_s=1.5)
+            await run_downloader(settings, idle_exit_s=1.5)
             faulted = {
                 name: [c.outcome for c in sim.calls.all(target, media[name].cdn_id)]
                 for name, (target, _) in W_API_FAILURES.items()
@@ -85,7 +85,7 @@ async def test_cdn_gone_after_a_transient_wapi_failure_is_retried_and_then_store
     async with running_simulator(library, faults, {INSTANCE: TOKEN}) as sim:
         settings = settings_for(make_settings, sim.wapi_url, sim.cdn_url, tenants_file(tmp_path))
         send(settings, [request_for(m)])
-        await run(settings, idle_exit_s=3)
+        await run_downloader(settings, idle_exit_s=3)
 
     [failed] = of_type(settings, MediaDownloadFailed)
     assert failed.retryable and failed.error_kind == "server_error"
@@ -105,7 +105,7 @@ async def test_cdn_gone_is_final_only_when_the_last_tier_fails_too(make_settings
         settings = settings_for(make_settings, sim.wapi_url, sim.cdn_url, tenants_file(tmp_path))
         request = request_for(m)
         send(settings, [request])
-        await run(settings, idle_exit_s=4)
+        await run_downloader(settings, idle_exit_s=4)
         cdn_answers = [c.status for c in sim.calls.all("cdn", m.cdn_id)]
 
     assert cdn_answers == [410, 410, 410]  # one per attempt: the first and each of two tiers

@@ -18,7 +18,6 @@ from aiohttp import web
 
 from mediaflow.events import MediaDeadLettered, MediaDownloadFailed, MediaStored
 from mediaflow.kafka.topics import load_layout
-from mediaflow.processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, SampleMedia, running_simulator
 from tests.support.downloader import (
     CODEC,
@@ -26,6 +25,7 @@ from tests.support.downloader import (
     TOKEN,
     events,
     request_for,
+    run_downloader,
     settings_for,
     tenants_file,
 )
@@ -78,11 +78,11 @@ async def test_a_surrogate_in_a_provider_error_ends_as_a_dead_letter_and_the_par
         layout = load_layout(settings.kafka)
         # One key: one partition, the bad media first.
         produce(settings, layout.download_requests, [(b"one", CODEC.encode(r)) for r in requests])
-        await asyncio.wait_for(run(settings, idle_exit_s=2), timeout=120)
+        await asyncio.wait_for(run_downloader(settings, idle_exit_s=2), timeout=120)
 
         # Everything was committed: a second run finds nothing left to do.
         before = len(read_all(settings, layout.media_events))
-        await asyncio.wait_for(run(settings, idle_exit_s=1), timeout=120)
+        await asyncio.wait_for(run_downloader(settings, idle_exit_s=1), timeout=120)
         assert len(read_all(settings, layout.media_events)) == before
 
     all_events = events(settings)

@@ -11,7 +11,6 @@ import pytest
 from bench.bench_memory import downloader_burst
 from mediaflow.events import MediaDeadLettered, MediaStored
 from mediaflow.kafka import headers as h
-from mediaflow.processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, running_simulator
 from tests.support.downloader import (
     INSTANCE,
@@ -21,6 +20,7 @@ from tests.support.downloader import (
     of_type,
     open_uploads,
     request_for,
+    run_downloader,
     send,
     settings_for,
     tenants_file,
@@ -46,7 +46,7 @@ async def test_a_declared_length_over_the_cap_is_dead_lettered_without_any_downl
         )
         req = request_for(m)
         send(settings, [req])
-        await run(settings, idle_exit_s=1.5)
+        await run_downloader(settings, idle_exit_s=1.5)
         assert sim.calls.all() == []
     [dlq] = dead_letters(settings)
     assert dlq[h.DLQ_ERROR_KIND] == "too_large" and dlq[h.DLQ_MEDIA_ID] == req.media_id
@@ -71,7 +71,7 @@ async def test_a_body_larger_than_declared_is_cut_off_and_its_upload_aborted(
             real, info=dataclasses.replace(real.info, declared_length=m.size // 2)
         )
         send(settings, [lying])
-        await run(settings, idle_exit_s=1.5)
+        await run_downloader(settings, idle_exit_s=1.5)
     [dlq] = dead_letters(settings)
     assert dlq[h.DLQ_ERROR_KIND] == "too_large" and dlq[h.DLQ_MEDIA_ID] == lying.media_id
     assert "exceeds the limit" in dlq[h.DLQ_ERROR_MESSAGE]

@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 
 from mediaflow.events import MediaDownloadRequested, MediaStored
-from mediaflow.processors.downloader.stage import run
 from mediaflow.storage.objects import MediaStore
 from mediaflow.storage.s3 import s3_client
 from simulator import Faults, MediaLibrary, running_simulator
@@ -20,6 +19,7 @@ from tests.support.downloader import (
     objects,
     of_type,
     request_for,
+    run_downloader,
     send,
     settings_for,
     tenants_file,
@@ -48,9 +48,9 @@ async def test_a_media_without_timestamp_redelivered_days_later_is_stored_once(
     async with running_simulator(library, Faults(), {INSTANCE: TOKEN}) as sim:
         settings = settings_for(make_settings, sim.wapi_url, sim.cdn_url, tenants_file(tmp_path))
         send(settings, [first])
-        await run(settings, idle_exit_s=1.5)
+        await run_downloader(settings, idle_exit_s=1.5)
         send(settings, [redelivered(first, days_later=3)])
-        await run(settings, idle_exit_s=1.5)
+        await run_downloader(settings, idle_exit_s=1.5)
         downloads = sim.calls.count("cdn") + sim.calls.count("files")
 
     stored = of_type(settings, MediaStored)
@@ -75,10 +75,10 @@ async def test_over_a_hundred_media_without_message_id_on_one_day_are_each_store
     async with running_simulator(library, Faults(), {INSTANCE: TOKEN}) as sim:
         settings = settings_for(make_settings, sim.wapi_url, sim.cdn_url, tenants_file(tmp_path))
         send(settings, requests)
-        await run(settings, idle_exit_s=2)
+        await run_downloader(settings, idle_exit_s=2)
         downloads = sim.calls.count("files")
         send(settings, [redelivered(r, days_later=1) for r in requests])
-        await run(settings, idle_exit_s=2)
+        await run_downloader(settings, idle_exit_s=2)
         assert sim.calls.count("files") == downloads == len(media)
 
     stored = of_type(settings, MediaStored)

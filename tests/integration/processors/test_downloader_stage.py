@@ -15,7 +15,6 @@ import pytest
 from mediaflow.config import REPO_ROOT
 from mediaflow.events import MediaDeadLettered, MediaDownloadFailed, MediaStored
 from mediaflow.kafka import headers as h
-from mediaflow.processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, SimulatorThread, running_simulator
 from tests.support.downloader import (
     INSTANCE,
@@ -25,6 +24,7 @@ from tests.support.downloader import (
     of_type,
     open_uploads,
     request_for,
+    run_downloader,
     send,
     settings_for,
     tenants_file,
@@ -50,7 +50,7 @@ async def test_every_media_type_is_stored_with_its_key_content_type_and_hash(
         settings = settings_for(make_settings, sim.wapi_url, sim.cdn_url, tenants_file(tmp_path))
         requests = [request_for(m) for m in media]
         send(settings, requests)
-        await run(settings, idle_exit_s=2)
+        await run_downloader(settings, idle_exit_s=2)
     stored = {e.media_id: e for e in of_type(settings, MediaStored)}
     by_key = {o["Key"]: o for o in objects(settings)}
     assert len(by_key) == len(media)
@@ -78,10 +78,10 @@ async def test_a_redelivered_request_is_not_downloaded_or_stored_twice(
         settings = settings_for(make_settings, sim.wapi_url, sim.cdn_url, tenants_file(tmp_path))
         req = request_for(m)
         send(settings, [req])
-        await run(settings, idle_exit_s=1.5)
+        await run_downloader(settings, idle_exit_s=1.5)
         downloads = sim.calls.count("cdn") + sim.calls.count("files")
         send(settings, [req])
-        await run(settings, idle_exit_s=1.5)
+        await run_downloader(settings, idle_exit_s=1.5)
         assert sim.calls.count("cdn") + sim.calls.count("files") == downloads
     paths = [e.fetch_path for e in of_type(settings, MediaStored)]
     assert sorted(paths) == ["existing", "wapi"]
@@ -99,7 +99,7 @@ async def test_wapi_500_is_retried_after_its_due_time_and_then_stored(
         tenants = tenants_file(tmp_path, fetch_order=["wapi"])
         settings = settings_for(make_settings, sim.wapi_url, sim.cdn_url, tenants)
         send(settings, [request_for(m)])
-        await run(settings, idle_exit_s=3)
+        await run_downloader(settings, idle_exit_s=3)
         wapi_calls = sim.calls.all("wapi", m.cdn_id)
     failed = of_type(settings, MediaDownloadFailed)
     stored = of_type(settings, MediaStored)
@@ -118,7 +118,7 @@ async def test_wapi_down_falls_back_to_the_cdn_in_the_same_attempt(make_settings
     async with running_simulator(library, faults, {INSTANCE: TOKEN}) as sim:
         settings = settings_for(make_settings, sim.wapi_url, sim.cdn_url, tenants_file(tmp_path))
         send(settings, [request_for(m)])
-        await run(settings, idle_exit_s=1.5)
+        await run_downloader(settings, idle_exit_s=1.5)
     stored = of_type(settings, MediaStored)
     assert [(e.fetch_path, e.attempt, e.sha256) for e in stored] == [("direct", 1, m.sha256_hex)]
     assert not of_type(settings, MediaDownloadFailed)
@@ -132,7 +132,7 @@ async def test_expired_cdn_media_is_dead_lettered_as_expired(make_settings, tmp_
         settings = settings_for(make_settings, sim.wapi_url, sim.cdn_url, tenants)
         req = request_for(m)
         send(settings, [req])
-        await run(settings, idle_exit_s=1.5)
+        await run_downloader(settings, idle_exit_s=1.5)
     [dlq] = dead_letters(settings)
     assert dlq[h.DLQ_ERROR_KIND] == "expired" and dlq[h.DLQ_MEDIA_ID] == req.media_id
     [dead] = of_type(settings, MediaDeadLettered)
@@ -149,7 +149,7 @@ async def test_tampered_file_is_dead_lettered_with_the_mac_error_and_not_stored(
         tenants = tenants_file(tmp_path, fetch_order=["direct"])
         settings = settings_for(make_settings, sim.wapi_url, sim.cdn_url, tenants)
         send(settings, [request_for(m)])
-        await run(settings, idle_exit_s=1.5)
+        await run_downloader(settings, idle_exit_s=1.5)
     [dlq] = dead_letters(settings)
     assert dlq[h.DLQ_ERROR_KIND] in ("mac_mismatch", "enc_sha256_mismatch")
     assert not objects(settings)
@@ -171,7 +171,7 @@ async def test_s3_outage_makes_downloads_wait_not_fail(make_settings, tmp_path) 
         send(settings, [request_for(m) for m in media])
         await asyncio.to_thread(stack, "down")
         try:
-            worker = asyncio.create_task(run(settings, idle_exit_s=2))
+            worker = asyncio.create_task(run_downloader(settings, idle_exit_s=2))
             await asyncio.sleep(6)
         finally:
             await asyncio.to_thread(stack, "up")

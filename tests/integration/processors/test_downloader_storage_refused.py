@@ -20,7 +20,7 @@ from mediaflow.config import Secret, Settings
 from mediaflow.events import MediaDownloadFailed, MediaStored
 from mediaflow.kafka.topics import load_layout
 from mediaflow.kafka.worker import WorkerOptions
-from mediaflow.processors.downloader.stage import group_id, run
+from mediaflow.processors.downloader.stage import STAGE
 from mediaflow.storage.s3 import ensure_bucket, s3_client
 from simulator import Faults, MediaLibrary, running_simulator
 from simulator.scratch import drop_bucket
@@ -32,6 +32,7 @@ from tests.support.downloader import (
     objects,
     of_type,
     request_for,
+    run_downloader,
     send,
     settings_for,
     tenants_file,
@@ -45,7 +46,10 @@ def committed_offsets(settings: Settings) -> list[int]:
     """The downloader group's committed offsets on the request topic (none: empty list)."""
     topic = load_layout(settings.kafka).download_requests
     consumer = Consumer(
-        {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": group_id(settings)}
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "group.id": STAGE.clients(settings).group_id,
+        }
     )
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -82,7 +86,7 @@ async def test_a_wrong_s3_secret_pauses_the_downloader_until_it_restarts_with_th
         )
         send(good, [request_for(m) for m in media])
         with capture_logs() as logs:
-            refused = asyncio.create_task(run(wrong, idle_exit_s=2))
+            refused = asyncio.create_task(run_downloader(wrong, idle_exit_s=2))
             await asyncio.sleep(6)
             assert not dead_letters(good) and not events(good) and not retried(good)
             assert not refused.done()  # still waiting for the storage
@@ -97,7 +101,7 @@ async def test_a_wrong_s3_secret_pauses_the_downloader_until_it_restarts_with_th
         assert "MEDIAFLOW_S3_SECRET_KEY" in line["reason"]
         assert "not-the-secret" not in str(logs)
 
-        await run(good, idle_exit_s=2)
+        await run_downloader(good, idle_exit_s=2)
 
     stored = of_type(good, MediaStored)
     assert sorted(e.sha256 for e in stored) == sorted(m.sha256_hex for m in media)
@@ -116,7 +120,7 @@ async def test_a_missing_bucket_pauses_the_downloader_until_the_bucket_is_create
         drop_bucket(s3_client(settings.s3), settings.s3.bucket)
         send(settings, [request_for(m) for m in media])
         with capture_logs() as logs:
-            worker = asyncio.create_task(run(settings, idle_exit_s=2))
+            worker = asyncio.create_task(run_downloader(settings, idle_exit_s=2))
             await asyncio.sleep(4)
             assert not dead_letters(settings) and not events(settings)
             assert not worker.done() and not objects_or_none(settings)

@@ -17,12 +17,18 @@ from mediaflow.events import MediaDeadLettered, MediaDownloadFailed, MediaRedriv
 from mediaflow.kafka import headers as h
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import scrub
-from mediaflow.ops import dlq
+from mediaflow.ops import dismiss, dlq, redrive
 from mediaflow.processors.detector import build_worker
-from mediaflow.processors.downloader.stage import run
 from simulator import Faults, MediaLibrary, running_simulator
 from tests.support.detector import CODEC, as_record, envelope, image_body
-from tests.support.downloader import INSTANCE, TOKEN, request_for, send, settings_for
+from tests.support.downloader import (
+    INSTANCE,
+    TOKEN,
+    request_for,
+    run_downloader,
+    send,
+    settings_for,
+)
 from tests.support.downloader import tenants_file as downloader_tenants
 from tests.support.kafka import produce, read_all
 
@@ -52,13 +58,13 @@ async def test_every_event_of_every_stage_carries_the_same_headers(make_settings
         await build_worker(settings).run(idle_exit_s=2)
         # The downloader: stored, failed once then stored, expired.
         send(settings, [request_for(m) for m in (stored, expired, flaky)])
-        await run(settings, idle_exit_s=3)
+        await run_downloader(settings, idle_exit_s=3)
     # The operator: redrive one dead letter, dismiss the others.
     views = [v for v in dlq.read_dead_letters(settings, layout, CODEC) if v.media_id]
-    plan = dlq.plan_redrive(views[:1], layout, operator="ana")
-    assert dlq.execute_redrive(settings, layout, CODEC, plan) == 1
-    dismissed = [dlq.dismissed_event(v, "ana", "spam") for v in views[1:]]
-    assert dlq.execute_dismiss(settings, layout, CODEC, [e for e in dismissed if e]) >= 1
+    plan = redrive.plan_redrive(views[:1], layout, operator="ana")
+    assert redrive.execute_redrive(settings, layout, CODEC, plan) == 1
+    dismissed = [dismiss.dismissed_event(v, "ana", "spam") for v in views[1:]]
+    assert dismiss.execute_dismiss(settings, layout, CODEC, [e for e in dismissed if e]) >= 1
 
     stages = set()
     for message in read_all(settings, layout.media_events):

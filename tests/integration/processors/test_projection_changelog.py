@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
+from mediaflow.kafka.stage_runner import run_stage
 from mediaflow.kafka.topics import TopicLayout
 from mediaflow.processors.projection import consumer as projection
 from tests.support.kafka import produce, read_all
@@ -32,14 +32,14 @@ def test_the_latest_state_of_a_media_on_the_changelog_follows_the_projection_to_
     settings: Settings, layout: TopicLayout
 ) -> None:
     publish(settings, layout, [detected("m1"), detected("m2")])
-    assert projection.main(argparse.Namespace(idle_exit=1.5), settings) == 0
+    assert run_stage(projection.STAGE, settings, idle_exit_s=1.5) == 0
     assert {k: v["status"] for k, v in latest_states(settings, layout).items()} == {
         "m1": "detected",
         "m2": "detected",
     }
 
     publish(settings, layout, [failed("m1", 3), stored("m1", 9)])
-    assert projection.main(argparse.Namespace(idle_exit=1.5), settings) == 0
+    assert run_stage(projection.STAGE, settings, idle_exit_s=1.5) == 0
     states = latest_states(settings, layout)
     assert (states["m1"]["status"], states["m1"]["attempts"]) == ("stored", 1)
     assert states["m1"]["sha256"] and states["m1"]["object_key"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import random
 import threading
@@ -14,6 +13,7 @@ from confluent_kafka import TopicPartition
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.kafka import clients
+from mediaflow.kafka.stage_runner import run_stage
 from mediaflow.kafka.topics import TopicLayout
 from mediaflow.processors.projection import consumer as projection
 from mediaflow.processors.projection.rebuild import rebuild
@@ -64,7 +64,7 @@ def publish(settings: Settings, layout: TopicLayout, events: list) -> None:
 
 
 def run_projection(settings: Settings) -> int:
-    return projection.main(argparse.Namespace(idle_exit=1.5), settings)
+    return run_stage(projection.STAGE, settings, idle_exit_s=1.5)
 
 
 def snapshot(url: str) -> list:
@@ -90,7 +90,7 @@ def test_a_restart_after_a_crash_before_the_kafka_commit_applies_nothing_twice(
     publish(settings, layout, [detected("m1"), failed("m1", 3, 1), failed("m1", 6, 2)])
     assert run_projection(settings) == 0
     # Forget the courtesy Kafka commit, as if the process died right after the DB commit.
-    admin_consumer = clients.consumer(settings.kafka, projection.group_id(settings))
+    admin_consumer = clients.consumer(settings.kafka, projection.STAGE.clients(settings).group_id)
     partitions = (
         admin_consumer.list_topics(layout.media_events).topics[layout.media_events].partitions
     )
@@ -158,7 +158,7 @@ def test_a_running_projection_carries_on_after_a_rebuild_is_swapped_in(
 ) -> None:
     store = open_store(settings.projection_db_url)
     live = projection.ProjectionConsumer(
-        consumer=clients.consumer(settings.kafka, projection.group_id(settings)),
+        consumer=clients.consumer(settings.kafka, projection.STAGE.clients(settings).group_id),
         store=store,
         codec=AvroCodec(),
         topic=layout.media_events,

@@ -1,4 +1,4 @@
-"""Tests for mediaflow.whatsapp.media_crypto: WhatsApp media keys and .enc files.
+"""Tests for mediaflow.whatsapp (keys, media_crypto): WhatsApp media keys and .enc files.
 
 The .enc files come from the simulator's encryptor (simulator.encrypt), which
 is checked here too: the decryptor and it must agree byte for byte.

@@ -9,7 +9,8 @@ import pytest
 
 from mediaflow.events import MediaType
 from mediaflow.whatsapp import MediaDecryptor, decode_b64_field
-from simulator.media import HOSTILE_FILE_NAMES, MediaLibrary, SampleMedia
+from simulator.media import MediaLibrary, SampleMedia
+from simulator.profiles import HOSTILE_FILE_NAMES
 
 KINDS = [
     (MediaType.IMAGE, None),

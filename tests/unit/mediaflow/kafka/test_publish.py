@@ -63,7 +63,7 @@ def test_a_batch_is_produced_with_its_offsets_and_committed():
     producer = FakeProducer()
     assert publish(producer) == 4
     assert [p[1] for p in producer.produced] == [r.value for r in RECORDS]
-    assert producer.committed == {("in", 0): 9}
+    assert producer.offsets == {("in", 0): 9}
     assert producer.calls[-2:] == ["flush", "commit_transaction"]
 
 
@@ -83,7 +83,7 @@ def test_any_failure_mid_batch_aborts_the_transaction_and_raises(fail, error, ra
     with pytest.raises(raised):
         publish(producer)
     assert producer.calls[-1] == "abort_transaction"
-    assert producer.produced == [] and producer.committed == {}
+    assert producer.produced == [] and producer.offsets == {}
 
 
 def test_a_local_queue_that_stays_full_aborts_after_the_timeout():

@@ -82,7 +82,7 @@ def run(stage, *, router=None, policy=None, transactional=True):
             concurrency=2, batch_max_interval_s=0.01, transactional=transactional
         ),
     )
-    committed = producer.committed if transactional else consumer.committed
+    committed = producer.offsets if transactional else consumer.offsets
 
     async def until_all_committed():
         task = asyncio.create_task(worker.run())

@@ -1,0 +1,48 @@
+"""Signals, handled one way by every long-running mediaflow process.
+
+SIGTERM and SIGINT only ask the running loop to stop (its ``stop()``): the
+loop then finishes, commits and closes in its own documented order, never
+inside a signal handler. SIGHUP, where a process takes it, reloads the
+tenant registry (the webhook receiver) or passes it on (the supervisor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+"""The signals that stop a mediaflow process gracefully."""
+
+
+@contextmanager
+def stop_on_signals(
+    stop: Callable[[], None], *, reload: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Within the block, SIGTERM and SIGINT call ``stop`` (and SIGHUP ``reload``).
+
+    The handlers run on the running event loop (``loop.add_signal_handler``),
+    between its callbacks, not in the middle of one. They are removed when the
+    block ends: a signal after it takes its default action (the process ends).
+
+    Args:
+        stop: asks the loop to finish (``Worker.stop``, ``asyncio.Event.set``).
+        reload: what SIGHUP does; without it SIGHUP keeps its default action.
+
+    """
+    loop = asyncio.get_running_loop()
+    handlers = dict.fromkeys(STOP_SIGNALS, stop)
+    if reload is not None:
+        handlers[signal.SIGHUP] = reload
+    for signum, handler in handlers.items():
+        loop.add_signal_handler(signum, handler)
+    try:
+        yield
+    finally:
+        for signum in handlers:
+            loop.remove_signal_handler(signum)
+
+
+__all__ = ["STOP_SIGNALS", "stop_on_signals"]

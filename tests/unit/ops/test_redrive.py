@@ -1,0 +1,57 @@
+"""Redrive: where each dead letter goes back, with which headers, in one transaction."""
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from mediaflow.config import Settings
+from mediaflow.errors import MediaflowError
+from mediaflow.kafka import headers as h
+from mediaflow.ops import redrive
+from tests.support.dead_letters import (
+    CODEC,
+    LAYOUT,
+    ProducerFailingMidBatch,
+    dead_letter,
+    request,
+)
+
+
+def test_redrive_goes_to_the_first_retry_tier_with_provenance_and_reset_retry_headers():
+    retry_junk = h.encode({h.ATTEMPT: 3, h.DUE_AT: 1})
+    view = dead_letter(CODEC.encode(request()), extra=retry_junk)
+    plan = redrive.plan_redrive([view], LAYOUT, operator="ana", redrive_id="r-1")
+    (item,) = plan.items
+    sent = h.to_dict(item.headers)
+    assert item.topic == LAYOUT.retry_tiers[0].topic
+    assert sent[h.REDRIVE_ID] == "r-1" and sent[h.REDRIVE_OPERATOR] == "ana"
+    assert sent[h.REDRIVE_ORIGINAL_OFFSET] == "40" and sent[h.ATTEMPT] == "1"
+    assert h.DUE_AT not in sent and not any(k.startswith("dlq.") for k in sent)
+
+
+def test_to_original_sends_a_download_request_back_to_the_request_topic():
+    view = dead_letter(CODEC.encode(request()))
+    plan = redrive.plan_redrive([view], LAYOUT, operator="ana", to_original=True)
+    assert plan.items[0].topic == LAYOUT.download_requests
+
+
+def test_a_record_that_failed_again_after_a_redrive_is_refused_without_force():
+    looped = dead_letter(CODEC.encode(request()), extra=h.encode({h.REDRIVE_ID: "r-0"}))
+    assert looped.redriven_before
+    assert redrive.plan_redrive([looped], LAYOUT, operator="ana").refused == (looped,)
+    assert len(redrive.plan_redrive([looped], LAYOUT, operator="ana", force=True).items) == 1
+
+
+def test_the_redriven_event_names_media_redrive_and_target():
+    plan = redrive.plan_redrive([dead_letter(CODEC.encode(request()))], LAYOUT, operator="ana")
+    event = redrive.redriven_event(plan.items[0], plan)
+    assert (event.media_id, event.redrive_id, event.operator) == ("m-1", plan.redrive_id, "ana")
+
+
+def test_a_redrive_that_fails_mid_batch_aborts_its_transaction():
+    producer = ProducerFailingMidBatch(KafkaException(KafkaError(KafkaError._TIMED_OUT, "x")))
+    views = [dead_letter(CODEC.encode(request(f"m-{i}")), offset=i) for i in range(3)]
+    plan = redrive.plan_redrive(views, LAYOUT, operator="ana")
+    with pytest.raises(MediaflowError):
+        redrive.execute_redrive(Settings(), LAYOUT, CODEC, plan, producer=producer)
+    assert producer.calls[-1] == "abort_transaction"
+    assert producer.produced == []
