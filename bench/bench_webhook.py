@@ -76,10 +76,9 @@ _FORK = multiprocessing.get_context("fork")
 
 
 def _serve_receiver(settings: Settings) -> None:
-    from mediaflow.producers.webhook import event_loop
     from mediaflow.producers.webhook.server import serve
 
-    raise SystemExit(event_loop.run(serve(settings)))
+    raise SystemExit(asyncio.run(serve(settings)))
 
 
 async def _accept_noop(request: web.BaseRequest) -> web.Response:
@@ -121,7 +120,6 @@ def _serve_floor(settings: Settings) -> None:
     from mediaflow.config import Secret
     from mediaflow.events import Provider, WebhookReceived
     from mediaflow.kafka.topics import load_layout
-    from mediaflow.producers.webhook import event_loop
     from mediaflow.producers.webhook.envelope import build_record
     from mediaflow.producers.webhook.producer import AsyncProducer
     from mediaflow.producers.webhook.validation import parse_json
@@ -149,8 +147,7 @@ def _serve_floor(settings: Settings) -> None:
         await producer.send(topic, record.key, codec.encode(record.event), record.headers)
         return web.json_response({"status": "accepted"})
 
-    # The receiver's event loop, so its polls are as prompt.
-    event_loop.run(_serve_raw(accept, settings.webhook_port, on_stop=producer.close))
+    asyncio.run(_serve_raw(accept, settings.webhook_port, on_stop=producer.close))
 
 
 async def _ok() -> web.Response:

@@ -45,12 +45,11 @@ log = get_logger("mediaflow.webhook")
 READY_CACHE_S = 1.0
 """How long a readiness answer is reused, so probes cannot flood the broker."""
 
-POLL_INTERVAL_S = 0.0002
+POLL_INTERVAL_S = 0.001
 """Delivery reports are collected this often while records wait for them (the latency it adds).
 
-It holds on the receiver's own loop (:mod:`mediaflow.producers.webhook.event_loop`). On
-asyncio's default loop an otherwise idle wait is rounded up to 1 ms, because
-epoll counts in whole milliseconds.
+asyncio's epoll selector waits in whole milliseconds, so a shorter interval
+would not be kept on an otherwise idle loop.
 """
 
 IDLE_POLL_S = 0.1

@@ -25,7 +25,6 @@ from mediaflow.config import Settings
 from mediaflow.errors import EXIT_CONFIG, ConfigError
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import get_logger
-from mediaflow.producers.webhook import event_loop
 from mediaflow.producers.webhook.app import Endpoints, Receiver, build_server
 from mediaflow.producers.webhook.auth import TenantSource
 from mediaflow.producers.webhook.producer import AsyncProducer
@@ -51,7 +50,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     """
     raise_open_files_limit()  # before forking: the workers inherit it
     if args.workers == 1:
-        return event_loop.run(serve(settings))
+        return asyncio.run(serve(settings))
     return _supervise(settings, args.workers)
 
 
@@ -137,7 +136,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
 
 def _worker(settings: Settings) -> None:
     try:
-        code = event_loop.run(serve(settings))
+        code = asyncio.run(serve(settings))
     except ConfigError as exc:  # not every UsageError: a fenced producer is worth a restart
         log.error("webhooks_worker_misconfigured", reason=exc.message)
         code = EXIT_CONFIG
