@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import HttpVersion11, hdrs, web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
@@ -123,7 +122,9 @@ class Receiver:
             topic=load_layout(settings.kafka).webhooks,
             max_body_bytes=settings.webhook_max_body_bytes,
             body_timeout_s=settings.webhook_body_timeout_s,
-            budget=BodyBudget(settings.webhook_body_budget_bytes),
+            budget=BodyBudget(
+                settings.webhook_body_budget_bytes, on_change=metrics.BODY_BYTES_IN_FLIGHT.inc
+            ),
         )
 
     async def accept(self, request: web.BaseRequest, provider: Provider) -> web.Response:
@@ -177,7 +178,8 @@ class Receiver:
         await self.producer.send(
             self.topic, record.key, self.codec.encode(record.event), record.headers
         )
-        metrics.TALLY.accepted(provider, len(body), time.perf_counter() - started)
+        metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
+        metrics.REQUEST_BYTES.labels(provider.value).inc(len(body))
         log.debug(
             "webhook_accepted",
             provider=provider.value,
@@ -239,9 +241,6 @@ class Endpoints:
     def __init__(self, receiver: Receiver) -> None:
         self.receiver = receiver
         self.in_flight = InFlight()
-        # Read when scraped, rather than a locked gauge update twice per request.
-        metrics.IN_FLIGHT.set_function(lambda: self.in_flight.count)
-        metrics.BODY_BYTES_IN_FLIGHT.set_function(lambda: receiver.budget.used)
         self._webhooks = {f"/webhooks/{provider.value}": provider for provider in Provider}
         self._pages: dict[str, Page] = {
             "/healthz": self._healthz,
@@ -255,11 +254,13 @@ class Endpoints:
         if provider is None:
             return await _answer(request, self._page(request))
         self.in_flight.enter()
+        metrics.IN_FLIGHT.inc()
         try:
             response = await _answer(request, self.receiver.accept(request, provider))
         finally:
             self.in_flight.leave()
-        metrics.TALLY.answered(provider, response.status)
+            metrics.IN_FLIGHT.dec()
+        metrics.REQUESTS.labels(provider.value, str(response.status)).inc()
         return response
 
     async def _page(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -280,7 +281,9 @@ class Endpoints:
         return error_response(503, "not_ready", reason)
 
     async def _metrics(self) -> web.Response:
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(
+            body=metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE_LATEST}
+        )
 
 
 def build_server(endpoints: Endpoints, **options: Any) -> web.Server:

@@ -14,6 +14,7 @@ Not thread-safe, by design: only the event loop's thread touches it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 
 from mediaflow.producers.webhook.validation import Rejected
@@ -42,9 +43,16 @@ class BodyBudget:
 
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, on_change: Callable[[int], object] | None = None) -> None:
+        """Hold at most ``capacity`` bytes; tell ``on_change`` each change of :attr:`used`."""
         self.capacity = capacity
         self.used = 0
+        self._on_change = on_change
+
+    def _add(self, size: int) -> None:
+        self.used += size
+        if self._on_change is not None:
+            self._on_change(size)
 
     def lease(self) -> Lease:
         """Return a new, empty share for one request."""
@@ -68,12 +76,12 @@ class Lease:
         budget = self._budget
         if budget.used + size > budget.capacity:
             raise over_budget(budget.capacity)
-        budget.used += size
+        budget._add(size)
         self.held += size
 
     def release(self) -> None:
         """Give back everything held."""
-        self._budget.used -= self.held
+        self._budget._add(-self.held)
         self.held = 0
 
     def __enter__(self) -> Lease:

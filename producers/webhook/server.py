@@ -21,17 +21,18 @@ from types import FrameType
 
 from aiohttp import web
 
-from mediaflow.config import Settings
+from mediaflow import logging as mflog
+from mediaflow.config import Settings, secret_values
 from mediaflow.errors import EXIT_CONFIG, ConfigError
 from mediaflow.kafka.topics import load_layout
-from mediaflow.logging import get_logger
+from mediaflow.producers.webhook import metrics
 from mediaflow.producers.webhook.app import Endpoints, Receiver, build_server
 from mediaflow.producers.webhook.auth import TenantSource
 from mediaflow.producers.webhook.producer import AsyncProducer
 from mediaflow.serving import ConnectionLimit, listen, raise_open_files_limit
 from mediaflow.tenants import TenantRegistry
 
-log = get_logger("mediaflow.webhook")
+log = mflog.get_logger("mediaflow.webhook")
 
 DRAIN_MARGIN_S = 5.0
 """Extra time in-flight requests get past the delivery timeout during shutdown."""
@@ -48,10 +49,12 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         ConfigError: the tenant registry or the topics file is missing or invalid.
 
     """
-    raise_open_files_limit()  # before forking: the workers inherit it
+    raise_open_files_limit()  # before the workers start: they inherit it
     if args.workers == 1:
         return asyncio.run(serve(settings))
-    return _supervise(settings, args.workers)
+    # Every worker counts into this directory, so each one's /metrics shows them all.
+    with metrics.shared_directory():
+        return _supervise(settings, args.workers)
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
@@ -135,6 +138,12 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
 
 
 def _worker(settings: Settings) -> None:
+    # A reload asked for while the worker starts is moot (it reads the tenants file
+    # next); left to its default, SIGHUP would end it.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # A new interpreter: the log set-up the CLI did, again (secrets kept out of lines).
+    mflog.configure(fmt=settings.log_format, level=settings.log_level)
+    mflog.register_secrets(secret_values(settings))
     try:
         code = asyncio.run(serve(settings))
     except ConfigError as exc:  # not every UsageError: a fenced producer is worth a restart
@@ -150,8 +159,10 @@ def _supervise(settings: Settings, workers: int) -> int:
     # ends it with EXIT_CONFIG, which stops them all).
     TenantRegistry.load(settings.tenants_file)
     load_layout(settings.kafka)
-    # fork, not spawn: each worker gets these exact settings and the logging set-up.
-    context = multiprocessing.get_context("fork")
+    # spawn, not fork: a new interpreter imports prometheus_client in multiprocess
+    # mode (it reads PROMETHEUS_MULTIPROC_DIR once, at import); the settings are
+    # handed over pickled, and the worker sets up logging from them.
+    context = multiprocessing.get_context("spawn")
     stopping = False
 
     def start() -> multiprocessing.process.BaseProcess:
@@ -182,6 +193,8 @@ def _supervise(settings: Settings, workers: int) -> int:
                 forward(signal.SIGTERM, None)
                 break
             log.error("webhooks_worker_exited", pid=child.pid, code=child.exitcode)
+            if child.pid is not None:
+                metrics.worker_exited(child.pid)
             time.sleep(1)
             children[index] = start()
     codes = []
