@@ -104,6 +104,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, tenants.reload)
+    # A worker starts with SIGHUP blocked: a reload asked for meanwhile comes now.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
     # Not awaited: a broker down at start must not delay listening (webhooks get 503).
     first_check = asyncio.create_task(producer.unready_reason(topic))
     log.info(
@@ -138,9 +140,6 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
 
 
 def _worker(settings: Settings) -> None:
-    # A reload asked for while the worker starts is moot (it reads the tenants file
-    # next); left to its default, SIGHUP would end it.
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # A new interpreter: the log set-up the CLI did, again (secrets kept out of lines).
     mflog.configure(fmt=settings.log_format, level=settings.log_level)
     mflog.register_secrets(secret_values(settings))
@@ -167,7 +166,13 @@ def _supervise(settings: Settings, workers: int) -> int:
 
     def start() -> multiprocessing.process.BaseProcess:
         process = context.Process(target=_worker, args=(settings,), name="webhooks-worker")
-        process.start()
+        # Started with SIGHUP blocked, the worker keeps a reload asked for while it
+        # starts (rather than dying of it) until serve() can act on it.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
         return process
 
     children = [start() for _ in range(workers)]
