@@ -26,7 +26,7 @@ from mediaflow.config import Settings, secret_values
 from mediaflow.errors import EXIT_CONFIG, ConfigError
 from mediaflow.kafka.topics import load_layout
 from mediaflow.producers.webhook import metrics
-from mediaflow.producers.webhook.app import Endpoints, Receiver, build_server
+from mediaflow.producers.webhook.app import Endpoints, Receiver, build_app
 from mediaflow.producers.webhook.auth import TenantSource
 from mediaflow.producers.webhook.producer import AsyncProducer
 from mediaflow.serving import ConnectionLimit, listen, raise_open_files_limit
@@ -82,9 +82,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     topic = receiver.topic
     endpoints = Endpoints(receiver)
     drain_timeout_s = settings.webhook_delivery_timeout_s + DRAIN_MARGIN_S
-    runner = web.ServerRunner(
+    runner = web.AppRunner(
         # keepalive_timeout also closes a connection that never completes a request's headers.
-        build_server(endpoints, keepalive_timeout=settings.http_idle_timeout_s),
+        build_app(endpoints, keepalive_timeout=settings.http_idle_timeout_s),
         handle_signals=False,
         shutdown_timeout=DRAIN_MARGIN_S,
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import BaseTestServer, TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
 
 from mediaflow.config import Settings
@@ -21,7 +21,7 @@ from mediaflow.producers.webhook import (
     Endpoints,
     Receiver,
     TenantSource,
-    build_server,
+    build_app,
     serve,
 )
 from simulator.pipeline import free_port
@@ -83,27 +83,16 @@ def write_tenants(directory: Path) -> Path:
     return path
 
 
-class _ReceiverTestServer(BaseTestServer):
-    """aiohttp's test server around the receiver's own low-level server (``build_server``)."""
-
-    def __init__(self, endpoints: Endpoints) -> None:
-        super().__init__()
-        self._endpoints = endpoints
-
-    async def _make_runner(self, **kwargs: Any) -> web.ServerRunner:
-        return web.ServerRunner(build_server(self._endpoints), **kwargs)
-
-
 @asynccontextmanager
 async def receiver_client(
     settings: Settings, tenants: Path
-) -> AsyncIterator[TestClient[web.BaseRequest, None]]:
+) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     """Serve the receiver built from ``settings`` and yield a client for it."""
     producer = AsyncProducer.from_settings(settings)
     receiver = Receiver.from_settings(settings, tenants=TenantSource(tenants), producer=producer)
     try:
-        client: TestClient[web.BaseRequest, None] = TestClient(
-            _ReceiverTestServer(Endpoints(receiver))
+        client: TestClient[web.Request, web.Application] = TestClient(
+            TestServer(build_app(Endpoints(receiver)))
         )
         async with client:
             yield client
