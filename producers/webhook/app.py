@@ -109,6 +109,7 @@ class Receiver:
     max_body_bytes: int
     body_timeout_s: float
     budget: BodyBudget
+    recorder: metrics.Recorder
 
     @classmethod
     def from_settings(
@@ -125,6 +126,7 @@ class Receiver:
             budget=BodyBudget(
                 settings.webhook_body_budget_bytes, on_change=metrics.BODY_BYTES_IN_FLIGHT.inc
             ),
+            recorder=metrics.Recorder(),
         )
 
     def check_head(
@@ -209,8 +211,7 @@ class Receiver:
         await self.producer.send(
             self.topic, record.key, self.codec.encode(record.event), record.headers
         )
-        metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
-        metrics.REQUEST_BYTES.labels(provider.value).inc(len(body))
+        self.recorder.accepted(provider, len(body), time.perf_counter() - started)
         log.debug(
             "webhook_accepted",
             provider=provider.value,
@@ -270,7 +271,8 @@ class Endpoints:
         finally:
             self.in_flight.leave()
             metrics.IN_FLIGHT.dec()
-        return _counted(provider, response)
+        self.receiver.recorder.answered(provider, response.status)
+        return response
 
     async def expect(
         self, request: web.BaseRequest, provider: Provider
@@ -279,7 +281,9 @@ class Endpoints:
         try:
             self.receiver.continue_if_acceptable(request, provider)
         except Rejected as exc:
-            return _counted(provider, _refusal(request, exc))
+            response = _refusal(request, exc)
+            self.receiver.recorder.answered(provider, response.status)
+            return response
         return None
 
     async def page(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -348,11 +352,6 @@ def build_app(endpoints: Endpoints, **options: Any) -> web.Application:
 
 async def _go_on(_request: web.BaseRequest) -> None:
     return None
-
-
-def _counted(provider: Provider, response: web.StreamResponse) -> web.StreamResponse:
-    metrics.REQUESTS.labels(provider.value, str(response.status)).inc()
-    return response
 
 
 async def _answer(

@@ -28,6 +28,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from mediaflow.events import Provider
+
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 """prometheus_client's switch to multiprocess mode, read once, when it is imported."""
 
@@ -54,6 +56,30 @@ BODY_BYTES_IN_FLIGHT = Gauge(
     "Bytes of webhook bodies held in memory: read, not yet on Kafka",
     multiprocess_mode="livesum",
 )
+
+
+class Recorder:
+    """The two updates of each webhook, with the labelled series looked up once.
+
+    ``Counter.labels()`` checks and converts its values under a lock on every
+    call; a webhook's provider and status take a dict lookup here instead.
+    """
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[Provider, int], Counter] = {}
+        self._bytes = {provider: REQUEST_BYTES.labels(provider.value) for provider in Provider}
+
+    def answered(self, provider: Provider, status: int) -> None:
+        """Count one webhook answered with ``status``."""
+        series = self._answers.get((provider, status))
+        if series is None:
+            series = self._answers[provider, status] = REQUESTS.labels(provider.value, str(status))
+        series.inc()
+
+    def accepted(self, provider: Provider, body_bytes: int, produce_seconds: float) -> None:
+        """Count one webhook's body and how long the broker took to acknowledge it."""
+        self._bytes[provider].inc(body_bytes)
+        PRODUCE_SECONDS.observe(produce_seconds)
 
 
 def _scraped_registry() -> CollectorRegistry:
@@ -112,6 +138,7 @@ __all__ = [
     "REQUESTS",
     "REQUEST_BYTES",
     "SCRAPED",
+    "Recorder",
     "exposition",
     "shared_directory",
     "worker_exited",
