@@ -95,7 +95,7 @@ class InFlight:
 
 
 _JSON_HEADERS = {hdrs.CONTENT_TYPE: "application/json"}
-"""The accepted answer's headers: given whole, they cost half what ``content_type=`` does."""
+"""The accepted answer's headers, made once."""
 
 
 @dataclass(frozen=True, slots=True)

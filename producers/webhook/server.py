@@ -116,8 +116,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         tenants=len(tenants.registry.tenants),
     )
     # What exists now lives as long as the server: out of the garbage collector's
-    # sight, a full collection no longer walks every module loaded (some 70,000
-    # objects, 55-90 ms on a 2-core machine, while every request in flight waited).
+    # sight, a full collection no longer walks every module loaded, a pause every
+    # request in flight would wait out (bench/README.md has its length).
     gc.freeze()
     try:
         await stop.wait()

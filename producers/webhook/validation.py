@@ -177,8 +177,7 @@ def parse_json(body: bytes) -> Any:
     """Parse a JSON body (UTF-8, -16 or -32, as RFC 8259 allows).
 
     msgspec parses the usual body, UTF-8 JSON, at a fraction of the standard
-    library's cost: it took a tenth off the receiver's CPU per webhook
-    (``bench/bench_webhook.py``). What msgspec refuses is parsed
+    library's cost (``bench/README.md``). What msgspec refuses is parsed
     again by the standard library, which has the last word: it still accepts
     what it always did (UTF-16 and -32, a byte order mark, ``NaN``, numbers past
     a float's range, lone surrogates) and words the error, with its position,
