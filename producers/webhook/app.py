@@ -94,6 +94,9 @@ class InFlight:
         return True
 
 
+GAUGE_INTERVAL_S = 1.0
+"""How often ``serve()`` samples the in-flight gauges (:meth:`Endpoints.sample_gauges`)."""
+
 _JSON_HEADERS = {hdrs.CONTENT_TYPE: "application/json"}
 """The accepted answer's headers, made once."""
 
@@ -123,9 +126,7 @@ class Receiver:
             topic=load_layout(settings.kafka).webhooks,
             max_body_bytes=settings.webhook_max_body_bytes,
             body_timeout_s=settings.webhook_body_timeout_s,
-            budget=BodyBudget(
-                settings.webhook_body_budget_bytes, on_change=metrics.BODY_BYTES_IN_FLIGHT.inc
-            ),
+            budget=BodyBudget(settings.webhook_body_budget_bytes),
             recorder=metrics.Recorder(),
         )
 
@@ -265,12 +266,10 @@ class Endpoints:
     async def webhook(self, request: web.BaseRequest, provider: Provider) -> web.StreamResponse:
         """Answer a webhook of ``provider``."""
         self.in_flight.enter()
-        metrics.IN_FLIGHT.inc()
         try:
             response = await _answer(request, self.receiver.accept(request, provider))
         finally:
             self.in_flight.leave()
-            metrics.IN_FLIGHT.dec()
         self.receiver.recorder.answered(provider, response.status)
         return response
 
@@ -307,7 +306,18 @@ class Endpoints:
             return web.json_response({"status": "ready"})
         return error_response(503, "not_ready", reason)
 
+    def sample_gauges(self) -> None:
+        """Set the in-flight gauges to what they count now.
+
+        Sampled (at each scrape, and every :data:`GAUGE_INTERVAL_S` by
+        ``serve()``, for the workers a scrape does not reach) rather than
+        updated on each request's way in and out.
+        """
+        metrics.IN_FLIGHT.set(self.in_flight.count)
+        metrics.BODY_BYTES_IN_FLIGHT.set(self.receiver.budget.used)
+
     async def _metrics(self) -> web.Response:
+        self.sample_gauges()
         return web.Response(
             body=metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE_LATEST}
         )
@@ -389,6 +399,7 @@ def _slug(reason: str) -> str:
 
 
 __all__ = [
+    "GAUGE_INTERVAL_S",
     "Endpoints",
     "InFlight",
     "Receiver",

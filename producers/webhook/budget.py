@@ -14,7 +14,6 @@ Not thread-safe, by design: only the event loop's thread touches it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import TracebackType
 
 from mediaflow.producers.webhook.validation import Rejected
@@ -43,16 +42,9 @@ class BodyBudget:
 
     """
 
-    def __init__(self, capacity: int, on_change: Callable[[int], object] | None = None) -> None:
-        """Hold at most ``capacity`` bytes; tell ``on_change`` each change of :attr:`used`."""
+    def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.used = 0
-        self._on_change = on_change
-
-    def _add(self, size: int) -> None:
-        self.used += size
-        if self._on_change is not None:
-            self._on_change(size)
 
     def lease(self) -> Lease:
         """Return a new, empty share for one request."""
@@ -76,12 +68,12 @@ class Lease:
         budget = self._budget
         if budget.used + size > budget.capacity:
             raise over_budget(budget.capacity)
-        budget._add(size)
+        budget.used += size
         self.held += size
 
     def release(self) -> None:
         """Give back everything held."""
-        self._budget._add(-self.held)
+        self._budget.used -= self.held
         self.held = 0
 
     def __enter__(self) -> Lease:

@@ -62,7 +62,8 @@ def traceparent(incoming: str | None) -> str:
         match = _TRACEPARENT.match(incoming.strip())
         if match and set(match[1]) != {"0"} and set(match[2]) != {"0"}:
             return match[0]
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    ids = secrets.token_hex(24)  # a trace id (16 bytes) and a span id (8)
+    return f"00-{ids[:32]}-{ids[32:]}-01"
 
 
 def select_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:

@@ -26,7 +26,7 @@ from mediaflow.config import Settings, secret_values
 from mediaflow.errors import EXIT_CONFIG, ConfigError
 from mediaflow.kafka.topics import load_layout
 from mediaflow.producers.webhook import metrics
-from mediaflow.producers.webhook.app import Endpoints, Receiver, build_app
+from mediaflow.producers.webhook.app import GAUGE_INTERVAL_S, Endpoints, Receiver, build_app
 from mediaflow.producers.webhook.auth import TenantSource
 from mediaflow.producers.webhook.producer import AsyncProducer
 from mediaflow.serving import ConnectionLimit, listen, raise_open_files_limit
@@ -108,6 +108,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
     # Not awaited: a broker down at start must not delay listening (webhooks get 503).
     first_check = asyncio.create_task(producer.unready_reason(topic))
+    sampler = asyncio.create_task(_sample_gauges(endpoints))
     log.info(
         "webhooks_listening",
         host=settings.webhook_host,
@@ -127,6 +128,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
             loop.remove_signal_handler(signum)
         log.info("webhooks_stopping")
         first_check.cancel()
+        sampler.cancel()
         # Stop listening ourselves and wait for requests in flight: aiohttp's own
         # shutdown stops reading request bodies still arriving, which would cut off
         # a webhook that was mid-upload when the signal came.
@@ -137,6 +139,12 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         undelivered = await producer.close()
     log.info("webhooks_stopped", drained=drained, undelivered=undelivered)
     return 0
+
+
+async def _sample_gauges(endpoints: Endpoints) -> None:
+    while True:
+        endpoints.sample_gauges()
+        await asyncio.sleep(GAUGE_INTERVAL_S)
 
 
 def _worker(settings: Settings) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 
 from mediaflow.config import Settings
 from mediaflow.producers.webhook import (
@@ -36,6 +37,21 @@ def answers_counted(status: int) -> float:
     """How many W-API webhooks this process's receiver has answered with ``status``."""
     labels = {"provider": "wapi", "status": str(status)}
     return REGISTRY.get_sample_value("mediaflow_webhook_requests_total", labels) or 0.0
+
+
+def scraped(port: int, name: str) -> float:
+    """The value of the unlabelled metric ``name`` on the receiver's ``/metrics`` (0 if absent)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return next(
+        (
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name and not sample.labels
+        ),
+        0.0,
+    )
 
 
 def post_webhook(port: int, body: bytes, token: str = WAPI_SECRET) -> int:
