@@ -106,20 +106,6 @@ TARGETS = (
         lambda _v: True,
     ),
     Target(
-        "webhook receiver / no-op on aiohttp's low-level server (as the receiver runs)",
-        "bench_webhook",
-        ("raw_noop_ratio",),
-        "reported",
-        lambda _v: True,
-    ),
-    Target(
-        "webhook receiver / low-level no-op, wrk as the load",
-        "bench_webhook",
-        ("wrk.raw_noop_ratio",),
-        "reported",
-        lambda _v: True,
-    ),
-    Target(
         "webhook no-op / receiver main-thread CPU per webhook, wrk as the load",
         "bench_webhook",
         ("wrk.main_thread_ratio",),

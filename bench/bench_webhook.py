@@ -17,17 +17,14 @@ Two load generators take turns, each with the same connections:
 A third server, the *floor*, takes the same load: the least any receiver must
 do per webhook (read the body, parse it as JSON with the receiver's parser,
 Avro-encode an envelope with the project's codec, produce it with the
-receiver's producer and await the broker's acknowledgement), on the same
-low-level aiohttp server as the receiver, and nothing else: no
+receiver's producer and await the broker's acknowledgement), routed by a
+``web.Application`` as the receiver is, and nothing else: no
 authentication, no envelope built per request, no metrics. The receiver does
 all of that and more, so ``floor_ratio`` is the most it can reach on this
 machine with its codec and producer.
 
 The no-op is the usual aiohttp no-op: a handler routed by a
-``web.Application``. The receiver skips that layer (it runs on aiohttp's
-low-level ``web.Server``), so a fourth server, the same no-op on the low-level
-server, shows what the receiver costs against the cheapest aiohttp endpoint
-there is: ``raw_noop_ratio``, reported beside the target.
+``web.Application``.
 
 Under ``wrk`` the bench also reads each server's CPU time from ``/proc``:
 ``cpu_us_per_webhook`` (all its threads) and ``main_us_per_webhook`` (the event
@@ -76,10 +73,9 @@ _FORK = multiprocessing.get_context("fork")
 
 
 def _serve_receiver(settings: Settings) -> None:
-    from mediaflow.producers.webhook import event_loop
     from mediaflow.producers.webhook.server import serve
 
-    raise SystemExit(event_loop.run(serve(settings)))
+    raise SystemExit(asyncio.run(serve(settings)))
 
 
 async def _accept_noop(request: web.BaseRequest) -> web.Response:
@@ -95,25 +91,23 @@ def _serve_noop(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
-def _serve_raw_noop(port: int) -> None:
-    asyncio.run(_serve_raw(_accept_noop, port))
-
-
-async def _serve_raw(
-    handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
+async def _serve_floor_app(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
     port: int,
-    on_stop: Callable[[], Awaitable[object]] | None = None,
+    on_stop: Callable[[], Awaitable[object]],
 ) -> None:
-    """Serve ``handler`` on aiohttp's low-level server, as the receiver does, until SIGTERM."""
-    runner = web.ServerRunner(web.Server(handler, access_log=None))
+    """Serve ``handler`` on a ``web.Application``, as the receiver is served, until SIGTERM."""
+    app = web.Application()
+    app.router.add_post("/webhooks/wapi", handler)
+    app.router.add_get("/healthz", lambda _r: _ok())
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
     await runner.cleanup()
-    if on_stop is not None:
-        await on_stop()
+    await on_stop()
 
 
 def _serve_floor(settings: Settings) -> None:
@@ -121,7 +115,6 @@ def _serve_floor(settings: Settings) -> None:
     from mediaflow.config import Secret
     from mediaflow.events import Provider, WebhookReceived
     from mediaflow.kafka.topics import load_layout
-    from mediaflow.producers.webhook import event_loop
     from mediaflow.producers.webhook.envelope import build_record
     from mediaflow.producers.webhook.producer import AsyncProducer
     from mediaflow.producers.webhook.validation import parse_json
@@ -142,15 +135,12 @@ def _serve_floor(settings: Settings) -> None:
         fingerprint=codec.fingerprint_of(WebhookReceived),
     )
 
-    async def accept(request: web.BaseRequest) -> web.Response:
-        if request.method == "GET":  # /healthz
-            return web.json_response({"status": "alive"})
+    async def accept(request: web.Request) -> web.Response:
         parse_json(await request.read())
         await producer.send(topic, record.key, codec.encode(record.event), record.headers)
         return web.json_response({"status": "accepted"})
 
-    # The receiver's event loop, so its polls are as prompt.
-    event_loop.run(_serve_raw(accept, settings.webhook_port, on_stop=producer.close))
+    asyncio.run(_serve_floor_app(accept, settings.webhook_port, on_stop=producer.close))
 
 
 async def _ok() -> web.Response:
@@ -321,9 +311,9 @@ def _stop(process: multiprocessing.process.BaseProcess) -> None:
 def run(
     settings: Settings, duration_s: float = 10.0, connections: int = 32, rounds: int = 4
 ) -> dict[str, Any]:
-    """Measure the receiver, the floor and two no-op handlers under the same load.
+    """Measure the receiver, the floor and the no-op handler under the same load.
 
-    The four servers run for the whole bench; the load goes to each in turn,
+    The three servers run for the whole bench; the load goes to each in turn,
     ``rounds`` times, starting from a different one every round, so that a
     slow moment of the machine does not land on one side only.
 
@@ -335,11 +325,10 @@ def run(
         rounds: how many times the load goes to each server.
 
     Returns:
-        Each server's numbers, ``ratio`` (receiver / no-op), ``floor_ratio``
-        (floor / no-op) and ``raw_noop_ratio`` (receiver / low-level no-op)
-        under the aiohttp client, and the same under ``wrk``.
+        Each server's numbers, ``ratio`` (receiver / no-op) and ``floor_ratio``
+        (floor / no-op) under the aiohttp client, and the same under ``wrk``.
     """
-    names = ("receiver", "floor", "noop", "raw_noop")
+    names = ("receiver", "floor", "noop")
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     wrk_results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     with_wrk = shutil.which("wrk") is not None
@@ -364,7 +353,6 @@ def run(
             ),
             "floor": _FORK.Process(target=_serve_floor, args=(settings_on(ports["floor"]),)),
             "noop": _FORK.Process(target=_serve_noop, args=(ports["noop"],)),
-            "raw_noop": _FORK.Process(target=_serve_raw_noop, args=(ports["raw_noop"],)),
         }
         for server in servers.values():
             server.start()
@@ -372,19 +360,16 @@ def run(
             _wait_healthy(ports["receiver"], "/readyz")
             _wait_healthy(ports["floor"], "/healthz")
             _wait_healthy(ports["noop"], "/healthz")
-            _wait_healthy(ports["raw_noop"], "/healthz")
             urls = {
                 "receiver": f"http://127.0.0.1:{ports['receiver']}/webhooks/wapi?token={SECRET}",
                 "floor": f"http://127.0.0.1:{ports['floor']}/webhooks/wapi",
                 "noop": f"http://127.0.0.1:{ports['noop']}/webhooks/wapi",
-                "raw_noop": f"http://127.0.0.1:{ports['raw_noop']}/webhooks/wapi",
             }
             # Untimed: fresh topics and connections, and a broker JVM that may have just
             # started (its produce path is interpreted until the JIT has seen some load).
             _measure(urls["receiver"], WARMUP_RECEIVER_S, connections)
             _measure(urls["floor"], WARMUP_S, connections)
             _measure(urls["noop"], WARMUP_S, connections)
-            _measure(urls["raw_noop"], WARMUP_S, connections)
             script = Path(directory) / "post.lua"
             script.write_text(
                 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
@@ -414,13 +399,11 @@ def run(
         **summaries,
         "ratio": _ratio(summaries["receiver"], summaries["noop"]),
         "floor_ratio": _ratio(summaries["floor"], summaries["noop"]),
-        "raw_noop_ratio": _ratio(summaries["receiver"], summaries["raw_noop"]),
     }
     if with_wrk:
         wrk = {name: _wrk_summary(wrk_results[name]) for name in names}
         wrk["ratio"] = _ratio(wrk["receiver"], wrk["noop"])
         wrk["floor_ratio"] = _ratio(wrk["floor"], wrk["noop"])
-        wrk["raw_noop_ratio"] = _ratio(wrk["receiver"], wrk["raw_noop"])
         if "main_us_per_webhook" in wrk["receiver"] and "main_us_per_webhook" in wrk["noop"]:
             wrk["main_thread_ratio"] = round(
                 wrk["noop"]["main_us_per_webhook"] / wrk["receiver"]["main_us_per_webhook"], 3

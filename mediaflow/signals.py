@@ -26,6 +26,8 @@ def stop_on_signals(
     The handlers run on the running event loop (``loop.add_signal_handler``),
     between its callbacks, not in the middle of one. They are removed when the
     block ends: a signal after it takes its default action (the process ends).
+    They are unblocked on entry, for a process started with them blocked (by
+    :mod:`mediaflow.supervisor`), so one sent during its start comes now.
 
     Args:
         stop: asks the loop to finish (``Worker.stop``, ``asyncio.Event.set``).
@@ -38,6 +40,9 @@ def stop_on_signals(
         handlers[signal.SIGHUP] = reload
     for signum, handler in handlers.items():
         loop.add_signal_handler(signum, handler)
+    # A supervisor starts its children with these blocked (one sent while a child
+    # starts would otherwise end it halfway); one that came meanwhile runs now.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, handlers)
     try:
         yield
     finally:

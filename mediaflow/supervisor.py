@@ -24,12 +24,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mediaflow.errors import EXIT_CONFIG, ConfigError
 from mediaflow.logging import get_logger
-from mediaflow.signals import stop_on_signals
+from mediaflow.signals import STOP_SIGNALS, stop_on_signals
 
 log = get_logger("mediaflow.supervisor")
 
@@ -48,6 +48,11 @@ class Child:
         argv: its command line.
         env: its whole environment.
         reloads: it reloads its configuration on SIGHUP, so SIGHUP is passed on.
+
+    A child starts with SIGTERM and SIGINT blocked (SIGHUP too if it reloads)
+    and unblocks them once its handlers are in place, as
+    :func:`mediaflow.signals.stop_on_signals` does: a stop or reload sent while
+    it starts is kept for it rather than ending it halfway.
 
     """
 
@@ -73,6 +78,8 @@ class Supervisor:
         grace_s: how long the children get to stop after SIGTERM.
         restart_delay_s: the pause before restarting a child that exited.
         poll_s: how often the children are looked at.
+        on_exit: called with the pid of each child that exited (on its own or
+            at the stop), once the supervisor has seen it go.
 
     """
 
@@ -84,12 +91,14 @@ class Supervisor:
         grace_s: float = 30.0,
         restart_delay_s: float = 2.0,
         poll_s: float = 0.2,
+        on_exit: Callable[[int], None] | None = None,
     ) -> None:
         self._running = [_Running(child) for child in children]
         self._noun = noun
         self._grace_s = grace_s
         self._restart_delay_s = restart_delay_s
         self._poll_s = poll_s
+        self._on_exit = on_exit
         self._stopping = False
         self._reload_requested = False
         self.exit_codes: dict[str, int] = {}
@@ -135,8 +144,20 @@ class Supervisor:
         return 0 if all(code == 0 for code in self.exit_codes.values()) else 1
 
     def _start(self, entry: _Running) -> None:
-        entry.process = subprocess.Popen(entry.child.argv, env=dict(entry.child.env))
+        # The child inherits these signals blocked: a stop (or reload) sent while it
+        # starts waits for its handlers (stop_on_signals unblocks them) instead of
+        # ending it halfway through its start.
+        held = {*STOP_SIGNALS, signal.SIGHUP} if entry.child.reloads else set(STOP_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        try:
+            entry.process = subprocess.Popen(entry.child.argv, env=dict(entry.child.env))
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
         entry.restart_at = None
+
+    def _exited(self, process: subprocess.Popen[bytes]) -> None:
+        if self._on_exit is not None:
+            self._on_exit(process.pid)
 
     def _look_after(self) -> Child | None:
         """Schedule the restart of children that exited; return one that refused its config."""
@@ -149,6 +170,7 @@ class Supervisor:
             code = entry.process.poll()
             if code is None:
                 continue
+            self._exited(entry.process)
             if code == EXIT_CONFIG:
                 return entry.child
             log.error(
@@ -179,16 +201,22 @@ class Supervisor:
                 log.error("child_killed", child=entry.child.name, grace_s=self._grace_s)
                 entry.process.kill()
             self.exit_codes[entry.child.name] = entry.process.wait()
+            self._exited(entry.process)
 
 
-def supervise(children: Sequence[Child], *, noun: str = "role") -> int:
+def supervise(
+    children: Sequence[Child],
+    *,
+    noun: str = "role",
+    on_exit: Callable[[int], None] | None = None,
+) -> int:
     """Run a :class:`Supervisor` over ``children`` in the foreground; see :meth:`Supervisor.run`.
 
     Raises:
         ConfigError: a child refused its configuration.
 
     """
-    return asyncio.run(Supervisor(children, noun=noun).run())
+    return asyncio.run(Supervisor(children, noun=noun, on_exit=on_exit).run())
 
 
 __all__ = ["Child", "Supervisor", "mediaflow_command", "supervise"]

@@ -20,6 +20,7 @@ from mediaflow.kafka.stage_runner import StageSpec, run_stage
 from mediaflow.processors.detector import stage as detector
 from mediaflow.processors.downloader import stage as downloader
 from mediaflow.processors.projection import api, consumer
+from mediaflow.producers.webhook import metrics as webhook_metrics
 from mediaflow.producers.webhook import server as webhooks
 from mediaflow.serving import raise_open_files_limit
 from mediaflow.supervisor import Child, mediaflow_command, supervise
@@ -111,13 +112,16 @@ def webhook_workers(settings: Settings, workers: int) -> int:
     """
     webhooks.check_config(settings)
     raise_open_files_limit()  # the workers inherit it
-    return supervise(
-        [
-            Child(f"webhooks-{n}", mediaflow_command("serve", "webhooks"), reloads=True)
-            for n in range(1, workers + 1)
-        ],
-        noun="worker",
-    )
+    # Every worker counts into one directory, so each one's /metrics shows them all.
+    with webhook_metrics.shared_directory():
+        return supervise(
+            [
+                Child(f"webhooks-{n}", mediaflow_command("serve", "webhooks"), reloads=True)
+                for n in range(1, workers + 1)
+            ],
+            noun="worker",
+            on_exit=webhook_metrics.worker_exited,
+        )
 
 
 def run_all(settings: Settings) -> int:

@@ -2,10 +2,10 @@
 
 Run it with ``mediaflow serve webhooks [--workers N]`` (:func:`server.main`);
 embed it with :class:`Endpoints` around a :class:`Receiver`, served by
-:func:`build_server`.
+:func:`build_app`.
 """
 
-from mediaflow.producers.webhook.app import Endpoints, Receiver, build_server
+from mediaflow.producers.webhook.app import Endpoints, Receiver, build_app
 from mediaflow.producers.webhook.auth import TenantSource, authenticate, presented_token
 from mediaflow.producers.webhook.envelope import (
     OutgoingRecord,
@@ -25,8 +25,8 @@ __all__ = [
     "Rejected",
     "TenantSource",
     "authenticate",
+    "build_app",
     "build_record",
-    "build_server",
     "main",
     "presented_token",
     "record_key",

@@ -11,16 +11,16 @@ instance's (401) -> envelope -> Kafka, awaited until the broker acknowledges
 -> 200. A broker that cannot take the record gives 503 with ``Retry-After`` so
 the provider retries; no request is answered 200 before its record is on Kafka.
 
-It runs on aiohttp's low-level server (:class:`aiohttp.web.Server`) with
-:class:`Endpoints` as its handler, not on a ``web.Application``: six fixed
-paths need a dict, not a router, and the Application's router, middleware
-chain and richer request object are work on every webhook that this receiver
-does not use (``bench/bench_webhook.py`` measures the difference).
+It is an aiohttp ``web.Application`` (:func:`build_app`): one route per
+provider, one per page, and a last one that answers 404 for any other path.
+``Expect: 100-continue`` goes through aiohttp's expect handler of the webhook
+routes, which sends ``100 Continue`` only once the head passes every check.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import HttpVersion11, hdrs, web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
@@ -45,7 +44,7 @@ from mediaflow.producers.webhook.auth import (
 )
 from mediaflow.producers.webhook.body import read_body
 from mediaflow.producers.webhook.budget import BodyBudget
-from mediaflow.producers.webhook.coding import decoder_for
+from mediaflow.producers.webhook.coding import Decoder, decoder_for
 from mediaflow.producers.webhook.envelope import build_record
 from mediaflow.producers.webhook.producer import AsyncProducer
 from mediaflow.producers.webhook.validation import (
@@ -95,8 +94,11 @@ class InFlight:
         return True
 
 
+GAUGE_INTERVAL_S = 1.0
+"""How often ``serve()`` samples the in-flight gauges (:meth:`Endpoints.sample_gauges`)."""
+
 _JSON_HEADERS = {hdrs.CONTENT_TYPE: "application/json"}
-"""The accepted answer's headers: given whole, they cost half what ``content_type=`` does."""
+"""The accepted answer's headers, made once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,7 @@ class Receiver:
     max_body_bytes: int
     body_timeout_s: float
     budget: BodyBudget
+    recorder: metrics.Recorder
 
     @classmethod
     def from_settings(
@@ -124,7 +127,49 @@ class Receiver:
             max_body_bytes=settings.webhook_max_body_bytes,
             body_timeout_s=settings.webhook_body_timeout_s,
             budget=BodyBudget(settings.webhook_body_budget_bytes),
+            recorder=metrics.Recorder(),
         )
+
+    def check_head(
+        self, request: web.BaseRequest, provider: Provider
+    ) -> tuple[str | None, Decoder]:
+        """Check what the request's head alone can tell, before any of its body is read.
+
+        Returns:
+            The secret it presents and the decoder of its ``Content-Encoding``.
+
+        Raises:
+            Rejected: 405, 401 (closing the connection when a body is still
+                arriving), 413 on the declared size, 415.
+
+        """
+        if request.method != "POST":
+            raise method_not_allowed(request.method, request.path, ["POST"])
+        presented = presented_token(provider, request.query, request.headers)
+        if not self.tenants.known.admits(provider, presented):
+            # Decided on the head alone: none of the body is read, let alone inflated.
+            raise unauthorized(hang_up=not request.content.is_eof())
+        check_declared_length(request.content_length, self.max_body_bytes)
+        check_content_type(request.headers.get(hdrs.CONTENT_TYPE))
+        return presented, decoder_for(",".join(request.headers.getall(hdrs.CONTENT_ENCODING, ())))
+
+    def continue_if_acceptable(self, request: web.BaseRequest, provider: Provider) -> None:
+        """Answer ``Expect: 100-continue`` once the head passed every check.
+
+        Sent only then, so a body refused on its head (too large, not JSON)
+        never travels at all.
+
+        Raises:
+            Rejected: what :meth:`check_head` refuses; 417 for an expectation
+                other than ``100-continue``; 499 when the client hung up already.
+
+        """
+        self.check_head(request, provider)
+        if request.version == HttpVersion11 and wants_continue(request.headers.get(hdrs.EXPECT)):
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                raise client_gone()
+            transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     async def accept(self, request: web.BaseRequest, provider: Provider) -> web.Response:
         """Validate, authenticate and durably record one webhook.
@@ -135,18 +180,8 @@ class Receiver:
             TransientError: Kafka cannot take it now (503).
 
         """
-        if request.method != "POST":
-            raise method_not_allowed(request.method, request.path, ["POST"])
         received_at = datetime.now(UTC)
-        presented = presented_token(provider, request.query, request.headers)
-        if not self.tenants.known.admits(provider, presented):
-            # Decided on the head alone: none of the body is read, let alone inflated.
-            raise unauthorized(hang_up=not request.content.is_eof())
-        check_declared_length(request.content_length, self.max_body_bytes)
-        check_content_type(request.headers.get(hdrs.CONTENT_TYPE))
-        decoder = decoder_for(",".join(request.headers.getall(hdrs.CONTENT_ENCODING, ())))
-        if request.version == HttpVersion11 and wants_continue(request.headers.get("Expect")):
-            await send_continue(request)
+        presented, decoder = self.check_head(request, provider)
         # The body's share of the budget is held until Kafka has it, or it is refused.
         with self.budget.lease() as lease:
             body = await read_body(
@@ -177,7 +212,7 @@ class Receiver:
         await self.producer.send(
             self.topic, record.key, self.codec.encode(record.event), record.headers
         )
-        metrics.TALLY.accepted(provider, len(body), time.perf_counter() - started)
+        self.recorder.accepted(provider, len(body), time.perf_counter() - started)
         log.debug(
             "webhook_accepted",
             provider=provider.value,
@@ -192,23 +227,6 @@ class Receiver:
         )
 
 
-async def send_continue(request: web.BaseRequest) -> None:
-    """Tell a client that waits for it to send its body (``Expect: 100-continue``).
-
-    Sent only once the headers passed every check, so a body refused on them
-    (too large, not JSON) never travels at all.
-
-    Raises:
-        Rejected: 499 when the client hung up already.
-
-    """
-    try:
-        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-    except ConnectionResetError:
-        raise client_gone() from None
-    request.writer.output_size = 0  # aiohttp reads it as "the answer has started"
-
-
 def error_response(status: int, error: str, detail: str) -> web.Response:
     """Build the JSON answer every refusal carries: ``{"error": ..., "detail": ...}``."""
     response = web.json_response({"error": error, "detail": detail}, status=status)
@@ -218,18 +236,17 @@ def error_response(status: int, error: str, detail: str) -> web.Response:
 
 
 class Endpoints:
-    """Every path of the receiver, as aiohttp's low-level request handler.
+    """Every path of the receiver: the handlers :func:`build_app` routes to.
 
     Example::
 
         endpoints = Endpoints(receiver)
-        runner = web.ServerRunner(build_server(endpoints))
+        runner = web.AppRunner(build_app(endpoints))
 
-    A webhook is one dict lookup away from :meth:`Receiver.accept`. Every
-    outcome becomes JSON, and webhook answers are counted by provider and
-    status. A client can cause 4xx only, or 503 when the receiver is too busy
-    for it: :class:`Rejected` and aiohttp's own HTTP errors. Anything else is
-    our bug: logged with its traceback, answered 500 without details.
+    Every outcome becomes JSON, and webhook answers are counted by provider
+    and status. A client can cause 4xx only, or 503 when the receiver is too
+    busy for it: :class:`Rejected` and aiohttp's own HTTP errors. Anything
+    else is our bug: logged with its traceback, answered 500 without details.
 
     Attributes:
         in_flight: the webhooks being handled, which shutdown waits for.
@@ -239,33 +256,43 @@ class Endpoints:
     def __init__(self, receiver: Receiver) -> None:
         self.receiver = receiver
         self.in_flight = InFlight()
-        # Read when scraped, rather than a locked gauge update twice per request.
-        metrics.IN_FLIGHT.set_function(lambda: self.in_flight.count)
-        metrics.BODY_BYTES_IN_FLIGHT.set_function(lambda: receiver.budget.used)
-        self._webhooks = {f"/webhooks/{provider.value}": provider for provider in Provider}
-        self._pages: dict[str, Page] = {
+        self.webhook_paths = {f"/webhooks/{provider.value}": provider for provider in Provider}
+        self.pages: dict[str, Page] = {
             "/healthz": self._healthz,
             "/readyz": self._readyz,
             "/metrics": self._metrics,
         }
 
-    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
-        """Answer one request."""
-        provider = self._webhooks.get(request.path)
-        if provider is None:
-            return await _answer(request, self._page(request))
+    async def webhook(self, request: web.BaseRequest, provider: Provider) -> web.StreamResponse:
+        """Answer a webhook of ``provider``."""
         self.in_flight.enter()
         try:
             response = await _answer(request, self.receiver.accept(request, provider))
         finally:
             self.in_flight.leave()
-        metrics.TALLY.answered(provider, response.status)
+        self.receiver.recorder.answered(provider, response.status)
         return response
 
+    async def expect(
+        self, request: web.BaseRequest, provider: Provider
+    ) -> web.StreamResponse | None:
+        """Answer a webhook's ``Expect`` header: ``None`` (go on) or the refusal."""
+        try:
+            self.receiver.continue_if_acceptable(request, provider)
+        except Rejected as exc:
+            response = _refusal(request, exc)
+            self.receiver.recorder.answered(provider, response.status)
+            return response
+        return None
+
+    async def page(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Answer ``GET`` or ``HEAD`` of a page, 404 for a path nothing is served at."""
+        return await _answer(request, self._page(request))
+
     async def _page(self, request: web.BaseRequest) -> web.StreamResponse:
-        page = self._pages.get(request.path)
+        page = self.pages.get(request.path)
         if page is None:
-            raise no_such_path(request.path, self._webhooks)
+            raise no_such_path(request.path, self.webhook_paths)
         if request.method not in ("GET", "HEAD"):
             raise method_not_allowed(request.method, request.path, ["GET", "HEAD"])
         return await page()
@@ -279,23 +306,62 @@ class Endpoints:
             return web.json_response({"status": "ready"})
         return error_response(503, "not_ready", reason)
 
+    def sample_gauges(self) -> None:
+        """Set the in-flight gauges to what they count now.
+
+        Sampled (at each scrape, and every :data:`GAUGE_INTERVAL_S` by
+        ``serve()``, for the workers a scrape does not reach) rather than
+        updated on each request's way in and out.
+        """
+        metrics.IN_FLIGHT.set(self.in_flight.count)
+        metrics.BODY_BYTES_IN_FLIGHT.set(self.receiver.budget.used)
+
     async def _metrics(self) -> web.Response:
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        self.sample_gauges()
+        return web.Response(
+            body=metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE_LATEST}
+        )
 
 
-def build_server(endpoints: Endpoints, **options: Any) -> web.Server:
-    """Return aiohttp's low-level server answering with ``endpoints``.
+def build_app(endpoints: Endpoints, **options: Any) -> web.Application:
+    """Return the receiver's aiohttp application, routed to ``endpoints``.
 
     Args:
-        endpoints: the handler.
-        options: for each connection's :class:`aiohttp.web_protocol.RequestHandler`,
-            e.g. ``keepalive_timeout``.
+        endpoints: the handlers.
+        options: more keyword arguments for the server of every runner of the
+            app (aiohttp's ``handler_args``), e.g. ``keepalive_timeout``.
 
     """
-    # access_log=None: aiohttp's access log prints the query string, where the token may be.
-    # auto_decompress=False: bodies are inflated by the handler, once the caller is
-    # known and a piece at a time (mediaflow.producers.webhook.coding).
-    return web.Server(endpoints, access_log=None, auto_decompress=False, **options)
+    app = web.Application(
+        handler_args={
+            # aiohttp's access log prints the query string, where the token may be.
+            "access_log": None,
+            # Bodies are inflated by the handler, once the caller is known and a
+            # piece at a time (mediaflow.producers.webhook.coding).
+            "auto_decompress": False,
+            # A body nobody will read (refused, stalled, broken) is not read to
+            # its end, up to 10 s by default, only to be discarded: the
+            # connection is closed once the answer is out.
+            "lingering_time": 0,
+            **options,
+        }
+    )
+    for path, provider in endpoints.webhook_paths.items():
+        app.router.add_route(
+            "*",
+            path,
+            functools.partial(endpoints.webhook, provider=provider),
+            expect_handler=functools.partial(endpoints.expect, provider=provider),
+        )
+    # Pages ignore Expect: none of them reads a body.
+    for path in endpoints.pages:
+        app.router.add_route("*", path, endpoints.page, expect_handler=_go_on)
+    app.router.add_route("*", "/{path:.*}", endpoints.page, expect_handler=_go_on)
+    return app
+
+
+async def _go_on(_request: web.BaseRequest) -> None:
+    return None
 
 
 async def _answer(
@@ -304,12 +370,7 @@ async def _answer(
     try:
         return await outcome
     except Rejected as exc:
-        log.info("webhook_rejected", path=request.path, status=exc.status, error=exc.error)
-        response = error_response(exc.status, exc.error, exc.message)
-        response.headers.update(exc.headers)
-        if exc.hang_up:
-            await _answer_and_hang_up(request, response)
-        return response
+        return _refusal(request, exc)
     except TransientError as exc:
         log.warning("webhook_not_recorded", path=request.path, reason=exc.message)
         return error_response(503, "unavailable", "the event could not be recorded; retry later")
@@ -322,14 +383,15 @@ async def _answer(
         return error_response(500, "internal_error", "internal error; it has been logged")
 
 
-async def _answer_and_hang_up(request: web.BaseRequest, response: web.StreamResponse) -> None:
-    # A body stalled or broken: say "Connection: close" and hang up once the answer
-    # is out. Left to itself, aiohttp would linger up to 10 s more, reading the rest
-    # of the body only to discard it (or to log a broken one as its own error).
-    response.force_close()
-    await response.prepare(request)
-    await response.write_eof()
-    request.protocol.force_close()
+def _refusal(request: web.BaseRequest, exc: Rejected) -> web.Response:
+    log.info("webhook_rejected", path=request.path, status=exc.status, error=exc.error)
+    response = error_response(exc.status, exc.error, exc.message)
+    response.headers.update(exc.headers)
+    if exc.hang_up:
+        # "Connection: close", and aiohttp closes it once the answer is out
+        # (lingering_time=0: the rest of the body is not read).
+        response.force_close()
+    return response
 
 
 def _slug(reason: str) -> str:
@@ -337,10 +399,10 @@ def _slug(reason: str) -> str:
 
 
 __all__ = [
+    "GAUGE_INTERVAL_S",
     "Endpoints",
     "InFlight",
     "Receiver",
-    "build_server",
+    "build_app",
     "error_response",
-    "send_continue",
 ]

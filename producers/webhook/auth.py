@@ -36,8 +36,6 @@ log = get_logger("mediaflow.webhook")
 TOKEN_QUERY = "token"
 TOKEN_HEADERS = ("X-Webhook-Token",)
 EXTRA_TOKEN_HEADERS: Mapping[Provider, tuple[str, ...]] = {Provider.EVOLUTION: ("apikey",)}
-AUTH_HEADERS = frozenset({"authorization", "x-webhook-token", "apikey", "cookie"})
-"""Request headers that carry credentials: never copied, never logged."""
 
 _UNAUTHORIZED = "unknown instance or wrong token"
 _SURROGATE_RANGE = re.compile("[\ud800-\udfff]")
@@ -187,7 +185,6 @@ class TenantSource:
 
 
 __all__ = [
-    "AUTH_HEADERS",
     "TOKEN_HEADERS",
     "TOKEN_QUERY",
     "KnownSecrets",

@@ -4,8 +4,8 @@ Left to itself, aiohttp inflates a compressed body as its bytes arrive: before
 the handler has looked at the caller's secret, and faster than anything can
 count. A kilobyte of gzip is a megabyte of memory that way, for anyone who can
 open a connection. The receiver turns that off (``auto_decompress=False`` in
-:func:`~mediaflow.producers.webhook.app.build_server`) and inflates here instead, once
-the caller is known, at most :data:`PIECE_BYTES` at a time: each piece is
+:func:`~mediaflow.producers.webhook.app.build_app`) and inflates here instead, once the
+caller is known, at most :data:`PIECE_BYTES` at a time: each piece is
 counted against the body's size limit and the in-flight budget before the next
 one is made.
 

@@ -9,13 +9,13 @@ through every stage.
 
 from __future__ import annotations
 
-import os
 import re
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from mediaflow.events import Provider, WebhookReceived
+from mediaflow.events import Provider, WebhookReceived, new_event_id
 from mediaflow.kafka import headers as kh
 from mediaflow.providers import EnvelopeFields
 from mediaflow.tenants import Tenant
@@ -42,38 +42,6 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
-class RandomPool:
-    """``os.urandom``, read a page at a time and handed out in slices.
-
-    Every webhook needs 40 random bytes (its event id and a new trace's ids).
-    One ``getrandom`` call each showed as 5% of the receiver's event loop under
-    load; one per page is a hundredth of that. The bytes are the kernel's all
-    the same. A forked child forgets the page it inherited, so no two processes
-    (``--workers``) hand out the same bytes.
-    """
-
-    PAGE_BYTES = 4096
-
-    def __init__(self) -> None:
-        self._page = b""
-        self._used = 0
-        os.register_at_fork(after_in_child=self.forget)
-
-    def take(self, count: int) -> bytes:
-        """Return ``count`` random bytes never handed out before."""
-        if self._used + count > len(self._page):
-            self._page, self._used = os.urandom(max(self.PAGE_BYTES, count)), 0
-        start, self._used = self._used, self._used + count
-        return self._page[start : self._used]
-
-    def forget(self) -> None:
-        """Drop the unused rest of the page (after a fork: the parent hands it out)."""
-        self._page, self._used = b"", 0
-
-
-_RANDOM = RandomPool()
-
-
 @dataclass(frozen=True, slots=True)
 class OutgoingRecord:
     """What the producer sends: the event plus its Kafka key and headers."""
@@ -83,20 +51,19 @@ class OutgoingRecord:
     headers: kh.Headers
 
 
-def traceparent(incoming: str | None, entropy: bytes | None = None) -> str:
+def traceparent(incoming: str | None) -> str:
     """Keep a valid W3C ``traceparent``; otherwise start a new sampled trace.
 
     Args:
         incoming: the request's ``traceparent`` header, if any.
-        entropy: 24 random bytes for the new trace and span ids (read here if not given).
 
     """
     if incoming:
         match = _TRACEPARENT.match(incoming.strip())
         if match and set(match[1]) != {"0"} and set(match[2]) != {"0"}:
             return match[0]
-    entropy = entropy or _RANDOM.take(24)
-    return f"00-{entropy[:16].hex()}-{entropy[16:24].hex()}-01"
+    ids = secrets.token_hex(24)  # a trace id (16 bytes) and a span id (8)
+    return f"00-{ids[:32]}-{ids[32:]}-01"
 
 
 def select_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -119,19 +86,6 @@ def _utf8(value: str) -> str:
     if value.isascii():
         return value
     return _SURROGATES.sub("\ufffd", value)
-
-
-def uuid4_from(random16: bytes) -> str:
-    """Format 16 random bytes as a version-4 UUID string.
-
-    What ``str(uuid.UUID(bytes=..., version=4))`` returns, at a third of its
-    cost: it runs once per webhook.
-    """
-    raw = bytearray(random16)
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def record_key(fields: EnvelopeFields) -> bytes:
@@ -162,11 +116,10 @@ def build_record(
 
     """
     kept = select_headers(request_headers)
-    entropy = _RANDOM.take(40)  # the event id and a new trace's ids
-    trace = traceparent(kept.get("traceparent"), entropy[16:])
+    trace = traceparent(kept.get("traceparent"))
     kept["traceparent"] = trace
     event = WebhookReceived(
-        event_id=uuid4_from(entropy[:16]),
+        event_id=new_event_id(),
         provider=provider.value,
         client_id=tenant.client_id,
         instance_id=fields.instance_id,
@@ -191,10 +144,8 @@ __all__ = [
     "KEPT_HEADERS",
     "MAX_HEADER_VALUE",
     "OutgoingRecord",
-    "RandomPool",
     "build_record",
     "record_key",
     "select_headers",
     "traceparent",
-    "uuid4_from",
 ]

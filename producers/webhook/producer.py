@@ -8,18 +8,16 @@ to librdkafka together, and the event loop itself polls, every
 its request right there, so a handler awaits exactly "the record is on the
 broker (acks=all)" or a :class:`~mediaflow.errors.BrokerUnavailable` it turns
 into a 503. Polling on the loop rather than in a thread is deliberate: a poll
-thread fought the loop for the GIL on every delivery report and woke it
-through a pipe, which cost a quarter of the receiver's throughput.
+thread fights the loop for the GIL on every delivery report and wakes it
+through a pipe.
 
-Batching trades a little latency for a lot of CPU. Sent at once, a loop
-iteration's records made produce requests of about 3 records, and each request
-costs librdkafka's sender thread and the broker mostly thread wake-ups: 40 and
-75 µs per webhook on a 2-core machine at 4,000 webhooks/s, against 18 and 42 µs
-with requests of 10. A batch therefore goes when ``batch_messages`` records
-wait or when the oldest has waited ``linger_ms``, whichever comes first: under
-load batches fill before the linger ends. When fewer are in flight, each
-waits out the linger: a client sending one webhook at a time waited 2.2 ms
-instead of 0.7.
+Batching trades a little latency for a lot of CPU: each produce request costs
+librdkafka's sender thread and the broker mostly thread wake-ups, so a few
+records per request cost several times what full batches do. A batch goes
+when ``batch_messages`` records wait or when the oldest has waited
+``linger_ms``, whichever comes first: under load batches fill before the
+linger ends; a client sending one webhook at a time waits out the linger.
+(Figures: ``bench/README.md``.)
 
 ``message.timeout.ms`` is the delivery timeout: librdkafka reports every
 record by then, delivered or failed, so no request waits longer than that.
@@ -45,12 +43,11 @@ log = get_logger("mediaflow.webhook")
 READY_CACHE_S = 1.0
 """How long a readiness answer is reused, so probes cannot flood the broker."""
 
-POLL_INTERVAL_S = 0.0002
+POLL_INTERVAL_S = 0.001
 """Delivery reports are collected this often while records wait for them (the latency it adds).
 
-It holds on the receiver's own loop (:mod:`mediaflow.producers.webhook.event_loop`). On
-asyncio's default loop an otherwise idle wait is rounded up to 1 ms, because
-epoll counts in whole milliseconds.
+asyncio's epoll selector waits in whole milliseconds, so a shorter interval
+would not be kept on an otherwise idle loop.
 """
 
 IDLE_POLL_S = 0.1
@@ -75,8 +72,7 @@ class AsyncProducer:
             fill. 0 sends at once, in batches of whatever one loop iteration
             produced; that answers a lone webhook soonest and costs the most CPU
             under load. Not a fraction of a millisecond: librdkafka then lingers
-            about a whole one (a local broker acknowledged in 1.3 ms with 0.1,
-            as with 1, against 0.16 ms with 0).
+            about a whole one.
         batch_messages: ``batch.num.messages``: a batch this full goes at once,
             without waiting out ``linger_ms``.
         queue_max_messages: records librdkafka may hold before ``send`` refuses at once.

@@ -20,8 +20,7 @@ from aiohttp import web
 from mediaflow.config import Settings
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import get_logger
-from mediaflow.producers.webhook import event_loop
-from mediaflow.producers.webhook.app import Endpoints, Receiver, build_server
+from mediaflow.producers.webhook.app import GAUGE_INTERVAL_S, Endpoints, Receiver, build_app
 from mediaflow.producers.webhook.auth import TenantSource
 from mediaflow.producers.webhook.producer import AsyncProducer
 from mediaflow.serving import ConnectionLimit, listen, raise_open_files_limit
@@ -42,7 +41,7 @@ def main(_args: argparse.Namespace, settings: Settings) -> int:
 
     """
     raise_open_files_limit()
-    return event_loop.run(serve(settings))
+    return asyncio.run(serve(settings))
 
 
 def check_config(settings: Settings) -> None:
@@ -84,9 +83,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     topic = receiver.topic
     endpoints = Endpoints(receiver)
     drain_timeout_s = settings.webhook_delivery_timeout_s + DRAIN_MARGIN_S
-    runner = web.ServerRunner(
+    runner = web.AppRunner(
         # keepalive_timeout also closes a connection that never completes a request's headers.
-        build_server(endpoints, keepalive_timeout=settings.http_idle_timeout_s),
+        build_app(endpoints, keepalive_timeout=settings.http_idle_timeout_s),
         handle_signals=False,
         shutdown_timeout=DRAIN_MARGIN_S,
     )
@@ -104,6 +103,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     )
     # Not awaited: a broker down at start must not delay listening (webhooks get 503).
     first_check = asyncio.create_task(producer.unready_reason(topic))
+    sampler = asyncio.create_task(_sample_gauges(endpoints))
     log.info(
         "webhooks_listening",
         host=settings.webhook_host,
@@ -112,8 +112,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         tenants=len(tenants.registry.tenants),
     )
     # What exists now lives as long as the server: out of the garbage collector's
-    # sight, a full collection no longer walks every module loaded (some 70,000
-    # objects, 55-90 ms on a 2-core machine, while every request in flight waited).
+    # sight, a full collection no longer walks every module loaded, a pause every
+    # request in flight would wait out (bench/README.md has its length).
     gc.freeze()
     try:
         with stop_on_signals(stop.set, reload=tenants.reload):
@@ -122,6 +122,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         gc.unfreeze()
         log.info("webhooks_stopping")
         first_check.cancel()
+        sampler.cancel()
         # Stop listening ourselves and wait for requests in flight: aiohttp's own
         # shutdown stops reading request bodies still arriving, which would cut off
         # a webhook that was mid-upload when the signal came.
@@ -132,6 +133,12 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         undelivered = await producer.close()
     log.info("webhooks_stopped", drained=drained, undelivered=undelivered)
     return 0
+
+
+async def _sample_gauges(endpoints: Endpoints) -> None:
+    while True:
+        endpoints.sample_gauges()
+        await asyncio.sleep(GAUGE_INTERVAL_S)
 
 
 __all__ = ["DRAIN_MARGIN_S", "check_config", "main", "serve"]

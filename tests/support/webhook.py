@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import BaseTestServer, TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 
 from mediaflow.config import Settings
 from mediaflow.producers.webhook import (
@@ -21,7 +22,7 @@ from mediaflow.producers.webhook import (
     Endpoints,
     Receiver,
     TenantSource,
-    build_server,
+    build_app,
     serve,
 )
 from simulator.pipeline import free_port
@@ -36,6 +37,21 @@ def answers_counted(status: int) -> float:
     """How many W-API webhooks this process's receiver has answered with ``status``."""
     labels = {"provider": "wapi", "status": str(status)}
     return REGISTRY.get_sample_value("mediaflow_webhook_requests_total", labels) or 0.0
+
+
+def scraped(port: int, name: str) -> float:
+    """The value of the unlabelled metric ``name`` on the receiver's ``/metrics`` (0 if absent)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return next(
+        (
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name and not sample.labels
+        ),
+        0.0,
+    )
 
 
 def post_webhook(port: int, body: bytes, token: str = WAPI_SECRET) -> int:
@@ -83,27 +99,16 @@ def write_tenants(directory: Path) -> Path:
     return path
 
 
-class _ReceiverTestServer(BaseTestServer):
-    """aiohttp's test server around the receiver's own low-level server (``build_server``)."""
-
-    def __init__(self, endpoints: Endpoints) -> None:
-        super().__init__()
-        self._endpoints = endpoints
-
-    async def _make_runner(self, **kwargs: Any) -> web.ServerRunner:
-        return web.ServerRunner(build_server(self._endpoints), **kwargs)
-
-
 @asynccontextmanager
 async def receiver_client(
     settings: Settings, tenants: Path
-) -> AsyncIterator[TestClient[web.BaseRequest, None]]:
+) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     """Serve the receiver built from ``settings`` and yield a client for it."""
     producer = AsyncProducer.from_settings(settings)
     receiver = Receiver.from_settings(settings, tenants=TenantSource(tenants), producer=producer)
     try:
-        client: TestClient[web.BaseRequest, None] = TestClient(
-            _ReceiverTestServer(Endpoints(receiver))
+        client: TestClient[web.Request, web.Application] = TestClient(
+            TestServer(build_app(Endpoints(receiver)))
         )
         async with client:
             yield client

@@ -15,13 +15,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from prometheus_client import REGISTRY
 
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.kafka.topics import load_layout
 from mediaflow.serving import RETRY_AFTER_S
 from tests.support.kafka import read_all
-from tests.support.webhook import WAPI_SECRET, serving, write_tenants
+from tests.support.webhook import WAPI_SECRET, scraped, serving, write_tenants
 
 pytestmark = pytest.mark.integration
 
@@ -42,8 +41,9 @@ def padded_to(size: int) -> bytes:
 BODY = padded_to(60 * 1024)
 
 
-def held_bytes() -> float:
-    return REGISTRY.get_sample_value("mediaflow_webhook_body_bytes_in_flight") or 0.0
+async def held_bytes(port: int) -> float:
+    # In a thread: the receiver serves /metrics on this test's own event loop.
+    return await asyncio.to_thread(scraped, port, "mediaflow_webhook_body_bytes_in_flight")
 
 
 @pytest.fixture
@@ -90,9 +90,9 @@ async def post(port: int, body: bytes, coding: str = "") -> tuple[int, dict[str,
         writer.close()
 
 
-async def wait_until_held(at_least: int) -> None:
+async def wait_until_held(port: int, at_least: int) -> None:
     async with asyncio.timeout(30):
-        while held_bytes() < at_least:
+        while await held_bytes(port) < at_least:
             await asyncio.sleep(0.02)
 
 
@@ -103,7 +103,7 @@ async def test_a_body_past_the_budget_gets_503_and_every_webhook_is_recorded_aft
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         await send(writer, BODY[:HELD], declared=len(BODY))  # the rest comes later
-        await wait_until_held(HELD)
+        await wait_until_held(port, HELD)
 
         # 60 KiB more, 3 KiB on the wire when gzipped: past the 96 KiB budget either way.
         wire = gzip.compress(BODY) if coding else BODY
@@ -118,7 +118,7 @@ async def test_a_body_past_the_budget_gets_503_and_every_webhook_is_recorded_aft
         assert first == 200, accepted
     finally:
         writer.close()
-    assert held_bytes() == 0  # given back once on Kafka
+    assert await held_bytes(port) == 0  # given back once on Kafka
 
     retried, _, accepted_later = await post(port, wire, coding)
     assert retried == 200, accepted_later
@@ -129,4 +129,4 @@ async def test_a_body_past_the_budget_gets_503_and_every_webhook_is_recorded_aft
 async def test_each_body_gives_its_share_back_so_many_in_turn_pass_the_budget(port: int) -> None:
     statuses = [(await post(port, padded_to(30 * 1024)))[0] for _ in range(5)]  # 150 KiB in all
     assert statuses == [200] * 5
-    assert held_bytes() == 0
+    assert await held_bytes(port) == 0

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from prometheus_client import REGISTRY
 
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.kafka.topics import load_layout
 from mediaflow.producers.webhook import serve
 from simulator.pipeline import free_port
 from tests.support.kafka import read_all
-from tests.support.webhook import WAPI_SECRET, accepts_connections, write_tenants
+from tests.support.webhook import WAPI_SECRET, accepts_connections, scraped, write_tenants
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +44,7 @@ async def test_sigterm_drains_the_request_in_flight_then_exits_0(
         yield IMAGE[100:]
 
     async def in_flight() -> bool:
-        return (REGISTRY.get_sample_value("mediaflow_webhook_in_flight") or 0) >= 1
+        return await asyncio.to_thread(scraped, port, "mediaflow_webhook_in_flight") >= 1
 
     async def closed() -> bool:
         return not await accepts_connections(port)

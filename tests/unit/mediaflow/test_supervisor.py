@@ -35,6 +35,7 @@ def child(tmp_path: Path, name: str, body: str = "", *, reloads: bool = False) -
         note("start")
         starts = log.read_text().count("start")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {{signal.SIGTERM}})
         """
         )
         + textwrap.dedent(body)
@@ -124,7 +125,8 @@ def test_sighup_goes_only_to_the_children_that_reload_with_it(tmp_path: Path) ->
     reloader = child(
         tmp_path,
         "reloader",
-        'signal.signal(signal.SIGHUP, lambda *_: note("reload"))\n',
+        'signal.signal(signal.SIGHUP, lambda *_: note("reload"))\n'
+        "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})\n",
         reloads=True,
     )
     # Without a handler SIGHUP would end this one, and it would be restarted.
@@ -142,3 +144,71 @@ def test_sighup_goes_only_to_the_children_that_reload_with_it(tmp_path: Path) ->
     assert asyncio.run(scenario()) == 0
     assert lines(tmp_path, "other") == ["start", "ready"]
     assert lines(tmp_path, "reloader") == ["start", "ready", "reload"]
+
+
+def test_a_reload_sent_while_a_child_starts_waits_for_its_handler(tmp_path: Path) -> None:
+    # The child is slow to install its handler; SIGHUP comes before it does.
+    reloader = child(
+        tmp_path,
+        "reloader",
+        "time.sleep(0.5)\n"
+        'signal.signal(signal.SIGHUP, lambda *_: note("reload"))\n'
+        "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})\n",
+        reloads=True,
+    )
+    exited: list[int] = []
+    supervisor = Supervisor([reloader], on_exit=exited.append, **QUICK)
+
+    async def scenario() -> int:
+        task = asyncio.create_task(supervisor.run())
+        await until(lambda: lines(tmp_path, "reloader") == ["start"])
+        supervisor.reload()
+        await until(lambda: "reload" in lines(tmp_path, "reloader"))
+        supervisor.stop()
+        return await task
+
+    assert asyncio.run(scenario()) == 0
+    # Not ended by the early SIGHUP (so not restarted): delivered as the handler came.
+    assert lines(tmp_path, "reloader") == ["start", "reload", "ready"]
+    assert len(exited) == 1
+
+
+def test_on_exit_hears_of_every_child_that_exited(tmp_path: Path) -> None:
+    exited: list[int] = []
+    supervisor = Supervisor(
+        [child(tmp_path, "flaky", "if starts == 1:\n    sys.exit(3)\n")],
+        on_exit=exited.append,
+        **QUICK,
+    )
+
+    async def scenario() -> int:
+        task = asyncio.create_task(supervisor.run())
+        await until(lambda: lines(tmp_path, "flaky") == ["start", "start", "ready"])
+        supervisor.stop()
+        return await task
+
+    assert asyncio.run(scenario()) == 0
+    assert len(exited) == 2  # the crash, then the stop
+    assert len(set(exited)) == 2
+
+
+def test_a_stop_sent_while_a_child_starts_waits_for_its_handler(tmp_path: Path) -> None:
+    code = (
+        "import signal, sys, time\n"
+        f"open({str(tmp_path / 'slow.log')!r}, 'a').write('start\\n')\n"
+        "time.sleep(0.5)\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
+        "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})\n"
+        "time.sleep(30)\n"
+    )
+    supervisor = Supervisor([Child("slow", (sys.executable, "-c", code))], **QUICK)
+
+    async def scenario() -> int:
+        task = asyncio.create_task(supervisor.run())
+        await until(lambda: lines(tmp_path, "slow") == ["start"])
+        supervisor.stop()
+        return await task
+
+    # Stopped by its own handler (exit 0), not ended by SIGTERM's default action.
+    assert asyncio.run(scenario()) == 0
+    assert supervisor.exit_codes == {"slow": 0}

@@ -5,12 +5,11 @@ from datetime import UTC, datetime
 from mediaflow.config import Secret
 from mediaflow.events import Provider
 from mediaflow.producers.webhook.envelope import (
-    RandomPool,
+    OutgoingRecord,
     build_record,
     record_key,
     select_headers,
     traceparent,
-    uuid4_from,
 )
 from mediaflow.providers import EnvelopeFields
 from mediaflow.tenants import Tenant
@@ -79,26 +78,31 @@ def test_record_carries_tenant_client_body_and_matching_headers() -> None:
     assert headers["traceparent"] == VALID.encode()
 
 
-def test_event_ids_are_version_4_uuids_of_the_given_bytes() -> None:
-    for raw in (bytes(16), b"\xff" * 16, bytes(range(16))):
-        assert uuid4_from(raw) == str(uuid.UUID(bytes=raw, version=4))
+def record_for(body: bytes) -> OutgoingRecord:
+    return build_record(
+        provider=Provider.WAPI,
+        tenant=TENANT,
+        fields=FIELDS,
+        body=body,
+        request_headers=[],
+        received_at=datetime(2025, 1, 1, tzinfo=UTC),
+        fingerprint=b"\x01" * 8,
+    )
 
 
-def test_the_random_pool_never_hands_out_the_same_bytes_twice() -> None:
-    pool = RandomPool()
-    taken = [pool.take(40) for _ in range(3 * RandomPool.PAGE_BYTES // 40)]  # three pages
-    assert {len(t) for t in taken} == {40}
-    assert len(set(taken)) == len(taken)
-    assert len(pool.take(RandomPool.PAGE_BYTES + 1)) == RandomPool.PAGE_BYTES + 1
+def test_each_record_gets_its_own_version_4_event_id_and_trace() -> None:
+    first, second = record_for(b"{}"), record_for(b"{}")
+    assert uuid.UUID(first.event.event_id).version == 4
+    assert first.event.event_id != second.event.event_id
+    assert dict(first.headers)["traceparent"] != dict(second.headers)["traceparent"]
 
 
-def test_a_forked_receiver_does_not_hand_out_its_parents_random_bytes() -> None:
-    pool = RandomPool()
-    pool.take(40)  # a page is read, and its rest would be inherited
+def test_a_forked_receiver_does_not_repeat_its_parents_event_ids() -> None:
+    record_for(b"{}")  # the parent has made ids before it forks
     read_end, write_end = os.pipe()
     child = os.fork()
     if child == 0:
-        os.write(write_end, pool.take(40))
+        os.write(write_end, record_for(b"{}").event.event_id.encode())
         os._exit(0)
     os.waitpid(child, 0)
-    assert os.read(read_end, 40) != pool.take(40)
+    assert os.read(read_end, 36).decode() != record_for(b"{}").event.event_id

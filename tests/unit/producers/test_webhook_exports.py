@@ -12,7 +12,7 @@ def test_the_package_exports_exactly_its_public_names_sorted() -> None:
         "TenantSource",
         "authenticate",
         "build_record",
-        "build_server",
+        "build_app",
         "main",
         "presented_token",
         "record_key",
