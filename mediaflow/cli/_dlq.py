@@ -162,7 +162,7 @@ def dlq_redrive(args: argparse.Namespace, settings: Settings) -> int:
     if selected == dlq.DlqFilter() and not args.all:
         raise UsageError("select dead letters with a filter (see --help), or pass --all")
     layout = load_layout(settings.kafka)
-    views = _read(settings, args)
+    views = redrive.with_originals(settings, _read(settings, args))
     operator = args.operator or os.environ.get("USER") or "unknown"
     plan = redrive.plan_redrive(
         views, layout, operator=operator, to_original=args.to_original, force=args.force
@@ -178,7 +178,7 @@ def dlq_redrive(args: argparse.Namespace, settings: Settings) -> int:
             rate=args.rate,
             progress=Progress("redriven", total=len(plan.items)),
         )
-    refused = [v.summary() for v in plan.refused]
+    refused = [{**v.summary(), "why": redrive.why_refused(v)} for v in plan.refused]
     if args.json:
         print(
             to_json(
@@ -195,11 +195,9 @@ def dlq_redrive(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(table(rows, ("id", "kind", "media_id", "to")) if rows else "nothing to redrive")
         if refused:
-            print(
-                f"\nnot redriven ({len(refused)}): came back after an earlier redrive "
-                "(use --force) or name no original topic"
-            )
-            print(table(refused, ("id", "kind", "media_id", "message")))
+            print(f"\nnot redriven ({len(refused)}):")
+            for row in refused:
+                print(f"  {row['id']}  {cell(row.get('media_id'))}: {row['why']}")
         verb = "would send" if args.dry_run else "sent"
         print(f"\nredrive {plan.redrive_id} by {operator}: {verb} {len(rows)} record(s)")
     return 1 if refused and not plan.items else 0

@@ -132,4 +132,41 @@ def scan(
         consumer.close()
 
 
-__all__ = ["partitions_of", "scan", "throwaway_consumer", "watermarks"]
+def fetch(
+    settings: KafkaSettings, topic: str, partition: int, offset: int, *, timeout: float = 10.0
+) -> Message | None:
+    """Read the one committed record at ``topic[partition]@offset``.
+
+    Returns ``None`` when no such record is there any more (retention deleted
+    it, the offset or partition is past the end, or it was never committed).
+
+    Raises:
+        ConfigError: the topic does not exist.
+        BrokerUnavailable: the broker did not answer, or failed for good while reading.
+    """
+    consumer = throwaway_consumer(settings)
+    try:
+        if partition not in partitions_of(consumer, topic):
+            return None
+        low, high = watermarks(consumer, topic, partition)
+        if not low <= offset < high:
+            return None
+        consumer.assign([TopicPartition(topic, partition, offset)])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            error = message.error()
+            if error is None:
+                return message if message.offset() == offset else None
+            if error.code() == KafkaError._PARTITION_EOF:
+                return None
+            if error.fatal():
+                raise BrokerUnavailable(f"reading {topic}: {error.str()}")
+        return None
+    finally:
+        consumer.close()
+
+
+__all__ = ["fetch", "partitions_of", "scan", "throwaway_consumer", "watermarks"]

@@ -62,6 +62,11 @@ class DeadLetterView:
         return f"{self.partition}:{self.offset}"
 
     @property
+    def value_omitted(self) -> bool:
+        """The record was too large to copy: only its original on its topic has the value."""
+        return self.value is None and h.DLQ_VALUE_OMITTED in h.to_dict(self.headers)
+
+    @property
     def when(self) -> datetime | None:
         """When it was dead-lettered (header, else the record timestamp)."""
         return self.failed_at or self.timestamp

@@ -10,7 +10,10 @@ with provenance headers (``mediaflow.redrive.*``) and fresh retry headers
   read has no retry tier) and whenever ``--to-original`` is given,
 
 together with a ``MediaRedriven`` event on the media event log, all in one
-Kafka transaction per batch. The redrive headers travel with the record, so
+Kafka transaction per batch. A dead letter whose value was too large to copy
+(``dlq.value.omitted``) is sent with its original, read back from where its
+``dlq.original.*`` headers point (:func:`with_originals`); when that is gone,
+it is refused rather than sent empty. The redrive headers travel with the record, so
 a redriven record that fails again comes back to the dead-letter topic still
 carrying ``mediaflow.redrive.id``: that is the loop marker. Such records are
 shown apart and are not redriven again without ``force``.
@@ -18,6 +21,7 @@ shown apart and are not redriven again without ``force``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -34,6 +38,7 @@ from mediaflow.kafka.clients import transactional_producer
 from mediaflow.kafka.eventlog import event_record
 from mediaflow.kafka.publish import TransactionalPublisher
 from mediaflow.kafka.records import OutRecord
+from mediaflow.kafka.scan import fetch
 from mediaflow.kafka.topics import TopicLayout
 from mediaflow.ops.dlq import DeadLetterView
 
@@ -102,6 +107,41 @@ def redrive_headers(view: DeadLetterView, redrive_id: str, operator: str) -> h.H
     )
 
 
+def with_originals(settings: Settings, views: Iterable[DeadLetterView]) -> list[DeadLetterView]:
+    """``views``, each dead letter whose value was left out given its original's value.
+
+    One whose original is no longer on its topic is kept as it is (still
+    :attr:`~mediaflow.ops.dlq.DeadLetterView.value_omitted`), and
+    :func:`plan_redrive` refuses it.
+
+    Raises:
+        BrokerUnavailable: the broker did not answer.
+    """
+    restored = []
+    for view in views:
+        located = view.original_topic is not None and view.original_partition is not None
+        if view.value_omitted and located and view.original_offset is not None:
+            original = fetch(
+                settings.kafka, view.original_topic, view.original_partition, view.original_offset
+            )
+            if original is not None and original.value() is not None:
+                view = dataclasses.replace(view, value=original.value())
+        restored.append(view)
+    return restored
+
+
+def why_refused(view: DeadLetterView) -> str:
+    """Why :func:`plan_redrive` refused ``view``, in words an operator can act on."""
+    if view.value_omitted:
+        return (
+            "its value was too large to keep in the dead letter and the original is no longer "
+            f"on {view.original_topic} (retention); reprocess from the source instead"
+        )
+    if view.redriven_before:
+        return "came back after an earlier redrive: check its cause, then use --force"
+    return "names no original topic"
+
+
 def plan_redrive(
     views: Iterable[DeadLetterView],
     layout: TopicLayout,
@@ -125,7 +165,7 @@ def plan_redrive(
     items, refused = [], []
     for view in views:
         topic = target_topic(view, layout, to_original=to_original)
-        if topic is None or (view.redriven_before and not force):
+        if topic is None or view.value_omitted or (view.redriven_before and not force):
             refused.append(view)
             continue
         items.append(RedriveItem(view, topic, redrive_headers(view, rid, operator)))
@@ -226,4 +266,6 @@ __all__ = [
     "redrive_headers",
     "redriven_event",
     "target_topic",
+    "why_refused",
+    "with_originals",
 ]

@@ -131,3 +131,54 @@ def test_dismissed_dead_letters_are_hidden_from_list_once_the_projection_applied
     assert json.loads(capsys.readouterr().out)["dead_letters"] == []
     run(settings, "dlq", "list", "--json", "--include-dismissed")
     assert len(json.loads(capsys.readouterr().out)["dead_letters"]) == 1
+
+
+def too_large_dead_letter(settings, layout, media_id: str, *, original_offset: int | None):
+    """A dead letter whose value the router left out, pointing at its original on its topic.
+
+    With ``original_offset=None`` the original really is on the topic (produced here);
+    otherwise the dead letter points at an offset that holds nothing (retention took it).
+    """
+    value = request(media_id) + b"\0" * 4000  # too large for the 2 kB dead-letter limit below
+    if original_offset is None:
+        produce(settings, layout.download_requests, [(media_id.encode(), value)])
+        (original,) = read_all(settings, layout.download_requests)
+        partition, offset = original.partition(), original.offset()
+    else:
+        partition, offset = 0, original_offset
+    record = InRecord(
+        topic=layout.download_requests,
+        partition=partition,
+        offset=offset,
+        key=media_id.encode(),
+        value=value,
+        headers=[],
+        timestamp=NOW,
+    )
+    router = FailureRouter(
+        "downloader", "mediaflow-downloader", layout.dead_letters, max_record_bytes=2000
+    )
+    out = router.route(
+        record, DeadLetter(ErrorKind.EXPIRED, "410", 1, MediaExpired("410")), NOW, media_id
+    )
+    assert out.value is None and h.DLQ_VALUE_OMITTED in h.to_dict(out.headers)
+    produce(settings, out.topic, [(out.key, out.value, out.headers)])
+    return value
+
+
+def test_a_dead_letter_whose_value_was_left_out_is_redriven_with_its_original(settings, layout):
+    original = too_large_dead_letter(settings, layout, "m-big", original_offset=None)
+    assert run(settings, "dlq", "redrive", "--all") == 0
+    (sent,) = read_all(settings, layout.retry_tiers[0].topic)
+    assert sent.key() == b"m-big"
+    assert sent.value() == original  # not an empty record
+
+
+def test_a_dead_letter_whose_original_is_gone_is_refused_not_sent_empty(settings, layout, capsys):
+    too_large_dead_letter(settings, layout, "m-gone", original_offset=500)
+    capsys.readouterr()
+    assert run(settings, "dlq", "redrive", "--all") == 1
+    assert read_all(settings, layout.retry_tiers[0].topic, timeout=3) == []
+    out = capsys.readouterr().out
+    assert "m-gone" in out
+    assert f"no longer on {layout.download_requests}" in out

@@ -4,12 +4,17 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from mediaflow.config import Settings
-from mediaflow.errors import MediaflowError
+from mediaflow.errors import ErrorKind, MediaflowError
 from mediaflow.kafka import headers as h
+from mediaflow.kafka.records import InRecord
+from mediaflow.kafka.retry import DeadLetter
+from mediaflow.kafka.routing import FailureRouter
 from mediaflow.ops import redrive
+from mediaflow.ops.dlq import decode_dead_letter
 from tests.support.dead_letters import (
     CODEC,
     LAYOUT,
+    NOW,
     ProducerFailingMidBatch,
     dead_letter,
     request,
@@ -39,6 +44,21 @@ def test_a_record_that_failed_again_after_a_redrive_is_refused_without_force():
     assert looped.redriven_before
     assert redrive.plan_redrive([looped], LAYOUT, operator="ana").refused == (looped,)
     assert len(redrive.plan_redrive([looped], LAYOUT, operator="ana", force=True).items) == 1
+
+
+def test_a_dead_letter_whose_value_was_left_out_is_refused_until_its_original_is_back():
+    record = InRecord(LAYOUT.download_requests, 1, 40, b"m-1", b"x" * 5000, [], NOW)
+    router = FailureRouter("downloader", "g", LAYOUT.dead_letters, max_record_bytes=2000)
+    out = router.route(record, DeadLetter(ErrorKind.EXPIRED, "gone", 1, None), NOW, "m-1")
+    omitted = decode_dead_letter(
+        CODEC, partition=0, offset=0, timestamp_ms=0, key=b"m-1", value=None, headers=out.headers
+    )
+    assert out.value is None and omitted.value_omitted
+    plan = redrive.plan_redrive([omitted], LAYOUT, operator="ana", force=True)
+    assert plan.items == () and plan.refused == (omitted,)
+    assert f"no longer on {LAYOUT.download_requests}" in redrive.why_refused(omitted)
+    # A record whose value is really empty (a tombstone) is no omitted one.
+    assert not dead_letter(None).value_omitted
 
 
 def test_the_redriven_event_names_media_redrive_and_target():
