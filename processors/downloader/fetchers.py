@@ -84,7 +84,12 @@ def status_error(status: int, origin: str, retry_after: str | None = None) -> Me
             retry_after=retry_after_seconds(retry_after),
         )
     if status >= 500 or status == 408:
-        return ProviderUnavailable(f"{where} answered {status}", kind=ErrorKind.SERVER_ERROR)
+        # RFC 9110 gives Retry-After meaning on 503 (and 429): the host says when it is back.
+        return ProviderUnavailable(
+            f"{where} answered {status}",
+            kind=ErrorKind.SERVER_ERROR,
+            retry_after=retry_after_seconds(retry_after) if status == 503 else None,
+        )
     if origin == "wapi" and status in (401, 403):
         return ProviderRejected(
             f"W-API refused the instance token ({status}); check the tenant's wapi_token",

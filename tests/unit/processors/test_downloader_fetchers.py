@@ -50,6 +50,14 @@ def test_rate_limit_carries_retry_after() -> None:
     assert error.kind is ErrorKind.RATE_LIMITED
 
 
+def test_unavailable_carries_retry_after_and_a_hostile_one_is_dropped() -> None:
+    # RFC 9110 gives Retry-After to 503 as to 429: a provider in maintenance says when.
+    assert status_error(503, "cdn", "120").retry_after == 120.0
+    for hostile in ("1e12", "inf", "-5", "soon"):
+        assert status_error(503, "wapi", hostile).retry_after is None
+    assert status_error(500, "wapi", "120").retry_after is None  # meaningless on a 500
+
+
 def test_wapi_auth_failures_are_permanent_unauthorized() -> None:
     error = status_error(401, "wapi")
     assert isinstance(error, ProviderRejected) and error.kind is ErrorKind.UNAUTHORIZED
