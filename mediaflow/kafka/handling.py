@@ -26,7 +26,7 @@ from typing import Protocol
 from mediaflow.errors import ErrorKind, MediaflowError
 from mediaflow.kafka.records import InRecord, OutRecord
 from mediaflow.kafka.retry import DeadLetter, Decision, RetryPolicy
-from mediaflow.kafka.routing import FailureRouter
+from mediaflow.kafka.routing import FailureRouter, describe_internal
 from mediaflow.logging import get_logger, record_context
 from mediaflow.metrics import DEAD_LETTERS, OUTCOMES
 
@@ -88,13 +88,21 @@ class Handling:
             OUTCOMES.labels(self._stage.name, "ok", "").inc()
             return outputs
 
-    def internal(self, record: InRecord, failure: BaseException) -> OutRecord:
+    def internal(self, record: InRecord, failure: BaseException) -> list[OutRecord]:
         """The dead letter of a record whose failure handling raised; it cannot fail itself.
 
-        The record is safe once the dead letter exists; a log or metric that
-        raises after that must not lose it, so theirs are the only errors ignored.
+        The stage is then asked, once more, for the events that describe it (a
+        ``MediaDeadLettered`` of kind ``internal``), so the media's state does
+        not stay "retrying"; if that raises too, the dead letter goes alone.
+        The record is safe once the dead letter exists: the events, log and
+        metric after it are the only errors ignored.
         """
         dead = self._router.internal(record, failure)
+        events: list[OutRecord] = []
+        with suppress(Exception):
+            error = MediaflowError(describe_internal(failure), kind=ErrorKind.INTERNAL)
+            decision = DeadLetter(ErrorKind.INTERNAL, error.message, record.attempt, error)
+            events = list(self._stage.failure_records(record, decision, self._clock()))
         with suppress(Exception):
             OUTCOMES.labels(self._stage.name, "dead_lettered", ErrorKind.INTERNAL.value).inc()
             DEAD_LETTERS.labels(self._stage.name, ErrorKind.INTERNAL.value).inc()
@@ -107,7 +115,7 @@ class Handling:
                 error_type=type(failure).__name__,
                 exc_info=failure,
             )
-        return dead
+        return [dead, *events]
 
     def _handle_failure(self, record: InRecord, exc: Exception) -> list[OutRecord]:
         """Route a failed record; if routing it raises in turn, dead-letter it as ``internal``."""
@@ -117,7 +125,7 @@ class Handling:
                 exc = MediaflowError(f"unexpected {type(exc).__name__}: {exc}")
             return self._failed(record, exc)
         except Exception as failure:
-            return [self.internal(record, failure)]
+            return self.internal(record, failure)
 
     def _failed(self, record: InRecord, error: MediaflowError) -> list[OutRecord]:
         now = self._clock()

@@ -249,7 +249,7 @@ class Worker:
         # A task that raised (past every handler in Handling.process) still finishes its
         # offset: left unfinished, nothing after it on the partition would ever commit.
         failure = task.exception()
-        outputs = task.result() if failure is None else [self._handling.internal(record, failure)]
+        outputs = task.result() if failure is None else self._handling.internal(record, failure)
         state.finish(record.offset, outputs)
 
     def _drained(self, idle_for: float, idle_exit_s: float) -> bool:

@@ -150,3 +150,22 @@ def test_an_exception_that_cannot_be_printed_still_ends_as_a_dead_letter():
     _, headers = the_dead_letter(producer)
     assert headers[h.DLQ_ERROR_KIND] == "internal"
     assert "Unprintable" in headers[h.DLQ_ERROR_MESSAGE]
+
+
+class DescribingStage(Stage):
+    """Describes every failure with an event naming its kind, as the downloader does."""
+
+    def failure_records(self, record, decision, now: datetime):
+        return [OutRecord("events", decision.kind.value.encode(), record.key)]
+
+
+@pytest.mark.parametrize(
+    ("router", "policy"),
+    [(RaisingRouter("toy", "g", "dlq"), None), (None, RaisingPolicy())],
+    ids=["router", "policy"],
+)
+def test_an_internal_dead_letter_is_described_by_the_stage_like_any_other(router, policy):
+    # The projection and the platform learn of it: the media is not left "retrying".
+    producer, _ = run(DescribingStage(), router=router, policy=policy)
+    the_dead_letter(producer)
+    assert [p[1] for p in producer.produced if p[0] == "events"] == [b"internal"]
