@@ -24,6 +24,10 @@ written by fastavro, whose bytes are the reference
 (``tests/unit/mediaflow/test_codec.py`` compares the two) and whose errors
 name what is wrong with a bad record.
 
+At about 440 lines it stays one module: the generated writer is half of it,
+and it is only correct together with the fastavro fallback and the schema
+parsing beside it.
+
 Evolution: records are always read with the *current* schema of their type.
 Older writer schemas are registered with :meth:`AvroCodec.register_writer`
 (or kept under ``schemas/history/``) and resolved by fingerprint.

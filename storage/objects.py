@@ -19,6 +19,10 @@ the key is checked again by :meth:`MediaStore.sweep` (a few keys per sweep, a
 bounded number in all); when the server refuses it (a 4xx), the check is
 skipped. Uploads this process has open are never taken for stale ones.
 
+At about 470 lines it stays one module: :class:`MediaStore` and
+:class:`Upload` share the bookkeeping of open, deferred and stale multipart
+uploads; split apart, each would reach into the other's state.
+
 When the final key is not known up front (the SHA-256 of the content is only
 known at the end), the upload goes to a staging key and is server-side copied
 to the final key with its metadata, then the staging object is deleted.

@@ -11,6 +11,9 @@ instance's (401) -> envelope -> Kafka, awaited until the broker acknowledges
 -> 200. A broker that cannot take the record gives 503 with ``Retry-After`` so
 the provider retries; no request is answered 200 before its record is on Kafka.
 
+At about 400 lines it stays one module: it is that sequence, read top to
+bottom (the body, budget and coding steps live in their own modules).
+
 It is an aiohttp ``web.Application`` (:func:`build_app`): one route per
 provider, one per page, and a last one that answers 404 for any other path.
 ``Expect: 100-continue`` goes through aiohttp's expect handler of the webhook
