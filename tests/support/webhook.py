@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
@@ -16,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from mediaflow.config import Settings
+from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.producers.webhook import (
     AsyncProducer,
     Endpoints,
@@ -26,6 +28,7 @@ from mediaflow.producers.webhook import (
     serve,
 )
 from simulator.pipeline import free_port
+from tests.support.stack import stack_env
 
 WAPI_INSTANCE = "3B6XIW-ZTS923-GEAY6V"
 WAPI_SECRET = "wapi-secret-for-webhook-tests"
@@ -39,18 +42,37 @@ def answers_counted(status: int) -> float:
     return REGISTRY.get_sample_value("mediaflow_webhook_requests_total", labels) or 0.0
 
 
-def scraped(port: int, name: str) -> float:
-    """The value of the unlabelled metric ``name`` on the receiver's ``/metrics`` (0 if absent)."""
+def scraped(port: int, name: str, labels: dict[str, str] | None = None) -> float:
+    """The value of metric ``name`` with exactly ``labels`` on ``/metrics`` (0 if absent).
+
+    Each call is a new connection: with several workers on one port, any one may answer.
+    """
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         text = response.read().decode()
-    return next(
-        (
-            sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == name and not sample.labels
-        ),
-        0.0,
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and sample.labels == (labels or {})
+    )
+
+
+def serve_workers(
+    settings: Settings, tenants: Path, port: int, workers: int = 2, **env: str
+) -> subprocess.Popen[bytes]:
+    """Start ``mediaflow serve webhooks --workers N`` on ``port`` against the test stack."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mediaflow", "serve", "webhooks", "--workers", str(workers)],
+        env={
+            **stack_env(),
+            "MEDIAFLOW_TOPIC_PREFIX": settings.kafka.topic_prefix,
+            "MEDIAFLOW_TOPICS_FILE": str(settings.kafka.topics_file),
+            "MEDIAFLOW_TENANTS_FILE": str(tenants),
+            "MEDIAFLOW_WEBHOOK_PORT": str(port),
+            "MEDIAFLOW_LOG_FORMAT": "json",
+            **env,
+        },
+        cwd=REPO_ROOT,
     )
 
 

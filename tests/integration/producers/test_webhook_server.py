@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,13 @@ from tests.support.kafka import wait_for
 from tests.support.processes import run_mediaflow
 from tests.support.stack import stack_env
 from tests.support.waiting import eventually
-from tests.support.webhook import WAPI_INSTANCE, WAPI_SECRET, post_webhook, write_tenants
+from tests.support.webhook import (
+    WAPI_INSTANCE,
+    WAPI_SECRET,
+    post_webhook,
+    serve_workers,
+    write_tenants,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -31,19 +35,7 @@ def test_workers_share_a_port_reload_tenants_on_sighup_and_exit_0_on_sigterm(
 ) -> None:
     tenants = write_tenants(tmp_path)
     port = free_port()
-    env = {
-        **stack_env(),
-        "MEDIAFLOW_TOPIC_PREFIX": settings.kafka.topic_prefix,
-        "MEDIAFLOW_TOPICS_FILE": str(settings.kafka.topics_file),
-        "MEDIAFLOW_TENANTS_FILE": str(tenants),
-        "MEDIAFLOW_WEBHOOK_PORT": str(port),
-        "MEDIAFLOW_LOG_FORMAT": "json",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mediaflow", "serve", "webhooks", "--workers", "2"],
-        env=env,
-        cwd=REPO_ROOT,
-    )
+    server = serve_workers(settings, tenants, port)
     try:
         assert eventually(lambda: post_webhook(port, IMAGE, WAPI_SECRET) == 200, timeout=30)
         new_body = IMAGE.replace(WAPI_INSTANCE.encode(), NEW_INSTANCE.encode())
