@@ -18,7 +18,7 @@ import asyncio
 import hmac
 import ipaddress
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ log = get_logger("mediaflow.api")
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
 _PUBLIC_PATHS = {"/openapi.yaml"}
+_PAGING = {"cursor", "limit"}
 
 STORE: web.AppKey[ProjectionStore] = web.AppKey("store", ProjectionStore)  # type: ignore[type-abstract]
 S3: web.AppKey[Any] = web.AppKey("s3", object)
@@ -82,16 +83,78 @@ async def get_media(request: web.Request) -> web.Response:
 
 async def list_media(request: web.Request) -> web.Response:
     """``GET /media``: filtered, newest first, keyset-paginated."""
+    return await _listing(request, request.query, _names(request))
+
+
+async def message_media(request: web.Request) -> web.Response:
+    """``GET /instances/{instance_id}/messages/{message_id}/media``: the media of one message.
+
+    The same answer as ``GET /media?instance_id=…&message_id=…``; the query
+    may only page it (``limit``, ``cursor``).
+    """
+    other = sorted(set(_names(request)) - _PAGING)
+    if other:
+        return error(
+            422, "invalid_query", f"unknown parameter(s): {', '.join(other)}; use cursor, limit"
+        )
+    ids = {name: request.match_info[name] for name in ("instance_id", "message_id")}
+    return await _listing(request, {**request.query, **ids}, [*_names(request), *ids])
+
+
+def _names(request: web.Request) -> list[str]:
+    """Every query parameter name, repeated as often as it was given."""
+    return [key for key, _ in request.query.items()]
+
+
+async def _listing(
+    request: web.Request, params: Mapping[str, str], keys: list[str]
+) -> web.Response:
     try:
-        query = parse_query(request.query, [key for key, _ in request.query.items()])
+        query = parse_query(params, keys)
     except Invalid as exc:
         return error(422, "invalid_query", str(exc))
     page = await asyncio.to_thread(request.app[STORE].list, query)
+    # A message lookup is how the platform finds its files: hand it the links too.
+    # A plain listing stays cheap (up to 500 rows, no presigning).
+    view = _with_link(request.app) if query.message_id is not None else row_json
     return web.json_response(
         {
-            "items": [row_json(r) for r in page.rows],
+            "items": [view(r) for r in page.rows],
             "next_cursor": encode_cursor(page.next_after) if page.next_after else None,
         }
+    )
+
+
+def _with_link(app: web.Application) -> Callable[[MediaRow], dict[str, Any]]:
+    ttl_s = app[PRESIGN_TTL]
+    expires_at = iso(int((app[CLOCK]() + ttl_s) * 1000))
+
+    def view(row: MediaRow) -> dict[str, Any]:
+        url = _presigned(app, row)
+        return {
+            **row_json(row),
+            "download_url": url,
+            "download_url_expires_at": expires_at if url else None,
+        }
+
+    return view
+
+
+def _presigned(app: web.Application, row: MediaRow) -> str | None:
+    """A short-lived link to the stored object, or ``None`` when it is not stored."""
+    if row.status != MediaStatus.STORED or not row.bucket or not row.object_key:
+        return None
+    return download_url(
+        app[S3],
+        row.bucket,
+        row.object_key,
+        # From the declared fields, as the downloader chose them: an object stored
+        # before the allowlist existed is served as what it would be stored as now.
+        content_type=content_type(row.media_type, row.mimetype),
+        disposition=attachment(
+            row.media_type, row.mimetype, row.file_name, fallback=row.message_id or row.media_id
+        ),
+        ttl_s=app[PRESIGN_TTL],
     )
 
 
@@ -105,20 +168,9 @@ async def download(request: web.Request) -> web.Response:
     row = await _row_of(request)
     if row is None:
         return error(404, "not_found", f"no media {media_id!r} in the projection")
-    if row.status != MediaStatus.STORED or not row.bucket or not row.object_key:
+    url = _presigned(request.app, row)
+    if url is None:
         return error(409, "not_stored", f"media {media_id!r} is {row.status}, not stored yet")
-    url = download_url(
-        request.app[S3],
-        row.bucket,
-        row.object_key,
-        # From the declared fields, as the downloader chose them: an object stored
-        # before the allowlist existed is served as what it would be stored as now.
-        content_type=content_type(row.media_type, row.mimetype),
-        disposition=attachment(
-            row.media_type, row.mimetype, row.file_name, fallback=row.message_id or media_id
-        ),
-        ttl_s=request.app[PRESIGN_TTL],
-    )
     raise web.HTTPFound(location=url)
 
 
@@ -285,6 +337,7 @@ def create_app(
     app.router.add_get("/media", list_media)
     app.router.add_get("/media/{media_id}", get_media)
     app.router.add_get("/media/{media_id}/download", download)
+    app.router.add_get("/instances/{instance_id}/messages/{message_id}/media", message_media)
     app.router.add_get("/stats", stats)
     app.router.add_get("/stats/daily", daily)
     return app

@@ -205,7 +205,7 @@ class SqlStore(abc.ABC):
         ph = self.ph
         where: list[str] = []
         params: list[Any] = []
-        for column in ("client_id", "instance_id", "status", "media_type"):
+        for column in ("client_id", "instance_id", "message_id", "status", "media_type"):
             value = getattr(query, column)
             if value is not None:
                 where.append(f"{column} = {ph}")

@@ -40,6 +40,7 @@ class MediaQuery:
 
     client_id: str | None = None
     instance_id: str | None = None
+    message_id: str | None = None
     status: str | None = None
     media_type: str | None = None
     since_ms: int | None = None

@@ -65,6 +65,18 @@ async def test_the_bucket_itself_stays_private(client: TestClient, settings: Set
     assert refused.value.code == 403
 
 
+async def test_a_message_lookup_links_to_the_stored_object(
+    client: TestClient, settings: Settings
+) -> None:
+    headers = {"Authorization": f"Bearer {settings.api_token.reveal()}"}
+    row = await (await client.get("/media/m1", headers=headers)).json()
+    url = f"/instances/{row['instance_id']}/messages/{row['message_id']}/media"
+    [item] = (await (await client.get(url, headers=headers)).json())["items"]
+    assert (item["media_id"], item["size"]) == ("m1", len(BODY))
+    with urllib.request.urlopen(item["download_url"], timeout=10) as fetched:
+        assert fetched.read() == BODY
+
+
 def test_the_api_role_closes_a_connection_that_never_sends_a_whole_request(
     make_settings: Callable[..., Settings],
 ) -> None:
