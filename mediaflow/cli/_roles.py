@@ -38,6 +38,8 @@ SERVERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
 """The HTTP roles."""
 
 ROLES = ("webhooks", "detector", "downloader", "projection", "api")
+RELOADING = ("webhooks", "api")
+"""Roles that reload their part of the tenant registry on SIGHUP (tenants; API tokens)."""
 """Every role, in data-flow order (``run all`` starts them in this order)."""
 
 PROCESSOR_METRICS_PORTS = {"detector": 9101, "downloader": 9102, "projection": 9103}
@@ -132,9 +134,7 @@ def run_all(settings: Settings) -> int:
         env = dict(os.environ)
         if role in PROCESSOR_METRICS_PORTS:
             env["MEDIAFLOW_METRICS_PORT"] = str(PROCESSOR_METRICS_PORTS[role])
-        children.append(
-            Child(role, mediaflow_command("run", role), env, reloads=role == "webhooks")
-        )
+        children.append(Child(role, mediaflow_command("run", role), env, reloads=role in RELOADING))
     print(
         "mediaflow is running:\n"
         f"  webhooks  http://{settings.webhook_host}:{settings.webhook_port}/webhooks/wapi "
