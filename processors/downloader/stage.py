@@ -158,6 +158,7 @@ class DownloaderStage:
                 fetch_path=path,
                 duration_ms=int(seconds * 1000),
                 attempt=record.attempt,
+                info=info,
             )
             return [self._event(event)]
 
@@ -201,6 +202,7 @@ class DownloaderStage:
             error_kind=decision.kind.value,
             error_message=scrub(decision.message)[:1000],
             attempt=decision.attempt,
+            info=info,
         )
         return [self._event(dead)]
 
