@@ -43,10 +43,10 @@ from mediaflow.errors import (
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import check, load_layout
 from mediaflow.processors.downloader.client import GuardedClient, guarded_session
-from mediaflow.processors.downloader.safety import UrlPolicy
 from mediaflow.storage.projection import open_store
 from mediaflow.storage.s3 import error_code, s3_client, translate
 from mediaflow.tenants import Tenant, TenantRegistry
+from mediaflow.url_guard import UrlPolicy
 
 PROBE_PREFIX = ".mediaflow-probe/"
 OK_MARK = "✔"
