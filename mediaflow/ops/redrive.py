@@ -6,10 +6,13 @@ with provenance headers (``mediaflow.redrive.*``) and fresh retry headers
 
 * the first retry tier, for download requests (the downloader reads it at
   once because there is no due time), or
+* the first of the notifier's retry tiers, for a notification, always: back
+  on ``media.events`` every consumer would read its event again;
 * the original topic, for everything else (a webhook the detector could not
   read has no retry tier) and whenever ``--to-original`` is given,
 
-together with a ``MediaRedriven`` event on the media event log, all in one
+together with a ``MediaRedriven`` event on the media event log (not for a
+notification: the media itself is not processed again), all in one
 Kafka transaction per batch. The redrive headers travel with the record, so
 a redriven record that fails again comes back to the dead-letter topic still
 carrying ``mediaflow.redrive.id``: that is the loop marker. Such records are
@@ -36,6 +39,7 @@ from mediaflow.kafka.publish import TransactionalPublisher
 from mediaflow.kafka.records import OutRecord
 from mediaflow.kafka.topics import TopicLayout
 from mediaflow.ops.dlq import DeadLetterView
+from mediaflow.processors.notifier.stage import NAME as NOTIFIER
 
 _REDRIVE_HEADERS = frozenset(
     {
@@ -72,6 +76,8 @@ def target_topic(view: DeadLetterView, layout: TopicLayout, *, to_original: bool
 
     Returns ``None`` when the record names no original topic and is no download request.
     """
+    if view.stage == NOTIFIER and layout.notify_retry_tiers:
+        return layout.notify_retry_tiers[0].topic
     retry_topics = {t.topic for t in layout.retry_tiers}
     is_download = view.record_type == MediaDownloadRequested.__name__ or view.original_topic in (
         retry_topics | {layout.download_requests}
@@ -133,11 +139,11 @@ def plan_redrive(
 
 
 def redriven_event(item: RedriveItem, plan: RedrivePlan) -> MediaRedriven | None:
-    """The ``MediaRedriven`` event for one item (``None`` when no media id is known).
+    """The ``MediaRedriven`` event of one item; ``None`` without a media id or for a notification.
 
     It carries the dead letter's trace context, so the media's trace goes on.
     """
-    if not item.view.media_id:
+    if not item.view.media_id or item.view.stage == NOTIFIER:
         return None
     return MediaRedriven(
         event_id=new_event_id(),
