@@ -186,6 +186,13 @@ TARGETS = (
         lambda _v: True,
     ),
     Target("e2e latency p99 (ms)", "e2e", ("latency_ms.p99",), "reported", lambda _v: True),
+    Target(
+        "e2e latency webhook accepted -> signed callback received, p99 (ms)",
+        "e2e",
+        ("callback_latency_ms.p99",),
+        "reported",
+        lambda _v: True,
+    ),
     Target("e2e media stored/s", "e2e", ("stored_per_s",), "reported", lambda _v: True),
     Target("e2e lag drained (1 = bounded)", "e2e", ("lag.bounded",), "1", lambda v: v == 1),
 )

@@ -9,12 +9,20 @@ its ``webhook-id`` (so a redelivery counts once), an invalid one 401.
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
+import secrets
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from mediaflow.config import Settings
+from mediaflow.tenants import TenantRegistry
+from simulator.pipeline import Run
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -33,6 +41,8 @@ class CallbackReceiver:
         self._lock = threading.Lock()
         self.deliveries: dict[str, dict[str, Any]] = {}
         """Verified notifications by webhook-id."""
+        self.received_at: dict[str, float] = {}
+        """Media id -> when its first verified notification arrived (epoch seconds)."""
         self.attempts = 0
         self.refused = 0
         self._server = ThreadingHTTPServer((host, port), self._handler())
@@ -79,6 +89,7 @@ class CallbackReceiver:
         with self._lock:
             self.attempts += 1
             self.deliveries[headers.get("webhook-id", "")] = note
+            self.received_at.setdefault(str(note["data"]["media_id"]), time.time())
         return True
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -98,6 +109,36 @@ class CallbackReceiver:
         return Handler
 
 
+def with_callbacks(run: Run, url: str, secret: str) -> Run:
+    """``run`` with a tenant registry that sends every client's callbacks to ``url``."""
+    registry = TenantRegistry.load(run.settings.tenants_file, run.environ)
+    secret_file = run.directory / "callback.secret"
+    secret_file.write_text(secret)
+    tenants = run.directory / "tenants.toml"
+    clients = sorted({t.client_id for t in registry.tenants.values()})
+    tenants.write_text(
+        run.settings.tenants_file.read_text()
+        + "".join(
+            f'\n[clients."{c}"]\ncallback_url = "{url}"\ncallback_secret_file = "{secret_file}"\n'
+            for c in clients
+        )
+    )
+    environ = {**run.environ, "MEDIAFLOW_TENANTS_FILE": str(tenants)}
+    return dataclasses.replace(run, settings=Settings.from_env(environ), environ=environ)
+
+
+def wait_callbacks(receiver: CallbackReceiver, expected: set[str], timeout_s: float) -> None:
+    """Wait until a verified callback arrived for every media of ``expected``, or the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while not expected <= receiver.media_ids() and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
+def new_secret() -> str:
+    """A fresh Standard Webhooks secret (``whsec_`` and 32 random bytes in base64)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
 def summary(receiver: CallbackReceiver, expected: set[str]) -> str:
     """``callbacks delivered N / expected M`` and what was refused or missing."""
     got = receiver.media_ids() & expected
@@ -110,4 +151,4 @@ def summary(receiver: CallbackReceiver, expected: set[str]) -> str:
     return line
 
 
-__all__ = ["CallbackReceiver", "summary"]
+__all__ = ["CallbackReceiver", "new_secret", "summary", "wait_callbacks", "with_callbacks"]

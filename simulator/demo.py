@@ -30,12 +30,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import dataclasses
 import hashlib
 import json
 import os
-import secrets as random_secrets
 import sys
 import time
 import urllib.error
@@ -48,7 +45,7 @@ from mediaflow.errors import MediaflowError
 from mediaflow.media_state import MediaRow
 from mediaflow.storage.s3 import s3_client
 from mediaflow.tenants import TenantRegistry
-from simulator.callbacks import CallbackReceiver
+from simulator.callbacks import CallbackReceiver, new_secret, wait_callbacks, with_callbacks
 from simulator.callbacks import summary as callback_summary
 from simulator.faults import Faults
 from simulator.media import MediaLibrary, SampleMedia
@@ -154,31 +151,6 @@ def wait_terminal(
         store.close()
 
 
-def with_callbacks(run: Run, url: str, secret: str) -> Run:
-    """``run`` with a tenant registry that sends every client's callbacks to ``url``."""
-    registry = TenantRegistry.load(run.settings.tenants_file, run.environ)
-    secret_file = run.directory / "callback.secret"
-    secret_file.write_text(secret)
-    tenants = run.directory / "tenants.toml"
-    clients = sorted({t.client_id for t in registry.tenants.values()})
-    tenants.write_text(
-        run.settings.tenants_file.read_text()
-        + "".join(
-            f'\n[clients."{c}"]\ncallback_url = "{url}"\ncallback_secret_file = "{secret_file}"\n'
-            for c in clients
-        )
-    )
-    environ = {**run.environ, "MEDIAFLOW_TENANTS_FILE": str(tenants)}
-    return dataclasses.replace(run, settings=Settings.from_env(environ), environ=environ)
-
-
-def wait_callbacks(receiver: CallbackReceiver, expected: set[str], timeout_s: float) -> None:
-    """Wait until a verified callback arrived for every media of ``expected``, or the timeout."""
-    deadline = time.monotonic() + timeout_s
-    while not expected <= receiver.media_ids() and time.monotonic() < deadline:
-        time.sleep(_POLL_S)
-
-
 def ask_api(run: Run, media_id: str) -> str:
     """GET one media from the read API; a one-line description of the answer."""
     request = urllib.request.Request(
@@ -230,7 +202,7 @@ def demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     secrets, tokens = _secrets(Settings.from_env(env), env)
     faults = Faults(error_rate=ERROR_RATE, seed=args.seed)
     library = MediaLibrary(args.seed, max_size=MAX_MEDIA_BYTES)
-    secret = "whsec_" + base64.b64encode(random_secrets.token_bytes(32)).decode()
+    secret = new_secret()
     with SimulatorThread(library, faults, tokens) as sim, CallbackReceiver(secret) as receiver:
         run = Run.create("demo", wapi_url=sim.wapi_url, cdn_url=sim.cdn_url, environ=env)
         run = with_callbacks(run, receiver.url, secret)
