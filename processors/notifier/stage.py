@@ -38,7 +38,7 @@ from mediaflow.kafka.worker import Worker, WorkerOptions
 from mediaflow.logging import get_logger, record_context, register_secrets
 from mediaflow.processors.notifier.callbacks import Callbacks
 from mediaflow.processors.notifier.delivery import Sender, guarded_sessions
-from mediaflow.processors.notifier.payload import Link, notification
+from mediaflow.processors.notifier.payload import TYPES, Link, notification
 from mediaflow.storage.objects import download_url
 from mediaflow.storage.s3 import s3_client
 from mediaflow.stored_content import attachment, content_type
@@ -82,14 +82,20 @@ class NotifierStage:
             UndecodableRecord: the value is not a media event.
             MediaflowError: the delivery failed (routed by the worker).
         """
-        note = notification(self._codec.decode(record.value), self._link)
-        if note is None:
+        event = self._codec.decode(record.value)
+        kind = TYPES.get(type(event))
+        info: MediaInfo | None = getattr(event, "info", None)
+        if kind is None or info is None:
             NOTIFICATIONS.labels("not_terminal", "").inc()
             return []
-        callback = self._callbacks.for_media(note.client_id, note.instance_id)
+        # Looked up before the notification is built: presigning its link costs more
+        # than the rest of it, and most media may belong to clients without a callback.
+        callback = self._callbacks.for_media(info.client_id, info.instance_id)
         if callback is None:
-            NOTIFICATIONS.labels("no_callback", note.type).inc()
+            NOTIFICATIONS.labels("no_callback", kind).inc()
             return []
+        note = notification(event, self._link)
+        assert note is not None  # a terminal event that describes its media
         with record_context(
             media_id=note.media_id, client_id=note.client_id, instance_id=note.instance_id
         ):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mediaflow.codec import AvroCodec
 from mediaflow.config import Secret
 from mediaflow.errors import (
     BlockedUrl,
@@ -21,12 +22,20 @@ from mediaflow.errors import (
     ProviderUnavailable,
     TransientError,
 )
-from mediaflow.processors.notifier import Callback, Callbacks, answer_error, notification
+from mediaflow.kafka.records import InRecord
+from mediaflow.processors.notifier import (
+    Callback,
+    Callbacks,
+    NotifierStage,
+    answer_error,
+    notification,
+)
 from mediaflow.url_guard import UrlPolicy
 from tests.support.notifier import SECRET, described
 from tests.support.projection import dead_lettered, detected, failed, stored
 
 EXPIRES = datetime(2026, 11, 28, 12, 5, tzinfo=UTC)
+CODEC = AvroCodec()
 
 
 def link(event: object, _info: object) -> tuple[str, datetime]:
@@ -192,3 +201,18 @@ def test_a_bad_callback_is_refused_at_start_with_what_to_fix(
         load(tmp_path, f'[clients."2"]\n{entry}\n')
     assert says in refused.value.message
     assert "u:pw" not in refused.value.message and SECRET not in refused.value.message
+
+
+async def test_a_media_of_a_client_without_callback_costs_no_presigning(tmp_path: Path) -> None:
+    def refuse(*_args: object) -> tuple[str, datetime]:
+        raise AssertionError("presigned a link nobody will receive")
+
+    stage = NotifierStage(
+        codec=CODEC,
+        callbacks=Callbacks({}, {}),
+        sender=None,  # type: ignore[arg-type]  # never reached
+        link=refuse,
+    )
+    event = described(stored("m1", 5), "c-without-callback")
+    record = InRecord("media.events", 0, 0, b"m1", CODEC.encode(event), [], None)
+    assert await stage.handle(record) == []
