@@ -39,6 +39,7 @@ MODULES = (
     "bench_downloader",
     "bench_memory",
     "bench_projection",
+    "bench_notifier",
 )
 
 # Arguments per module and mode, passed only when the module's run() accepts them.
@@ -51,6 +52,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "bench_downloader": {},
         "bench_memory": {"files": 4, "size_mb": 200, "concurrency": 4},
         "bench_projection": {"n": 200_000},
+        "bench_notifier": {"n": 5000},
         "e2e": {"rate": 10.0, "duration_s": 60.0},
     },
     "quick": {
@@ -66,6 +68,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         },
         "bench_memory": {"files": 2, "size_mb": 32, "concurrency": 2},
         "bench_projection": {"n": 2000},
+        "bench_notifier": {"n": 300},
         "e2e": {"rate": 5.0, "duration_s": 10.0},
     },
 }
@@ -161,7 +164,21 @@ TARGETS = (
         "reported",
         lambda _v: True,
     ),
+    Target(
+        "notifier signed callbacks / plain aiohttp client, same bodies",
+        "bench_notifier",
+        ("notifier_vs_plain",),
+        "reported",
+        lambda _v: True,
+    ),
     Target("e2e latency p99 (ms)", "e2e", ("latency_ms.p99",), "reported", lambda _v: True),
+    Target(
+        "e2e latency webhook accepted -> signed callback received, p99 (ms)",
+        "e2e",
+        ("callback_latency_ms.p99",),
+        "reported",
+        lambda _v: True,
+    ),
     Target("e2e media stored/s", "e2e", ("stored_per_s",), "reported", lambda _v: True),
     Target("e2e lag drained (1 = bounded)", "e2e", ("lag.bounded",), "1", lambda v: v == 1),
 )

@@ -39,11 +39,11 @@ from mediaflow.config import Settings
 from mediaflow.events import MediaDownloadRequested, MediaInfo, MediaSource
 from mediaflow.kafka.records import InRecord
 from mediaflow.processors.downloader.fetchers import Fetcher
-from mediaflow.processors.downloader.safety import UrlPolicy, guarded_connector_kwargs
 from mediaflow.processors.downloader.stage import DownloaderStage
 from mediaflow.storage.objects import MediaStore
 from mediaflow.storage.s3 import ensure_bucket, s3_client
 from mediaflow.tenants import TenantRegistry
+from mediaflow.url_guard import UrlPolicy, guarded_connector_kwargs
 from simulator import MediaLibrary, SampleMedia, SimulatorThread
 
 CONCURRENCY = 4

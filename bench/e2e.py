@@ -8,7 +8,10 @@ and how many media are stored. Results: throughput, latency percentiles
 webhook accepted -> stored, lag over time (bounded = it drains to 0 after the
 load stops (up to one transaction marker per partition), and its peak stays
 below the work offered in ``LAG_BOUND_S``). Sending starts once every consumer
-owns its partitions, so group joins are not charged to the pipeline.
+owns its partitions, so group joins are not charged to the pipeline. The
+notifier runs too, calling back a local receiver that verifies every
+signature (:mod:`simulator.callbacks`): latency webhook accepted -> callback
+received, for every media stored or dead-lettered.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from mediaflow.kafka.topics import load_layout
 from mediaflow.processors.detector.stage import STAGE as DETECTOR
 from mediaflow.processors.downloader.stage import STAGE as DOWNLOADER
 from mediaflow.tenants import TenantRegistry
+from simulator.callbacks import CallbackReceiver, new_secret, wait_callbacks, with_callbacks
 from simulator.faults import Faults
 from simulator.media import MediaLibrary
-from simulator.pipeline import Pipeline, Run, terminal_rows
+from simulator.pipeline import ROLES, Pipeline, Run, terminal_rows
 from simulator.report import TERMINAL, accepted_at, latencies_s, percentile
 from simulator.sender import send_webhooks
 from simulator.servers import SimulatorThread
@@ -40,6 +44,7 @@ SAMPLE_S = 2.0
 LAG_BOUND_S = 10.0
 MAX_MEDIA_BYTES = 300_000
 DRAIN_TIMEOUT_S = 120.0
+CALLBACK_TIMEOUT_S = 60.0
 
 
 class LagSampler(threading.Thread):
@@ -138,13 +143,18 @@ def run(
     secrets = {i: t.webhook_secret.reveal() for i, t in registry.tenants.items()}
     tokens = {i: t.wapi_token.reveal() for i, t in registry.tenants.items() if t.wapi_token}
     library = MediaLibrary(11, max_size=MAX_MEDIA_BYTES)
-    with SimulatorThread(library, Faults(seed=11), tokens) as sim:
+    secret = new_secret()
+    with (
+        SimulatorThread(library, Faults(seed=11), tokens) as sim,
+        CallbackReceiver(secret) as receiver,
+    ):
         run_ = Run.create("bench", wapi_url=sim.wapi_url, cdn_url=sim.cdn_url, environ=environ)
+        run_ = with_callbacks(run_, receiver.url, secret)
         factory = WebhookFactory(library, cdn_url=sim.cdn_url, files_url=sim.wapi_url, seed=11)
         batch = factory.mixed(round(rate * duration_s))
         run_.prepare()
         media_ids: set[str] = set()
-        with Pipeline(run_) as pipeline:
+        with Pipeline(run_, (*ROLES, "notifier")) as pipeline:
             pipeline.wait_assigned()
             sampler = LagSampler(run_, media_ids)
             sampler.start()
@@ -162,10 +172,34 @@ def run(
                 time.sleep(1.0)
             drained_at = time.time()
             store.close()
+            # Media the detector refused have no client to call back.
+            told = {r.media_id for r in rows.values() if r and r.status in TERMINAL and r.client_id}
+            wait_callbacks(receiver, told, CALLBACK_TIMEOUT_S)
             time.sleep(SAMPLE_S * 1.5)  # one more lag sample after the drain
             sampler.stop()
         run_.discard()
-    return _result(rate, duration_s, summary, rows, sent_at, drained_at, sampler.samples, run_)
+    result = _result(rate, duration_s, summary, rows, sent_at, drained_at, sampler.samples, run_)
+    return result | _callbacks(summary, receiver, told)
+
+
+def _callbacks(summary: Any, receiver: CallbackReceiver, told: set[str]) -> dict[str, Any]:
+    """Latency webhook accepted -> signed callback received, and how many arrived."""
+    accepted = accepted_at(summary.deliveries)
+    latency = [
+        max(0.0, at - accepted[media_id])
+        for media_id, at in receiver.received_at.items()
+        if media_id in told and media_id in accepted
+    ]
+    return {
+        "callbacks": {
+            "expected": len(told),
+            "delivered": len(receiver.media_ids() & told),
+            "refused_signatures": receiver.refused,
+        },
+        "callback_latency_ms": {
+            f"p{int(q * 100)}": round(1000 * percentile(latency, q)) for q in (0.5, 0.95, 0.99)
+        },
+    }
 
 
 def _result(

@@ -198,6 +198,8 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     metrics_port: int = _bounded(0, 0, MAX_PORT)
     batch_max_records: int = _bounded(500, 1)
+    notifier_concurrency: int = _bounded(32, 1)
+    callback_timeout_s: float = _positive(10.0)
     batch_max_interval_s: float = _positive(0.5)
     max_media_per_webhook: int = _bounded(10, 1)
     log_format: str = "auto"

@@ -171,6 +171,7 @@ class MediaStored:
     fetch_path: str
     duration_ms: int
     attempt: int
+    info: MediaInfo | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -185,6 +186,7 @@ class MediaDeadLettered:
     error_kind: str
     error_message: str
     attempt: int
+    info: MediaInfo | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

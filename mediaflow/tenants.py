@@ -22,6 +22,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mediaflow.config import Secret
 from mediaflow.errors import ConfigError
@@ -73,22 +74,7 @@ class TenantRegistry:
 
         """
         env = os.environ if environ is None else environ
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigError(
-                f"tenant registry {path} does not exist; start from deploy/tenants.toml "
-                "or set MEDIAFLOW_TENANTS_FILE"
-            ) from exc
-        except OSError as exc:  # a directory, no permission...
-            raise ConfigError(f"tenant registry {path} cannot be read: {exc.strerror}") from exc
-        except UnicodeDecodeError as exc:
-            raise ConfigError(
-                f"tenant registry {path} is not UTF-8 text (bad byte at {exc.start}); "
-                "save it as UTF-8"
-            ) from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"tenant registry {path} is not valid TOML: {exc}") from exc
+        data = read_registry(path)
         entries = data.get("tenants", {})
         if not isinstance(entries, dict):
             raise ConfigError(f"tenant registry {path}: tenants must be a table of instances")
@@ -101,6 +87,29 @@ class TenantRegistry:
                 )
             tenants[instance_id] = _tenant(instance_id, entry, env, Path(path))
         return cls(tenants)
+
+
+def read_registry(path: Path) -> dict[str, Any]:
+    """The registry file as TOML data (its tenants, and the API's tokens).
+
+    Raises:
+        ConfigError: the file is missing, unreadable, not UTF-8 or not TOML.
+    """
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"tenant registry {path} does not exist; start from deploy/tenants.toml "
+            "or set MEDIAFLOW_TENANTS_FILE"
+        ) from exc
+    except OSError as exc:  # a directory, no permission...
+        raise ConfigError(f"tenant registry {path} cannot be read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"tenant registry {path} is not UTF-8 text (bad byte at {exc.start}); save it as UTF-8"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"tenant registry {path} is not valid TOML: {exc}") from exc
 
 
 def _tenant(
@@ -130,36 +139,47 @@ def _tenant(
         instance_id=instance_id,
         client_id=str(entry["client_id"]),
         provider=provider,
-        webhook_secret=_secret(instance_id, "webhook_secret", entry, env),
-        wapi_token=_secret(instance_id, "wapi_token", entry, env),
+        webhook_secret=resolve_secret(f"tenant {instance_id!r}", "webhook_secret", entry, env),
+        wapi_token=resolve_secret(f"tenant {instance_id!r}", "wapi_token", entry, env),
         fetch_order=order,
     )
 
 
-def _secret(
-    instance_id: str, name: str, entry: Mapping[str, object], env: Mapping[str, str]
+def resolve_secret(
+    owner: str, name: str, entry: Mapping[str, object], env: Mapping[str, str]
 ) -> Secret:
+    """Resolve the secret ``name`` of a registry entry from its ``<name>_env`` or ``<name>_file``.
+
+    Args:
+        owner: how errors name the entry (``tenant 'X'``).
+        name: the secret's name (``webhook_secret``).
+        entry: the entry's table.
+        env: the environment to read ``<name>_env`` from.
+
+    Returns:
+        The secret, empty when the entry declares none.
+
+    Raises:
+        ConfigError: the variable is unset, the file unreadable, or the secret
+            is written inline.
+    """
     if f"{name}_env" in entry:
         variable = str(entry[f"{name}_env"])
         if variable not in env:
-            raise ConfigError(
-                f"tenant {instance_id!r}: {name}_env names {variable}, which is not set"
-            )
+            raise ConfigError(f"{owner}: {name}_env names {variable}, which is not set")
         return Secret(env[variable])
     if f"{name}_file" in entry:
         file = Path(str(entry[f"{name}_file"]))
         try:
             return Secret(file.read_text().strip())
         except OSError as exc:
-            raise ConfigError(
-                f"tenant {instance_id!r}: cannot read {name}_file {file}: {exc.strerror}"
-            ) from exc
+            raise ConfigError(f"{owner}: cannot read {name}_file {file}: {exc.strerror}") from exc
     if name in entry:
         raise ConfigError(
-            f"tenant {instance_id!r}: put {name} in an environment variable ({name}_env) "
+            f"{owner}: put {name} in an environment variable ({name}_env) "
             f"or a file ({name}_file), not in the registry itself"
         )
     return Secret("")
 
 
-__all__ = ["FETCH_PATHS", "Tenant", "TenantRegistry"]
+__all__ = ["FETCH_PATHS", "Tenant", "TenantRegistry", "read_registry", "resolve_secret"]

@@ -21,7 +21,9 @@ What happens:
 4. the demo waits, with a progress line, until the projection shows every
    media of every accepted webhook in a terminal state (stored or dead-lettered);
 5. it checks every stored object's bytes against the sample's sha256, asks the
-   API about one media, prints the summary, and stops every child.
+   API about one media, waits until the notifier's signed callbacks reached the
+   demo's receiver (:mod:`simulator.callbacks`) for every stored or
+   dead-lettered media, prints the summary, and stops every child.
 """
 
 from __future__ import annotations
@@ -43,9 +45,11 @@ from mediaflow.errors import MediaflowError
 from mediaflow.media_state import MediaRow
 from mediaflow.storage.s3 import s3_client
 from mediaflow.tenants import TenantRegistry
+from simulator.callbacks import CallbackReceiver, new_secret, wait_callbacks, with_callbacks
+from simulator.callbacks import summary as callback_summary
 from simulator.faults import Faults
 from simulator.media import MediaLibrary, SampleMedia
-from simulator.pipeline import Pipeline, Run, terminal_rows
+from simulator.pipeline import ROLES, Pipeline, Run, terminal_rows
 from simulator.report import TERMINAL, Outcome, accepted_at, render, summarize
 from simulator.sender import SendSummary, send_webhooks
 from simulator.servers import SimulatorThread
@@ -58,6 +62,7 @@ EXPIRED_COUNT = 2
 TAMPERED_COUNT = 1
 MAX_MEDIA_BYTES = 1_000_000
 _POLL_S = 1.0
+CALLBACK_WAIT_S = 60.0
 
 
 def local_environment(environ: Mapping[str, str], env_file: Path = LOCAL_ENV) -> dict[str, str]:
@@ -197,8 +202,10 @@ def demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     secrets, tokens = _secrets(Settings.from_env(env), env)
     faults = Faults(error_rate=ERROR_RATE, seed=args.seed)
     library = MediaLibrary(args.seed, max_size=MAX_MEDIA_BYTES)
-    with SimulatorThread(library, faults, tokens) as sim:
+    secret = new_secret()
+    with SimulatorThread(library, faults, tokens) as sim, CallbackReceiver(secret) as receiver:
         run = Run.create("demo", wapi_url=sim.wapi_url, cdn_url=sim.cdn_url, environ=env)
+        run = with_callbacks(run, receiver.url, secret)
         factory = WebhookFactory(
             library, cdn_url=sim.cdn_url, files_url=sim.wapi_url, seed=args.seed
         )
@@ -210,7 +217,7 @@ def demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             f"{len(expired)} expired, {len(tampered)} tampered"
         )
         run.prepare()
-        with Pipeline(run) as pipeline:
+        with Pipeline(run, (*ROLES, "notifier")) as pipeline:
             print(f"  pipeline starting (logs in {run.directory}/)", flush=True)
             pipeline.wait_assigned()
             print("  pipeline up: every consumer owns its partitions", flush=True)
@@ -226,16 +233,24 @@ def demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             outcome = summarize(expected, rows, accepted_at(summary.deliveries), verified)
             example = next((r.media_id for r in present if r.status == "stored"), None)
             api_answer = ask_api(run, example) if example else "no stored media to ask about"
+            # Media the detector refused have no client to call back (no MediaDetected).
+            told = {r.media_id for r in present if r.status in TERMINAL and r.client_id}
+            wait_callbacks(receiver, told, CALLBACK_WAIT_S)
+            callbacks = callback_summary(receiver, told)
         if not args.keep_topics:
             run.delete_topics()
     unanswered = [d for d in summary.rejected if d.status == 0 or d.status >= 500]
     print()
     print(render(outcome))
     print(f"API GET /media/{example}: {api_answer}")
+    print(callbacks)
     print(where_to_look(run, outcome, example))
     if unanswered:
         print(f"LOST: {len(unanswered)} webhooks got no answer or a 5xx")
-    if outcome.lost or unanswered:
+    uncalled = not told <= receiver.media_ids()
+    if uncalled:
+        print("LOST: callbacks of some stored or dead-lettered media never arrived")
+    if outcome.lost or unanswered or uncalled:
         print("RESULT: FAILED, something was lost (see above)")
         return 1
     print("RESULT: nothing lost")

@@ -52,6 +52,7 @@ _ASSIGNED = {
     "detector": "partitions_assigned",
     "downloader": "partitions_assigned",
     "projection": "projection_assigned",
+    "notifier": "partitions_assigned",
 }
 
 

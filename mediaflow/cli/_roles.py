@@ -19,6 +19,7 @@ from mediaflow.errors import UsageError
 from mediaflow.kafka.stage_runner import StageSpec, run_stage
 from mediaflow.processors.detector import stage as detector
 from mediaflow.processors.downloader import stage as downloader
+from mediaflow.processors.notifier import stage as notifier
 from mediaflow.processors.projection import api, consumer
 from mediaflow.producers.webhook import metrics as webhook_metrics
 from mediaflow.producers.webhook import server as webhooks
@@ -29,6 +30,7 @@ PROCESSORS: dict[str, StageSpec] = {
     "detector": detector.STAGE,
     "downloader": downloader.STAGE,
     "projection": consumer.STAGE,
+    "notifier": notifier.STAGE,
 }
 """The roles that consume Kafka: the ones ``--idle-exit`` can drain."""
 
@@ -38,10 +40,17 @@ SERVERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
 }
 """The HTTP roles."""
 
-ROLES = ("webhooks", "detector", "downloader", "projection", "api")
+ROLES = ("webhooks", "detector", "downloader", "projection", "notifier", "api")
+RELOADING = ("webhooks", "api")
+"""Roles that reload their part of the tenant registry on SIGHUP (tenants; API tokens)."""
 """Every role, in data-flow order (``run all`` starts them in this order)."""
 
-PROCESSOR_METRICS_PORTS = {"detector": 9101, "downloader": 9102, "projection": 9103}
+PROCESSOR_METRICS_PORTS = {
+    "detector": 9101,
+    "downloader": 9102,
+    "projection": 9103,
+    "notifier": 9104,
+}
 """Where ``mediaflow run all`` exposes each processor's Prometheus metrics."""
 
 
@@ -136,9 +145,7 @@ def run_all(settings: Settings) -> int:
         env = dict(os.environ)
         if role in PROCESSOR_METRICS_PORTS:
             env["MEDIAFLOW_METRICS_PORT"] = str(PROCESSOR_METRICS_PORTS[role])
-        children.append(
-            Child(role, mediaflow_command("run", role), env, reloads=role == "webhooks")
-        )
+        children.append(Child(role, mediaflow_command("run", role), env, reloads=role in RELOADING))
     print(
         "mediaflow is running:\n"
         f"  webhooks  http://{settings.webhook_host}:{settings.webhook_port}/webhooks/wapi "

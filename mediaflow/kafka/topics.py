@@ -82,6 +82,13 @@ class TopicLayout:
         )
 
     @property
+    def notify_retry_tiers(self) -> tuple[RetryTier, ...]:
+        """The notifier's retry tiers in declared order (role ``notify_retry``)."""
+        return tuple(
+            RetryTier(s.name, float(s.delay_s or 0)) for s in self.specs if s.role == "notify_retry"
+        )
+
+    @property
     def webhooks(self) -> str:
         """Raw webhook envelopes."""
         return self.by_role("webhooks").name

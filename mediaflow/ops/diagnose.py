@@ -15,13 +15,17 @@ run lists every problem):
    downloader's guarded client (:mod:`mediaflow.processors.downloader.client`): the SSRF
    guard checks every hop and the token never follows a redirect to another
    origin;
-6. the webhook receiver answers ``GET /healthz`` (a plain request to our own
+6. each callback declared in the tenant registry loads (URL, secret) and its
+   host resolves only to addresses the outgoing guard allows it (the notifier
+   sends nothing here: there is no harmless signed request);
+7. the webhook receiver answers ``GET /healthz`` (a plain request to our own
    receiver, which carries no credential).
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import urllib.error
 import urllib.request
 import uuid
@@ -43,10 +47,11 @@ from mediaflow.errors import (
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import check, load_layout
 from mediaflow.processors.downloader.client import GuardedClient, guarded_session
-from mediaflow.processors.downloader.safety import UrlPolicy
+from mediaflow.processors.notifier.callbacks import Callback, Callbacks
 from mediaflow.storage.projection import open_store
 from mediaflow.storage.s3 import error_code, s3_client, translate
 from mediaflow.tenants import Tenant, TenantRegistry
+from mediaflow.url_guard import UrlPolicy
 
 PROBE_PREFIX = ".mediaflow-probe/"
 OK_MARK = "✔"
@@ -250,6 +255,47 @@ async def _check_token(client: GuardedClient, url: str, instance_id: str, tenant
     return Check(name, True, f"accepted (HTTP {status} to an empty request)")
 
 
+def check_callbacks(settings: Settings) -> list[Check]:
+    """Each declared callback loads and resolves to addresses the outgoing guard allows."""
+    try:
+        callbacks = Callbacks.load(
+            settings.tenants_file, allow_private=settings.downloader.allow_private_addresses
+        )
+    except MediaflowError as exc:
+        return [
+            Check(
+                "callbacks",
+                False,
+                exc.message,
+                "fix the callback entries of MEDIAFLOW_TENANTS_FILE",
+            )
+        ]
+    return [_check_callback(callback) for callback in callbacks.declared()]
+
+
+def _check_callback(callback: Callback) -> Check:
+    name = f"callback {callback.owner}"
+    try:
+        found = socket.getaddrinfo(callback.host, None, proto=socket.IPPROTO_TCP)
+        callback.policy.check_addresses(callback.host, [str(a[4][0]) for a in found])
+    except OSError as exc:
+        return Check(
+            name,
+            False,
+            f"{callback.host} does not resolve ({type(exc).__name__})",
+            "check callback_url in the tenant registry",
+        )
+    except BlockedUrl as exc:
+        return Check(
+            name,
+            False,
+            exc.message,
+            "if the platform receives callbacks on a private address, set "
+            "callback_private = true for this client or instance",
+        )
+    return Check(name, True, f"{callback.host} resolves to allowed addresses")
+
+
 def check_webhook(settings: Settings, timeout: float) -> Check:
     """The webhook receiver answers ``GET /healthz``."""
     url = f"http://{settings.webhook_host}:{settings.webhook_port}/healthz"
@@ -282,6 +328,7 @@ def run_checks(settings: Settings, *, timeout: float = 5.0, s3: Any = None) -> l
         checks += check_tokens(settings, registry, timeout)
     except MediaflowError as exc:
         checks.append(Check("tenants", False, exc.message, "fix MEDIAFLOW_TENANTS_FILE"))
+    checks += check_callbacks(settings)
     checks.append(check_webhook(settings, timeout))
     return checks
 
@@ -290,6 +337,7 @@ __all__ = [
     "Check",
     "check_broker",
     "check_bucket",
+    "check_callbacks",
     "check_projection",
     "check_tokens",
     "check_topics",

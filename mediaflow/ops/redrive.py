@@ -6,11 +6,14 @@ with provenance headers (``mediaflow.redrive.*``) and fresh retry headers
 
 * the first retry tier, for download requests (the downloader reads it at
   once because there is no due time), or
+* the first of the notifier's retry tiers, for a notification, always: back
+  on ``media.events`` every consumer would read its event again;
 * the original topic, for everything else (a webhook the detector could not
   read has no retry tier) and whenever ``--to-original`` is given,
 
-together with a ``MediaRedriven`` event on the media event log, all in one
-Kafka transaction per batch. A dead letter whose value was too large to copy
+together with a ``MediaRedriven`` event on the media event log (not for a
+notification: the media itself is not processed again), all in one Kafka
+transaction per batch. A dead letter whose value was too large to copy
 (``dlq.value.omitted``) is sent with its original, read back from where its
 ``dlq.original.*`` headers point (:func:`with_originals`); when that is gone,
 it is refused rather than sent empty. The redrive headers travel with the record, so
@@ -41,6 +44,7 @@ from mediaflow.kafka.records import OutRecord
 from mediaflow.kafka.scan import fetch
 from mediaflow.kafka.topics import TopicLayout
 from mediaflow.ops.dlq import DeadLetterView
+from mediaflow.processors.notifier.stage import NAME as NOTIFIER
 
 _REDRIVE_HEADERS = frozenset(
     {
@@ -77,6 +81,8 @@ def target_topic(view: DeadLetterView, layout: TopicLayout, *, to_original: bool
 
     Returns ``None`` when the record names no original topic and is no download request.
     """
+    if view.stage == NOTIFIER and layout.notify_retry_tiers:
+        return layout.notify_retry_tiers[0].topic
     retry_topics = {t.topic for t in layout.retry_tiers}
     is_download = view.record_type == MediaDownloadRequested.__name__ or view.original_topic in (
         retry_topics | {layout.download_requests}
@@ -173,11 +179,11 @@ def plan_redrive(
 
 
 def redriven_event(item: RedriveItem, plan: RedrivePlan) -> MediaRedriven | None:
-    """The ``MediaRedriven`` event for one item (``None`` when no media id is known).
+    """The ``MediaRedriven`` event of one item; ``None`` without a media id or for a notification.
 
     It carries the dead letter's trace context, so the media's trace goes on.
     """
-    if not item.view.media_id:
+    if not item.view.media_id or item.view.stage == NOTIFIER:
         return None
     return MediaRedriven(
         event_id=new_event_id(),

@@ -4,9 +4,9 @@ from mediaflow.backoff import Backoff
 from mediaflow.processors.downloader.client import GuardedClient, guarded_session
 from mediaflow.processors.downloader.fetchers import Fetcher, Source, fetch_paths, status_error
 from mediaflow.processors.downloader.keys import content_type, extension, object_key
-from mediaflow.processors.downloader.safety import UrlPolicy
 from mediaflow.processors.downloader.stage import STAGE, DownloaderStage, open_worker
 from mediaflow.processors.downloader.streaming import size_limit, transfer
+from mediaflow.url_guard import UrlPolicy
 
 __all__ = [
     "Backoff",

@@ -3,7 +3,7 @@
 Used by the fetchers and by ``mediaflow diagnose``, so whatever sends a
 provider token or a media key sends it the same way. aiohttp never follows a
 redirect itself (``allow_redirects=False``); :class:`GuardedClient` follows at
-most :data:`~.safety.MAX_REDIRECTS`, checking each hop with the URL policy, and
+most :data:`~mediaflow.url_guard.MAX_REDIRECTS`, checking each hop with the URL policy, and
 the session's resolver (:func:`guarded_session`) checks every address it
 connects to.
 
@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from mediaflow.errors import BlockedUrl, ErrorKind, ProviderUnavailable
-from mediaflow.processors.downloader.safety import (
+from mediaflow.url_guard import (
     MAX_REDIRECTS,
     UrlPolicy,
     guarded_connector_kwargs,
@@ -147,7 +147,7 @@ class GuardedClient:
 
         Raises:
             BlockedUrl: a URL or a redirect is off limits, or more than
-                :data:`~.safety.MAX_REDIRECTS` redirects.
+                :data:`~mediaflow.url_guard.MAX_REDIRECTS` redirects.
             ProviderUnavailable: the connection failed or timed out.
         """
         hop = Hop(method, url, dict(headers or {}), json)
@@ -197,7 +197,7 @@ def guarded_session(policy: UrlPolicy) -> aiohttp.ClientSession:
     """An aiohttp session whose connections go only where ``policy`` allows.
 
     No connection limit (the caller bounds its concurrency), no proxy from the
-    environment, no DNS cache (see :func:`~.safety.guarded_connector_kwargs`).
+    environment, no DNS cache (see :func:`~mediaflow.url_guard.guarded_connector_kwargs`).
     """
     connector = aiohttp.TCPConnector(limit=0, **guarded_connector_kwargs(policy))
     return aiohttp.ClientSession(connector=connector)

@@ -41,9 +41,9 @@ from mediaflow.errors import (
 )
 from mediaflow.events import MediaDownloadRequested
 from mediaflow.processors.downloader.client import GuardedClient, network_error
-from mediaflow.processors.downloader.safety import UrlPolicy
 from mediaflow.retry_after import retry_after_seconds
 from mediaflow.tenants import Tenant
+from mediaflow.url_guard import UrlPolicy
 
 CHUNK_SIZE = 1024 * 1024
 WHATSAPP_ORIGIN = "https://web.whatsapp.com"

@@ -63,11 +63,11 @@ from mediaflow.processors.downloader import keys
 from mediaflow.processors.downloader.client import guarded_session
 from mediaflow.processors.downloader.fallback import PathFailure, verdict
 from mediaflow.processors.downloader.fetchers import Fetcher, fetch_paths
-from mediaflow.processors.downloader.safety import UrlPolicy
 from mediaflow.processors.downloader.streaming import refuse_declared_oversize, size_limit, transfer
 from mediaflow.storage.objects import STAGING_PREFIX, MediaStore, StoredObject
 from mediaflow.storage.s3 import s3_client
 from mediaflow.tenants import Tenant, TenantRegistry
+from mediaflow.url_guard import UrlPolicy
 from mediaflow.whatsapp import MediaDecryptor, decode_b64_field
 
 log = get_logger("mediaflow.downloader")
@@ -158,6 +158,7 @@ class DownloaderStage:
                 fetch_path=path,
                 duration_ms=int(seconds * 1000),
                 attempt=record.attempt,
+                info=info,
             )
             return [self._event(event)]
 
@@ -201,6 +202,7 @@ class DownloaderStage:
             error_kind=decision.kind.value,
             error_message=scrub(decision.message)[:1000],
             attempt=decision.attempt,
+            info=info,
         )
         return [self._event(dead)]
 

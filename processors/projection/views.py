@@ -31,6 +31,7 @@ _INT64 = range(-(2**63), 2**63)
 _LIST_PARAMS = {
     "client_id",
     "instance_id",
+    "message_id",
     "status",
     "media_type",
     "since",
@@ -153,6 +154,9 @@ def parse_query(params: Mapping[str, str], keys: list[str]) -> MediaQuery:
     repeated = sorted({k for k in keys if keys.count(k) > 1})
     if repeated:
         raise Invalid(f"parameter(s) given more than once: {', '.join(repeated)}")
+    if "message_id" in params and "instance_id" not in params:
+        # A message id is unique only within its instance (and the index starts there).
+        raise Invalid("message_id needs instance_id: a message id is unique only per instance")
     status = params.get("status")
     if status is not None and status not in MediaStatus.__members__.values():
         raise Invalid(f"status must be one of {', '.join(s.value for s in MediaStatus)}")
@@ -169,6 +173,7 @@ def parse_query(params: Mapping[str, str], keys: list[str]) -> MediaQuery:
     return MediaQuery(
         client_id=params.get("client_id"),
         instance_id=params.get("instance_id"),
+        message_id=params.get("message_id"),
         status=status,
         media_type=media_type,
         since_ms=since,

@@ -205,7 +205,7 @@ class SqlStore(abc.ABC):
         ph = self.ph
         where: list[str] = []
         params: list[Any] = []
-        for column in ("client_id", "instance_id", "status", "media_type"):
+        for column in ("client_id", "instance_id", "message_id", "status", "media_type"):
             value = getattr(query, column)
             if value is not None:
                 where.append(f"{column} = {ph}")
@@ -228,18 +228,28 @@ class SqlStore(abc.ABC):
             rows = [_row(v) for v in cur.fetchall()]
         yield from rows
 
-    def stats(self) -> Stats:
-        """Counts by status, media type and client; oldest in-flight media; dead letters."""
+    def stats(self, client_id: str | None = None) -> Stats:
+        """Counts by status, media type and client; oldest in-flight media; dead letters.
+
+        Args:
+            client_id: count only this client's media (``None``: every client's).
+        """
         in_flight = [s.value for s in IN_FLIGHT]
+        scope, params = (
+            ("", []) if client_id is None else (f" AND client_id = {self.ph}", [client_id])
+        )
         with self._cursor() as cur:
             groups = {}
             for column in ("status", "media_type", "client_id"):
-                cur.execute(f"SELECT {column}, COUNT(*) FROM media GROUP BY {column}")
+                cur.execute(
+                    f"SELECT {column}, COUNT(*) FROM media WHERE TRUE{scope} GROUP BY {column}",
+                    params,
+                )
                 groups[column] = {str(k) if k is not None else "unknown": int(n) for k, n in cur}
             cur.execute(
                 "SELECT MIN(created_at) FROM media "
-                f"WHERE status IN ({self._marks(len(in_flight))})",
-                in_flight,
+                f"WHERE status IN ({self._marks(len(in_flight))}){scope}",
+                [*in_flight, *params],
             )
             oldest = cur.fetchone()[0]
         return Stats(

@@ -40,6 +40,7 @@ class MediaQuery:
 
     client_id: str | None = None
     instance_id: str | None = None
+    message_id: str | None = None
     status: str | None = None
     media_type: str | None = None
     since_ms: int | None = None
@@ -118,8 +119,12 @@ class ProjectionStore(Protocol):
         """Every row, ordered by ``media_id`` (comparisons, changelog)."""
         ...
 
-    def stats(self) -> Stats:
-        """Counts by status, media type and client; oldest in-flight media; dead letters."""
+    def stats(self, client_id: str | None = None) -> Stats:
+        """Counts by status, media type and client; oldest in-flight media; dead letters.
+
+        Args:
+            client_id: count only this client's media (``None``: every client's).
+        """
         ...
 
     def daily_counts(

@@ -166,7 +166,12 @@ def test_every_secret_the_tenant_registry_names_is_provided(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", [n for n in MEDIAFLOW_SERVICES if role_of(n) in ("downloader", "api") or "storage" in n]
+    "name",
+    [
+        n
+        for n in MEDIAFLOW_SERVICES
+        if role_of(n) in ("downloader", "notifier", "api") or "storage" in n
+    ],
 )
 def test_the_s3_credentials_are_minios(name: str) -> None:
     settings = Settings.from_env(service_env(name))

@@ -208,7 +208,8 @@ def test_each_role_gets_only_the_secrets_it_needs(manifests, name: str) -> None:
     from_secrets = {e["secretRef"]["name"] for e in container.get("envFrom", [])}
     mounted = {v.get("secret", {}).get("secretName") for v in pod_spec(found)["volumes"]}
 
-    assert ("MEDIAFLOW_S3_SECRET_KEY" in env) == (name in ("downloader", "api"))
+    # The notifier presigns the link each notification carries.
+    assert ("MEDIAFLOW_S3_SECRET_KEY" in env) == (name in ("downloader", "notifier", "api"))
     assert ("MEDIAFLOW_PROJECTION_DB_URL" in env) == (name in ("projection", "api"))
     assert ("MEDIAFLOW_API_TOKEN" in env) == (name == "api")
     tenants = "mediaflow-tenant-secrets"

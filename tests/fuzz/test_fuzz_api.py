@@ -101,6 +101,7 @@ VALUES = {
     "media_type": st.sampled_from(["image", "document"]) | any_text,
     "client_id": st.just("c1") | any_text,
     "instance_id": st.just("i1") | any_text,
+    "message_id": st.just("wamid.A") | any_text,
     "x": any_text,
 }
 query = st.lists(
@@ -110,7 +111,16 @@ query = st.lists(
 )
 media_id = st.one_of(st.sampled_from(["m01", "m02", "m03"]), any_text.filter(bool))
 route = st.sampled_from(
-    ["/media", "/media", "/media", "/stats", "/stats/daily", "/media/{}", "/media/{}/download"]
+    [
+        "/media",
+        "/media",
+        "/media",
+        "/stats",
+        "/stats/daily",
+        "/media/{}",
+        "/media/{}/download",
+        "/instances/i1/messages/{}/media",
+    ]
 )
 authorization = st.one_of(
     st.just(f"Bearer {TOKEN}".encode()),

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from mediaflow.processors.downloader.safety import UrlPolicy
+from mediaflow.url_guard import UrlPolicy
 
 ORIGIN_ADDRESS = "127.0.0.1"
 """The one address the tests trust: the fake origin's."""

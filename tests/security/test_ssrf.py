@@ -20,7 +20,7 @@ from mediaflow.config import DownloaderSettings
 from mediaflow.errors import BlockedUrl, ErrorKind
 from mediaflow.events import MediaDownloadRequested, MediaInfo, MediaSource, MediaType
 from mediaflow.processors.downloader.fetchers import Fetcher
-from mediaflow.processors.downloader.safety import GuardedResolver
+from mediaflow.url_guard import GuardedResolver
 from tests.security.ssrf_support import (
     INTERNAL_NAMES,
     ORIGIN_ADDRESS,

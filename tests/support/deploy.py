@@ -12,13 +12,13 @@ DEPLOY = REPO_ROOT / "deploy"
 PIPELINE_ROLES = tuple(ROLES)
 """Every long-running role of ``mediaflow run``: each needs a workload."""
 
-TRANSACTIONAL_ROLES = ("detector", "downloader")
+TRANSACTIONAL_ROLES = ("detector", "downloader", "notifier")
 """The stages whose Kafka transactional id is derived from ``MEDIAFLOW_INSTANCE_NAME``
-(``processors/detector/stage.py``, ``processors/downloader/stage.py``): each copy
+(``processors/<stage>/stage.py``): each copy
 needs a name that survives its restarts and that no other copy has."""
 
-TENANT_ROLES = ("webhooks", "downloader")
-"""The roles that load the tenant registry (webhook secrets, W-API tokens)."""
+TENANT_ROLES = ("webhooks", "downloader", "notifier")
+"""The roles that load the tenant registry (webhook secrets, W-API tokens, callback secrets)."""
 
 
 def read_env_file(path: Path) -> dict[str, str]:

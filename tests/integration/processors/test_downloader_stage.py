@@ -57,6 +57,7 @@ async def test_every_media_type_is_stored_with_its_key_content_type_and_hash(
     for req, m in zip(requests, media, strict=True):
         event = stored[req.media_id]
         assert event.sha256 == m.sha256_hex and event.size == m.size
+        assert event.info == req.info  # the log describes the media without its request
         expected_prefix = (
             f"cliente_7/instance_{INSTANCE}/{m.media_type.value}/2025/01/02/{req.info.message_id}-"
         )
@@ -137,6 +138,7 @@ async def test_expired_cdn_media_is_dead_lettered_as_expired(make_settings, tmp_
     assert dlq[h.DLQ_ERROR_KIND] == "expired" and dlq[h.DLQ_MEDIA_ID] == req.media_id
     [dead] = of_type(settings, MediaDeadLettered)
     assert dead.error_kind == "expired"
+    assert dead.info == req.info
     assert not objects(settings)
 
 

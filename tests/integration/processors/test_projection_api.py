@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import socket
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -65,6 +67,18 @@ async def test_the_bucket_itself_stays_private(client: TestClient, settings: Set
     assert refused.value.code == 403
 
 
+async def test_a_message_lookup_links_to_the_stored_object(
+    client: TestClient, settings: Settings
+) -> None:
+    headers = {"Authorization": f"Bearer {settings.api_token.reveal()}"}
+    row = await (await client.get("/media/m1", headers=headers)).json()
+    url = f"/instances/{row['instance_id']}/messages/{row['message_id']}/media"
+    [item] = (await (await client.get(url, headers=headers)).json())["items"]
+    assert (item["media_id"], item["size"]) == ("m1", len(BODY))
+    with urllib.request.urlopen(item["download_url"], timeout=10) as fetched:
+        assert fetched.read() == BODY
+
+
 def test_the_api_role_closes_a_connection_that_never_sends_a_whole_request(
     make_settings: Callable[..., Settings],
 ) -> None:
@@ -102,6 +116,33 @@ def test_the_api_role_answers_503_to_connections_past_its_open_files_limit(
         assert head.startswith(b"HTTP/1.1 503 ")
         assert json.loads(body)["error"] == "too_many_connections"
         assert eventually(lambda: _answers(stats), timeout=20)  # served again once they left
+    finally:
+        api.terminate()
+        assert api.wait(timeout=30) == 0
+
+
+def test_the_api_role_reloads_client_tokens_on_sighup(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    token_file = tmp_path / "acme.token"
+    token_file.write_text("acme-first-token-0123456789")
+    registry = tmp_path / "tenants.toml"
+    registry.write_text(f'[api_tokens.acme]\nclient_id = "2"\ntoken_file = "{token_file}"\n')
+    settings = make_settings(create=False, api_port=free_port(), tenants_file=registry)
+    api = spawn_role("api", settings)
+
+    def stats_with(token: str) -> urllib.request.Request:
+        return urllib.request.Request(
+            f"http://127.0.0.1:{settings.api_port}/stats",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    try:
+        assert eventually(lambda: _answers(stats_with("acme-first-token-0123456789")), timeout=30)
+        token_file.write_text("acme-second-token-0123456789")
+        api.send_signal(signal.SIGHUP)
+        assert eventually(lambda: _answers(stats_with("acme-second-token-0123456789")), timeout=20)
+        assert not _answers(stats_with("acme-first-token-0123456789"))
     finally:
         api.terminate()
         assert api.wait(timeout=30) == 0

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
+from mediaflow.events import MediaDetected
 from mediaflow.kafka.stage_runner import run_stage
 from mediaflow.kafka.topics import TopicLayout
 from mediaflow.processors.projection import consumer as projection
@@ -44,3 +46,28 @@ def test_the_latest_state_of_a_media_on_the_changelog_follows_the_projection_to_
     assert (states["m1"]["status"], states["m1"]["attempts"]) == ("stored", 1)
     assert states["m1"]["sha256"] and states["m1"]["object_key"]
     assert states["m2"]["status"] == "detected"
+
+
+def test_a_plain_consumer_rebuilds_which_media_each_message_has_from_the_changelog(
+    settings: Settings, layout: TopicLayout
+) -> None:
+    """What the README promises a platform reading Kafka directly, with no mediaflow code."""
+
+    def of(media_id: str, message: str) -> MediaDetected:
+        event = detected(media_id, instance="i7")
+        return dataclasses.replace(event, info=dataclasses.replace(event.info, message_id=message))
+
+    publish(settings, layout, [of("a1", "wamid.A"), of("a2", "wamid.A"), of("b1", "wamid.B")])
+    publish(settings, layout, [stored("a1", 5)])
+    assert run_stage(projection.STAGE, settings, idle_exit_s=1.5) == 0
+
+    by_message: dict[tuple[str, str], dict[str, str]] = {}
+    for message in sorted(read_all(settings, layout.media_state), key=lambda m: m.offset()):
+        row = json.loads(message.value())  # key: the media id, value: GET /media/{id}
+        assert message.key().decode() == row["media_id"]
+        media = by_message.setdefault((row["instance_id"], row["message_id"]), {})
+        media[row["media_id"]] = row["status"]
+    assert by_message == {
+        ("i7", "wamid.A"): {"a1": "stored", "a2": "detected"},
+        ("i7", "wamid.B"): {"b1": "detected"},
+    }

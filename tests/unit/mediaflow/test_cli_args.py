@@ -72,5 +72,5 @@ def test_idle_exit_for_a_role_that_does_not_drain_is_refused_not_ignored(
     assert main(["run", role, "--idle-exit", "5"]) == 1
     assert capsys.readouterr().err == (
         "mediaflow run: --idle-exit applies to the processor roles only "
-        "(detector, downloader, projection); the others serve until stopped\n"
+        "(detector, downloader, projection, notifier); the others serve until stopped\n"
     )

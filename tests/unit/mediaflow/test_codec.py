@@ -345,3 +345,35 @@ def strings(value):
 def test_only_lone_surrogates_are_replaced():
     record = MediaDeadLettered(**COMMON, error_kind="x", error_message=HOSTILE, attempt=1)
     assert CODEC.decode(CODEC.encode(record)).error_message == SAFE
+
+
+@pytest.mark.parametrize("name", ["MediaStored", "MediaDeadLettered"])
+def test_events_written_before_they_carried_info_decode_without_it(name: str) -> None:
+    """The first version of each schema is kept in schemas/history/: the log keeps those."""
+    old = fastavro.schema.load_schema(SCHEMA_DIR / "history" / f"io.mediaflow.{name}.v1.avsc")
+    parsed = fastavro.parse_schema(old)
+    assert "info" not in [f["name"] for f in parsed["fields"]]
+    fingerprint = bytes.fromhex(
+        fastavro.schema.fingerprint(
+            fastavro.schema.to_parsing_canonical_form(parsed), "CRC-64-AVRO"
+        )
+    )
+    fields = {"event_id": "e", "media_id": "m", "occurred_at": NOW, "stage": "downloader"}
+    if name == "MediaStored":
+        fields |= {
+            "bucket": "b",
+            "key": "k",
+            "size": 1,
+            "sha256": "ab",
+            "content_type": "image/jpeg",
+            "fetch_path": "direct",
+            "duration_ms": 1,
+            "attempt": 1,
+        }
+    else:
+        fields |= {"error_kind": "expired", "error_message": "gone", "attempt": 3}
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, parsed, fields)
+    decoded = AvroCodec().decode(MAGIC + fingerprint + body.getvalue())
+    assert decoded.media_id == "m"
+    assert decoded.info is None

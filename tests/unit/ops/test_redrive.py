@@ -4,13 +4,13 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from mediaflow.config import Settings
-from mediaflow.errors import ErrorKind, MediaflowError
+from mediaflow.errors import ErrorKind, MediaflowError, ProviderUnavailable
 from mediaflow.kafka import headers as h
 from mediaflow.kafka.records import InRecord
 from mediaflow.kafka.retry import DeadLetter
 from mediaflow.kafka.routing import FailureRouter
 from mediaflow.ops import redrive
-from mediaflow.ops.dlq import decode_dead_letter
+from mediaflow.ops.dlq import DeadLetterView, decode_dead_letter
 from tests.support.dead_letters import (
     CODEC,
     LAYOUT,
@@ -19,6 +19,7 @@ from tests.support.dead_letters import (
     dead_letter,
     request,
 )
+from tests.support.projection import stored
 
 
 def test_redrive_goes_to_the_first_retry_tier_with_provenance_and_reset_retry_headers():
@@ -75,3 +76,45 @@ def test_a_redrive_that_fails_mid_batch_aborts_its_transaction():
         redrive.execute_redrive(Settings(), LAYOUT, CODEC, plan, producer=producer)
     assert producer.calls[-1] == "abort_transaction"
     assert producer.produced == []
+
+
+def notification_dead_letter(original_topic: str) -> DeadLetterView:
+    """The dead letter of a notification that failed for good, as the notifier writes it."""
+    record = InRecord(
+        topic=original_topic,
+        partition=2,
+        offset=7,
+        key=b"m-1",
+        value=CODEC.encode(stored("m-1", 5)),
+        headers=[],
+        timestamp=NOW,
+    )
+    router = FailureRouter("notifier", "mediaflow-notifier", LAYOUT.dead_letters)
+    error = ProviderUnavailable("callback answered 500")
+    out = router.route(
+        record, DeadLetter(ErrorKind.RETRIES_EXHAUSTED, "gave up", 6, error), NOW, "m-1"
+    )
+    return decode_dead_letter(
+        CODEC,
+        partition=0,
+        offset=3,
+        timestamp_ms=h.millis(NOW),
+        key=b"m-1",
+        value=out.value,
+        headers=out.headers,
+    )
+
+
+@pytest.mark.parametrize("where", ["media_events", "notify_tier"])
+def test_a_notification_is_redriven_to_the_notifier_alone_and_leaves_the_media_as_it_is(
+    where: str,
+) -> None:
+    # Back on media.events every consumer would read the event again, and a MediaRedriven
+    # would make the projection show a dead-lettered media as in flight for ever.
+    topic = LAYOUT.media_events if where == "media_events" else LAYOUT.notify_retry_tiers[-1].topic
+    view = notification_dead_letter(topic)
+    for to_original in (False, True):
+        plan = redrive.plan_redrive([view], LAYOUT, operator="ana", to_original=to_original)
+        (item,) = plan.items
+        assert item.topic == LAYOUT.notify_retry_tiers[0].topic
+        assert redrive.redriven_event(item, plan) is None

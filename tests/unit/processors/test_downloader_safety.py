@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from mediaflow.config import DownloaderSettings
 from mediaflow.errors import BlockedUrl
-from mediaflow.processors.downloader.safety import UrlPolicy
+from mediaflow.url_guard import UrlPolicy
 
 POLICY = UrlPolicy(("api.w-api.app", "*.whatsapp.net"))
 

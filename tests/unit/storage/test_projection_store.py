@@ -195,3 +195,42 @@ def test_two_copies_applying_the_same_partition_apply_each_record_once(projectio
     assert copies[0].offsets(TOPIC) == {0: 200}
     for copy in copies:
         copy.close()
+
+
+def _of_message(media_id: str, instance: str, message: str, t: float = 0) -> object:
+    event = detected(media_id, t, instance=instance)
+    return dataclasses.replace(event, info=dataclasses.replace(event.info, message_id=message))
+
+
+def test_a_message_lookup_answers_every_media_of_that_message_and_no_other(
+    store: ProjectionStore,
+) -> None:
+    store.apply_batch(
+        records(
+            [
+                _of_message("album-1", "i1", "wamid.A", 1),
+                _of_message("album-2", "i1", "wamid.A", 2),
+                _of_message("same-id-elsewhere", "i2", "wamid.A", 3),
+                _of_message("other-message", "i1", "wamid.B", 4),
+            ]
+        )
+    )
+    page = store.list(MediaQuery(instance_id="i1", message_id="wamid.A"))
+    assert [r.media_id for r in page.rows] == ["album-2", "album-1"]
+    assert store.list(MediaQuery(instance_id="i1", message_id="wamid.none")).rows == []
+
+
+def test_a_message_lookup_is_answered_from_an_index_in_sqlite(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'plan.db'}")
+    try:
+        with store._cursor() as cur:  # type: ignore[attr-defined]
+            cur.execute(
+                "EXPLAIN QUERY PLAN SELECT * FROM media WHERE instance_id = ? "
+                "AND message_id = ? ORDER BY created_at DESC, media_id DESC",
+                ("i1", "wamid.A"),
+            )
+            plan = " ".join(str(row[-1]) for row in cur.fetchall())
+    finally:
+        store.close()
+    assert "INDEX media_message (instance_id=? AND message_id=?)" in plan
+    assert "TEMP B-TREE" not in plan  # the index also gives the order

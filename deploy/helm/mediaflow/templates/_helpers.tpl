@@ -64,6 +64,14 @@ downloader:
   readiness: /metrics
   metricsPath: /metrics
   needs: [kafka, s3, tenants]
+notifier:
+  kind: StatefulSet
+  args: [run, notifier]
+  portName: metrics
+  liveness: /metrics
+  readiness: /metrics
+  metricsPath: /metrics
+  needs: [kafka, s3, tenants]
 projection:
   kind: Deployment
   args: [run, projection]

@@ -1,4 +1,4 @@
-"""The SSRF guard: where the downloader may send a request.
+"""The SSRF guard: where outgoing requests (downloads, callbacks) may go.
 
 Three checks, each raising :class:`~mediaflow.errors.BlockedUrl`:
 
