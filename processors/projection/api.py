@@ -53,6 +53,11 @@ S3: web.AppKey[Any] = web.AppKey("s3", object)
 TOKEN: web.AppKey[Secret] = web.AppKey("token", Secret)
 PRESIGN_TTL: web.AppKey[int] = web.AppKey("presign_ttl", int)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock", object)  # type: ignore[arg-type]
+OWN_AUTH: web.AppKey[tuple[str, ...]] = web.AppKey("own_auth", tuple)
+"""Path prefixes mounted with an authentication of their own (the dashboard's session)."""
+
+Mount = Callable[[web.Application, Settings], None]
+"""Adds routes to the API application before it serves (the dashboard, from the CLI)."""
 
 
 def error(status: int, code: str, detail: str) -> web.Response:
@@ -202,7 +207,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 @web.middleware
 async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Require ``Authorization: Bearer <token>``, compared in constant time."""
-    if request.path in _PUBLIC_PATHS:
+    if request.path in _PUBLIC_PATHS or request.path.startswith(request.app[OWN_AUTH]):
         return await handler(request)
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
@@ -281,6 +286,7 @@ def create_app(
     app[TOKEN] = token
     app[PRESIGN_TTL] = presign_ttl_s
     app[CLOCK] = clock
+    app[OWN_AUTH] = ()
     app.router.add_get("/openapi.yaml", openapi)
     app.router.add_get("/media", list_media)
     app.router.add_get("/media/{media_id}", get_media)
@@ -290,8 +296,10 @@ def create_app(
     return app
 
 
-def main(_args: argparse.Namespace, settings: Settings) -> int:
+def main(_args: argparse.Namespace, settings: Settings, *, mount: Mount | None = None) -> int:
     """Serve the API on ``settings.api_host:api_port`` until SIGINT/SIGTERM.
+
+    ``mount`` adds routes of a higher layer (the dashboard) to the same listener.
 
     Raises:
         ConfigError: a token anyone could send (see :func:`check_token`).
@@ -305,6 +313,8 @@ def main(_args: argparse.Namespace, settings: Settings) -> int:
         presign_ttl_s=settings.s3.presign_ttl_s,
     )
     app.on_cleanup.append(lambda _app: asyncio.to_thread(store.close))
+    if mount is not None:
+        mount(app, settings)
     raise_open_files_limit()
     asyncio.run(_serve(app, settings))
     return 0
@@ -329,4 +339,15 @@ async def _serve(app: web.Application, settings: Settings) -> None:
         await runner.cleanup()
 
 
-__all__ = ["check_token", "create_app", "main"]
+__all__ = [
+    "CLOCK",
+    "OWN_AUTH",
+    "PRESIGN_TTL",
+    "S3",
+    "STORE",
+    "TOKEN",
+    "Mount",
+    "check_token",
+    "create_app",
+    "main",
+]

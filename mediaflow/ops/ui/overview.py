@@ -1,0 +1,67 @@
+"""The overview's numbers: ``mediaflow status`` computed in a thread, shared and kept briefly.
+
+Every open dashboard polls the overview; one look at the cluster (offsets,
+data ends, the dead-letter count, S3, the projection) serves all of them for
+:data:`FRESH_S`, so ten tabs do not mean ten times the Kafka reads. Two
+successive looks give the rates, exactly as ``status --watch`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka.admin import AdminClient
+
+from mediaflow.config import Settings
+from mediaflow.errors import MediaflowError
+from mediaflow.kafka.clients import admin_client
+from mediaflow.kafka.topics import load_layout
+from mediaflow.ops import status
+from mediaflow.ops._output import to_json
+
+FRESH_S = 3.0
+
+
+class Overview:
+    """The latest status as JSON-ready data, refreshed at most every :data:`FRESH_S`."""
+
+    def __init__(
+        self, settings: Settings, s3: Any, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._settings = settings
+        self._s3 = s3
+        self._clock = clock
+        self._admin: AdminClient | None = None
+        self._previous: status.Sample | None = None
+        self._data: dict[str, Any] | None = None
+        self._taken_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def current(self) -> dict[str, Any]:
+        """The status, from cache when fresh; ``{"error": ...}`` when Kafka is away."""
+        async with self._lock:
+            if self._data is None or self._clock() - self._taken_at >= FRESH_S:
+                self._data = await asyncio.to_thread(self._look)
+                self._taken_at = self._clock()
+            return self._data
+
+    def _look(self) -> dict[str, Any]:
+        settings = self._settings
+        try:
+            layout = load_layout(settings.kafka)
+            self._admin = self._admin or admin_client(settings.kafka)
+            sample = status.take_sample(self._admin, settings, layout)
+            rows = status.lag_rows(sample, self._previous)
+            self._previous = sample
+            state = status.health(settings, layout, self._s3)
+        except MediaflowError as exc:
+            return {"error": exc.message}
+        # Through the CLI's JSON encoder: the page shows what `status --json` prints.
+        return dict(json.loads(to_json(status.render(rows, state))))
+
+
+__all__ = ["FRESH_S", "Overview"]
