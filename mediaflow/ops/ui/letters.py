@@ -21,6 +21,7 @@ from mediaflow.config import Settings
 from mediaflow.errors import MediaflowError
 from mediaflow.kafka.topics import load_layout
 from mediaflow.ops import dismiss, dlq, redrive
+from mediaflow.ops._output import to_json
 from mediaflow.ops.letters import LetterState, letter_states
 from mediaflow.ops.ui.render import page
 
@@ -117,7 +118,10 @@ async def show_letter(request: web.Request) -> web.Response:
     if not found:
         raise web.HTTPNotFound(text=f"no dead letter {wanted}")
     letter = found[0]
-    return page(request, "letter.html", letter=letter, detail=letter.view.detail())
+    detail = letter.view.detail()
+    # The decoded record as `dlq show --json` prints it (times as ISO); escaped by the template.
+    value = None if detail["value"] is None else to_json(detail["value"])
+    return page(request, "letter.html", letter=letter, detail=detail, value=value)
 
 
 async def act(request: web.Request) -> web.Response:

@@ -3,7 +3,7 @@
 * Every response carries a strict Content-Security-Policy (scripts and styles
   only from the dashboard's own files, no inline script, no framing; images
   and players only from the dashboard and the S3 endpoint that presigned
-  links point at), ``nosniff``, ``no-referrer`` and ``no-store``.
+  links point at), ``nosniff``, a same-origin referrer policy and ``no-store``.
 * Every page but the login form and the static files needs a valid session
   (:mod:`mediaflow.ops.ui.session`); a browser without one is sent to the login.
 * Every POST must come from a page of this origin (``Origin``, when the browser
@@ -65,7 +65,9 @@ async def headers(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = exc
     response.headers["Content-Security-Policy"] = content_security_policy(request.app[MEDIA_ORIGIN])
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: under no-referrer browsers send "Origin: null" on
+    # our own form posts, which the origin check would refuse.
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
     if not request.path.startswith(f"{PREFIX}/static/"):
         response.headers["Cache-Control"] = "no-store"

@@ -66,10 +66,15 @@ async def test_a_wrong_token_gets_no_session_and_the_right_one_a_strict_httponly
     assert (await client.get("/ui/media")).status == 200
 
 
-async def test_every_page_has_a_strict_csp_and_no_inline_script(client, settings):
+async def test_every_page_has_a_strict_csp_and_no_inline_script(client, settings, layout):
+    seed_dead_letter(settings, layout, "m-dl")
     await logged_in(client, settings)
-    for path in ("/ui/login", "/ui/", "/ui/dead-letters", "/ui/media", "/ui/media/m-img"):
+    listing = await (await client.get("/ui/dead-letters")).text()
+    (letter,) = re.findall(r'href="/ui/dead-letters/([0-9]+:[0-9]+)"', listing)
+    pages = ("/ui/login", "/ui/", "/ui/dead-letters", f"/ui/dead-letters/{letter}", "/ui/media")
+    for path in (*pages, "/ui/media/m-img"):
         response = await client.get(path)
+        assert response.status == 200, path
         policy = response.headers["Content-Security-Policy"]
         assert "script-src 'self'" in policy and "unsafe-inline" not in policy, path
         assert "frame-ancestors 'none'" in policy
