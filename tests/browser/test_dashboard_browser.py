@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -143,10 +144,6 @@ def walk(browser, run, factory, secrets, images, expiring, hostile, faults, shot
     expect(page.locator("#dead-letters")).to_have_text("1", timeout=60_000)
     expect(page.locator("#by-status")).to_contain_text("stored", timeout=60_000)
     assert page.evaluate("window.notReloaded") is True
-    shot(page, "dashboard-overview")
-    page.set_viewport_size(PHONE)
-    shot(page, "dashboard-overview-phone")
-    page.set_viewport_size(WIDE)
 
     # The dead letter of the expired media: open it, redrive it once the link works again.
     page.click("nav >> text=Dead letters")
@@ -202,4 +199,12 @@ def walk(browser, run, factory, secrets, images, expiring, hostile, faults, shot
     assert title.startswith("Media ") and "pwned" not in page.title()
     assert dialogs == []
     shot(page, "dashboard-hostile-name")
+
+    # Back on the overview, for one client: the last hour and the 24-hour chart.
+    page.goto(f"{base}/?client=2")
+    expect(page.locator("#hour-stored")).to_have_text(re.compile("^[1-9]"), timeout=45_000)
+    expect(page.locator("#activity rect.stored").first).to_be_attached()
+    shot(page, "dashboard-overview")
+    page.set_viewport_size(PHONE)
+    shot(page, "dashboard-overview-phone")
     context.close()

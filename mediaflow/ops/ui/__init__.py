@@ -22,7 +22,7 @@ from aiohttp import web
 from mediaflow.config import Settings
 from mediaflow.ops.ui import letters, media, pages, security
 from mediaflow.ops.ui.overview import Overview
-from mediaflow.processors.projection.api import OWN_AUTH, S3, TOKEN
+from mediaflow.processors.projection.api import OWN_AUTH, S3, STORE, TOKEN
 
 HERE = Path(__file__).parent
 
@@ -38,7 +38,7 @@ def mount(app: web.Application, settings: Settings) -> None:
     ui[security.TOKEN] = app[TOKEN]
     ui[security.MEDIA_ORIGIN] = security.origin_of(settings.s3.endpoint_url)
     ui[letters.SETTINGS] = settings
-    ui[pages.OVERVIEW] = Overview(settings, app[S3])
+    ui[pages.OVERVIEW] = Overview(settings, app[S3], app[STORE])
     ui.router.add_get("/login", pages.login_form)
     ui.router.add_post("/login", pages.login)
     ui.router.add_post("/logout", pages.logout)

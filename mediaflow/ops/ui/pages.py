@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aiohttp import web
 
@@ -12,6 +13,7 @@ from mediaflow.ops.ui.render import page
 from mediaflow.ops.ui.security import PREFIX, TOKEN
 
 OVERVIEW: web.AppKey[Overview] = web.AppKey("overview", Overview)
+MAX_CLIENT = 200
 
 
 async def login_form(request: web.Request) -> web.Response:
@@ -45,14 +47,26 @@ async def logout(_request: web.Request) -> web.StreamResponse:
     raise response
 
 
+async def _data(request: web.Request) -> dict[str, Any]:
+    client = request.query.get("client", "").strip()
+    if len(client) > MAX_CLIENT or "\x00" in client:
+        raise web.HTTPBadRequest(text=f"client: at most {MAX_CLIENT} characters, no NUL")
+    overview = request.app[OVERVIEW]
+    return {
+        **await overview.current(),
+        "client": client,
+        "activity": await overview.chart(client or None),
+    }
+
+
 async def overview(request: web.Request) -> web.Response:
-    """``GET /ui/``: the page; its script fills and refreshes it from ``overview.json``."""
-    return page(request, "overview.html", data=await request.app[OVERVIEW].current())
+    """``GET /ui/[?client=ID]``: the page; its script refreshes it from ``overview.json``."""
+    return page(request, "overview.html", data=await _data(request))
 
 
 async def overview_json(request: web.Request) -> web.Response:
-    """``GET /ui/overview.json``: what the overview page polls."""
-    return web.json_response(await request.app[OVERVIEW].current())
+    """``GET /ui/overview.json[?client=ID]``: what the overview page polls."""
+    return web.json_response(await _data(request))
 
 
 __all__ = ["OVERVIEW", "login", "login_form", "logout", "overview", "overview_json"]

@@ -42,6 +42,34 @@
       var rate = g.rate === null || g.rate === undefined ? "-" : g.rate.toFixed(1);
       return [g.group, g.topic, g.partition, g.committed, g.end, g.lag, rate];
     });
+    drawChart(data.activity);
+  }
+
+  var SVG = "http://www.w3.org/2000/svg";
+
+  function drawChart(activity) {
+    var svg = document.getElementById("activity");
+    if (!svg || !activity) return;
+    svg.replaceChildren();
+    activity.bars.forEach(function (b) {
+      var base = activity.height;
+      [["stored", b.stored], ["failed", b.failed], ["dead-lettered", b.dead_lettered]].forEach(
+        function (part) {
+          base -= part[1];
+          var rect = document.createElementNS(SVG, "rect");
+          rect.setAttribute("class", part[0]);
+          rect.setAttribute("x", String(b.x));
+          rect.setAttribute("width", "0.8");
+          rect.setAttribute("y", String(base));
+          rect.setAttribute("height", String(part[1]));
+          svg.appendChild(rect);
+        }
+      );
+    });
+    text("tallest", activity.tallest);
+    text("hour-stored", activity.last_hour.stored);
+    text("hour-failed", activity.last_hour.failed);
+    text("hour-dead-lettered", activity.last_hour.dead_lettered);
   }
 
   function live(freshness) {
