@@ -27,7 +27,7 @@ from confluent_kafka.admin import AdminClient
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.errors import BrokerUnavailable, MediaflowError
-from mediaflow.kafka.scan import count_records, data_ends, scan
+from mediaflow.kafka.scan import RecordCounter, count_records, data_ends, scan
 from mediaflow.kafka.topics import TopicLayout
 from mediaflow.ops.dlq import DeadLetterView, view_of
 from mediaflow.storage.projection import open_store
@@ -127,10 +127,18 @@ class Health:
 
 
 def dead_letter_summary(
-    settings: Settings, layout: TopicLayout
+    settings: Settings, layout: TopicLayout, counter: RecordCounter | None = None
 ) -> tuple[int, DeadLetterView | None]:
-    """How many dead letters the topic holds and the newest one (decodes only the tail)."""
-    total = count_records(settings.kafka, layout.dead_letters)
+    """How many dead letters the topic holds and the newest one (decodes only the tail).
+
+    ``counter`` (kept by a caller that asks again and again, like the
+    dashboard) reads only the dead letters written since its last count.
+    """
+    total = (
+        counter.count()
+        if counter is not None
+        else count_records(settings.kafka, layout.dead_letters)
+    )
     codec = AvroCodec()
     tail = [
         view_of(codec, m)
@@ -176,11 +184,16 @@ def media_event_ends(settings: Settings, layout: TopicLayout) -> dict[TP, int]:
     }
 
 
-def health(settings: Settings, layout: TopicLayout, s3: Any) -> Health:
-    """Broker and S3 reachability, dead letters, projection; each part fails on its own."""
+def health(
+    settings: Settings, layout: TopicLayout, s3: Any, counter: RecordCounter | None = None
+) -> Health:
+    """Broker and S3 reachability, dead letters, projection; each part fails on its own.
+
+    ``counter``: see :func:`dead_letter_summary`.
+    """
     result = Health()
     try:
-        result.dead_letters, newest = dead_letter_summary(settings, layout)
+        result.dead_letters, newest = dead_letter_summary(settings, layout, counter)
         if newest is not None:
             result.newest_error = {
                 k: newest.summary()[k] for k in ("id", "failed_at", "stage", "kind", "message")

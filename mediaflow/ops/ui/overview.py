@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient
 from mediaflow.config import Settings
 from mediaflow.errors import MediaflowError
 from mediaflow.kafka.clients import admin_client
+from mediaflow.kafka.scan import RecordCounter
 from mediaflow.kafka.topics import load_layout
 from mediaflow.ops import status
 from mediaflow.ops._output import to_json
@@ -50,6 +51,7 @@ class Overview:
         self._clock = clock
         self._wall_clock = wall_clock
         self._charts: dict[str | None, tuple[float, dict[str, Any]]] = {}
+        self._dead_letters: RecordCounter | None = None
         self._admin: AdminClient | None = None
         self._previous: status.Sample | None = None
         self._data: dict[str, Any] | None = None
@@ -83,10 +85,14 @@ class Overview:
         try:
             layout = load_layout(settings.kafka)
             self._admin = self._admin or admin_client(settings.kafka)
+            # Each poll reads only the dead letters written since the previous one.
+            self._dead_letters = self._dead_letters or RecordCounter(
+                settings.kafka, layout.dead_letters
+            )
             sample = status.take_sample(self._admin, settings, layout)
             rows = status.lag_rows(sample, self._previous)
             self._previous = sample
-            state = status.health(settings, layout, self._s3)
+            state = status.health(settings, layout, self._s3, self._dead_letters)
         except MediaflowError as exc:
             return {"error": exc.message}
         # Through the CLI's JSON encoder: the page shows what `status --json` prints.

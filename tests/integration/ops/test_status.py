@@ -9,6 +9,7 @@ from confluent_kafka import Producer, TopicPartition
 from mediaflow.cli import build_parser
 from mediaflow.codec import AvroCodec
 from mediaflow.kafka.clients import consumer, transactional_producer
+from mediaflow.kafka.scan import RecordCounter
 from mediaflow.storage.projection import LogRecord, open_store
 from tests.support.projection import stored
 
@@ -77,3 +78,13 @@ def test_events_not_applied_ignores_transaction_markers(settings, layout, capsys
     args = build_parser().parse_args(["status", "--json", "--interval", "0"])
     args.handler(args, settings)
     assert json.loads(capsys.readouterr().out)["projection"]["events_not_applied"] == 0
+
+
+def test_a_kept_dead_letter_counter_counts_only_new_records_and_stays_exact(settings, layout):
+    counter = RecordCounter(settings.kafka, layout.dead_letters)
+    transactional_batches(settings, layout.dead_letters, [[b"a", b"b"], [b"c"]])
+    assert counter.count() == 3
+    transactional_batches(settings, layout.dead_letters, [[b"d"], [b"e"]])
+    assert counter.count() == 5
+    assert counter.count() == 5  # nothing new: nothing counted twice, markers aside
+    assert RecordCounter(settings.kafka, layout.dead_letters).count() == 5
