@@ -46,6 +46,8 @@ def status_text(data: dict[str, Any]) -> str:
         else ""
     )
     lines.append(f"dead letters: {data['dead_letters']}{tail}")
+    if data["under_replicated"]:
+        lines.append(f"under-replicated: {', '.join(data['under_replicated'])}")
     projection = data["projection"]
     if "error" in projection:
         lines.append(f"projection: unavailable ({projection['error']})")

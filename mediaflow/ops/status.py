@@ -27,7 +27,13 @@ from confluent_kafka.admin import AdminClient
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.errors import BrokerUnavailable, MediaflowError
-from mediaflow.kafka.scan import RecordCounter, count_records, data_ends, scan
+from mediaflow.kafka.scan import (
+    RecordCounter,
+    count_records,
+    data_ends,
+    scan,
+    throwaway_consumer,
+)
 from mediaflow.kafka.topics import TopicLayout
 from mediaflow.ops.dlq import DeadLetterView, view_of
 from mediaflow.storage.projection import open_store
@@ -124,6 +130,38 @@ class Health:
     dead_letters: int = 0
     newest_error: dict[str, Any] | None = None
     projection: dict[str, Any] = field(default_factory=dict)
+    under_replicated: list[str] = field(default_factory=list)
+
+
+def lagging_replicas(topics: dict[str, Any]) -> list[str]:
+    """``topic[partition]`` of every partition with fewer in-sync replicas than replicas (pure).
+
+    Args:
+        topics: ``ClusterMetadata.topics`` (or anything shaped like it).
+    """
+    return [
+        f"{name}[{number}] isr {len(part.isrs)}/{len(part.replicas)}"
+        for name, topic in sorted(topics.items())
+        for number, part in sorted(topic.partitions.items())
+        if len(part.isrs) < len(part.replicas)
+    ]
+
+
+def under_replicated(settings: Settings, layout: TopicLayout) -> list[str]:
+    """Partitions of ``layout``'s topics whose in-sync replicas fall short (one metadata call).
+
+    Raises:
+        BrokerUnavailable: Kafka did not answer.
+    """
+    consumer = throwaway_consumer(settings.kafka)
+    try:
+        metadata = consumer.list_topics(timeout=TIMEOUT_S)
+    except KafkaException as exc:
+        raise BrokerUnavailable(f"Kafka did not answer a metadata request: {exc}") from exc
+    finally:
+        consumer.close()
+    ours = {s.name for s in layout.specs}
+    return lagging_replicas({n: t for n, t in metadata.topics.items() if n in ours})
 
 
 def dead_letter_summary(
@@ -199,6 +237,7 @@ def health(
                 k: newest.summary()[k] for k in ("id", "failed_at", "stage", "kind", "message")
             }
         ends = media_event_ends(settings, layout)
+        result.under_replicated = under_replicated(settings, layout)
     except MediaflowError as exc:
         result.broker = f"unreachable: {exc.message}"
         ends = {}
@@ -223,6 +262,7 @@ def render(rows: Iterable[dict[str, Any]], state: Health) -> dict[str, Any]:
         "dead_letters": state.dead_letters,
         "newest_dead_letter": state.newest_error,
         "projection": state.projection,
+        "under_replicated": state.under_replicated,
         "groups": list(rows),
     }
 
@@ -233,8 +273,10 @@ __all__ = [
     "dead_letter_summary",
     "health",
     "lag_rows",
+    "lagging_replicas",
     "media_event_ends",
     "projection_summary",
     "render",
     "take_sample",
+    "under_replicated",
 ]

@@ -32,6 +32,9 @@
     text("broker", data.broker);
     text("s3", data.s3);
     text("dead-letters", data.dead_letters);
+    var lagging = data.under_replicated || [];
+    document.getElementById("under-replicated").hidden = lagging.length === 0;
+    text("under-replicated-list", lagging.join(", "));
     var projection = data.projection || {};
     text("not-applied", projection.events_not_applied);
     text("oldest", projection.oldest_in_flight_age_s);
