@@ -16,6 +16,7 @@ through ``executable_path``: no browser download of Playwright's own.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -30,6 +31,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from mediaflow.config import Settings
 from mediaflow.events import MediaType
 from mediaflow.media_state import MediaStatus
+from mediaflow.process import settings_env
 from mediaflow.tenants import TenantRegistry
 from simulator.demo import local_environment
 from simulator.faults import Faults
@@ -39,6 +41,7 @@ from simulator.sender import send_webhooks
 from simulator.servers import SimulatorThread
 from simulator.webhooks import WebhookFactory
 from tests.support.dashboard import HOSTILE_NAME
+from tests.support.processes import run_mediaflow
 from tests.support.stack import stack_env
 
 pytestmark = pytest.mark.integration
@@ -204,6 +207,16 @@ def walk(browser, run, factory, secrets, images, expiring, hostile, faults, shot
     page.goto(f"{base}/?client=2")
     expect(page.locator("#hour-stored")).to_have_text(re.compile("^[1-9]"), timeout=45_000)
     expect(page.locator("#activity rect.stored").first).to_be_attached()
+    # Caught up, the numbers are true: transaction markers are not lag, nor a backlog.
+    lags = page.locator("#groups tbody td:nth-child(6)")
+    wait_for("every lag to read 0", lambda: set(lags.all_inner_texts()) == {"0"}, 30)
+    expect(page.locator("#not-applied")).to_have_text("0")
+    done = run_mediaflow(
+        "status", "--json", "--interval", "0", env=settings_env(run.settings, run.environ)
+    )
+    cli = json.loads(done.stdout)
+    assert {g["lag"] for g in cli["groups"]} == {0}
+    assert (cli["dead_letters"], cli["projection"]["events_not_applied"]) == (1, 0)
     shot(page, "dashboard-overview")
     page.set_viewport_size(PHONE)
     shot(page, "dashboard-overview-phone")
