@@ -36,7 +36,7 @@ def mount(app: web.Application, settings: Settings) -> None:
         autoescape=jinja2.select_autoescape(["html"], default=True),
     )
     ui[security.TOKEN] = app[TOKEN]
-    ui[security.MEDIA_ORIGIN] = security.origin_of(settings.s3.endpoint_url)
+    ui[security.MEDIA_ORIGIN] = security.media_origin(app[S3], settings.s3.bucket)
     ui[letters.SETTINGS] = settings
     ui[pages.OVERVIEW] = Overview(settings, app[S3], app[STORE])
     ui.router.add_get("/login", pages.login_form)

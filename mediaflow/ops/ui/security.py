@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -46,6 +47,18 @@ def content_security_policy(media_origin: str) -> str:
             "base-uri 'none'",
         ]
     )
+
+
+def media_origin(s3: Any, bucket: str) -> str:
+    """The origin presigned links of ``bucket`` point at (the endpoint, or AWS's bucket host).
+
+    Presigning is local (no request is sent), so this is exact for any
+    endpoint and addressing style.
+    """
+    probe = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "probe"}, ExpiresIn=1
+    )
+    return origin_of(probe)
 
 
 def origin_of(url: str | None) -> str:
@@ -112,5 +125,6 @@ __all__ = [
     "content_security_policy",
     "headers",
     "login_required",
+    "media_origin",
     "origin_of",
 ]
