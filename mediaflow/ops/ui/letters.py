@@ -150,15 +150,20 @@ async def _act(request: web.Request) -> web.Response:
     views = [letter.view for letter in letters]
     layout = load_layout(settings.kafka)
     plan = redrive.plan_redrive(views, layout, operator=OPERATOR)
-    fields = [(k, str(v)) for k, v in form.items() if k not in ("csrf", "confirmed")]
-    if form.get("confirmed") != "yes":
+    count = len(plan.items) if action == "redrive" else len(views)
+    fields = [(k, str(v)) for k, v in form.items() if k not in ("csrf", "confirmed", "expected")]
+    changed = form.get("confirmed") == "yes" and form.get("expected") != str(count)
+    if form.get("confirmed") != "yes" or changed:
+        # The count confirmed is the count acted on: a selection that changed in
+        # between (new dead letters matching the filter) is asked about again.
         return page(
             request,
             "confirm.html",
             action=action,
-            count=len(plan.items) if action == "redrive" else len(views),
+            count=count,
+            changed=changed,
             looped=[v.id for v in plan.refused if v.redriven_before],
-            fields=fields,
+            fields=[*fields, ("expected", str(count))],
         )
     if action == "redrive":
         done = await asyncio.to_thread(redrive.execute_redrive, settings, layout, AvroCodec(), plan)

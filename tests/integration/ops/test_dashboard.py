@@ -117,7 +117,8 @@ async def test_redrive_asks_with_a_count_then_sends_and_the_letter_shows_redrive
     confirm = await (await client.post("/ui/dead-letters/action", data=form)).text()
     assert "This will redrive <strong>1</strong> dead letter(s)." in confirm
     assert read_all(settings, layout.retry_tiers[0].topic, timeout=3) == []
-    done = await client.post("/ui/dead-letters/action", data={**form, "confirmed": "yes"})
+    confirmed = {**form, "confirmed": "yes", "expected": "1"}
+    done = await client.post("/ui/dead-letters/action", data=confirmed)
     assert "sent 1 record(s)" in await done.text()
     (sent,) = read_all(settings, layout.retry_tiers[0].topic)
     assert sent.key() == b"m-dl"
@@ -126,3 +127,19 @@ async def test_redrive_asks_with_a_count_then_sends_and_the_letter_shows_redrive
     store.close()
     listing = await (await client.get("/ui/dead-letters?state=redriven")).text()
     assert "1 dead letter(s) match" in listing
+
+
+async def test_a_selection_that_grew_after_the_confirmation_is_asked_about_again(
+    client, settings, layout: TopicLayout
+):
+    seed_dead_letter(settings, layout, "m-1")
+    await logged_in(client, settings)
+    page = await (await client.get("/ui/dead-letters")).text()
+    form = {"action": "dismiss", "scope": "filter", "csrf": csrf_of(page)}
+    confirm = await (await client.post("/ui/dead-letters/action", data=form)).text()
+    assert "This will dismiss <strong>1</strong>" in confirm
+    seed_dead_letter(settings, layout, "m-2")
+    confirmed = {**form, "confirmed": "yes", "expected": "1"}
+    again = await (await client.post("/ui/dead-letters/action", data=confirmed)).text()
+    assert "The selection changed" in again and "This will dismiss <strong>2</strong>" in again
+    assert read_all(settings, layout.media_events, timeout=3) == []
