@@ -220,4 +220,14 @@ def walk(browser, run, factory, secrets, images, expiring, hostile, faults, shot
     shot(page, "dashboard-overview")
     page.set_viewport_size(PHONE)
     shot(page, "dashboard-overview-phone")
+
+    # When the overview cannot refresh, it says so (a faked clock: no real waiting).
+    offline = context.new_page()
+    offline.clock.install()
+    offline.goto(f"{base}/")
+    expect(offline.locator("#stale")).to_be_hidden()
+    offline.route("**/overview.json*", lambda route: route.abort())
+    offline.clock.run_for(20_000)
+    expect(offline.locator("#stale")).to_be_visible()
+    shot(offline, "dashboard-overview-stale")
     context.close()
