@@ -25,7 +25,7 @@ MEDIAFLOW_S3_ENDPOINT_URL ?= http://127.0.0.1:$(MEDIAFLOW_S3_PORT)
 MEDIAFLOW_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:$(MEDIAFLOW_PG_PORT)/mediaflow
 export
 
-.PHONY: help venv run setup test test-unit lint stack-up stack-down stack-status stack-clean \
+.PHONY: help venv run setup test test-unit screenshots lint stack-up stack-down stack-status stack-clean \
         pg-up pg-down topics storage demo bench bench-tools chaos deploy-check clean
 
 help:
@@ -33,6 +33,7 @@ help:
 	@echo "make test       start the stack and PostgreSQL, run the whole test suite, stop what it started"
 	@echo "make test-unit  unit tests only (no services needed)"
 	@echo "make deploy-check  helm lint + template, chart and compose checks (builds Helm once, ~3-4 min)"
+	@echo "make screenshots  the dashboard screenshots in docs/img/ (headless chromium)"
 	@echo "make lint       ruff"
 	@echo "make demo       simulated providers -> whole pipeline -> summary (exit 0 = nothing lost)"
 	@echo "make bench      benchmarks side by side with their baselines -> bench/results/"
@@ -82,8 +83,10 @@ run: setup
 	$(MEDIAFLOW) run all
 
 # with-stack.sh starts what is not running and, pass or fail, stops what it started.
+# deploy/browser.sh: Debian's chromium for tests/browser (apt, as root, only when missing).
 test: venv
-	PYTHON="$$PWD/$(PY)" deploy/with-stack.sh --pg -- $(PY) -m pytest -q $(PYTEST_ARGS)
+	MEDIAFLOW_CHROMIUM="$$(deploy/browser.sh)" PYTHON="$$PWD/$(PY)" \
+		deploy/with-stack.sh --pg -- $(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-unit: venv
 	MEDIAFLOW_TEST_PG_URL= $(PY) -m pytest -q tests/unit $(PYTEST_ARGS); rc=$$?; \
@@ -98,6 +101,11 @@ deploy-check: venv
 	deploy/helm.sh template mediaflow deploy/helm/mediaflow >/dev/null
 	deploy/compose-config.sh
 	$(PY) -m pytest -q tests/deploy/test_helm_chart.py tests/deploy/test_compose.py
+
+# The dashboard's screenshots in docs/img/ (the README shows them), from the browser test.
+screenshots: venv
+	MEDIAFLOW_SCREENSHOT_DIR="$$PWD/docs/img" MEDIAFLOW_CHROMIUM="$$(deploy/browser.sh)" \
+		PYTHON="$$PWD/$(PY)" deploy/with-stack.sh -- $(PY) -m pytest -q tests/browser
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -164,7 +164,14 @@ class DownloaderSettings:
     connect_timeout_s: float = _positive(5.0)
     read_timeout_s: float = _positive(30.0)
     total_timeout_s: float = _positive(900.0)
-    allowed_hosts: tuple[str, ...] = ("api.w-api.app", "*.whatsapp.net", "*.w-api.app")
+    # W-API's API and file links, WhatsApp's CDN, and Z-API's file host
+    # (storage.z-api.io serves the decrypted links of its webhooks): README "ALLOWED_HOSTS".
+    allowed_hosts: tuple[str, ...] = (
+        "api.w-api.app",
+        "*.whatsapp.net",
+        "*.w-api.app",
+        "*.z-api.io",
+    )
     allow_private_addresses: bool = False
     fetch_order: tuple[str, ...] = ("wapi", "direct")
 

@@ -4,17 +4,19 @@ import argparse
 import os
 from typing import Any
 
-from mediaflow.cli._args import json_flag, time_arg
+from mediaflow.cli._args import json_flag, positive_int, time_arg
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.errors import UsageError
 from mediaflow.kafka.topics import load_layout
 from mediaflow.ops import dismiss, dlq, redrive
 from mediaflow.ops._output import cell, table, to_json
+from mediaflow.ops.letters import LetterState, letter_states
 from mediaflow.progress import Progress
 
 LIST_COLUMNS = (
     "id",
+    "state",
     "failed_at",
     "stage",
     "kind",
@@ -47,11 +49,21 @@ def register(subparsers: Any) -> None:
     group.add_argument("--type", dest="media_type", help="media type (image, audio...)")
     group.add_argument("--since", type=time_arg, help="dead-lettered at or after (ISO or epoch ms)")
     group.add_argument("--until", type=time_arg, help="dead-lettered before (ISO or epoch ms)")
+    group.add_argument(
+        "--state",
+        action="append",
+        choices=[s.value for s in LetterState],
+        help="what became of the letter (repeatable): open, redriven (since), stored (since), "
+        "dismissed; list shows all but dismissed by default",
+    )
     json_flag(filters)
 
     listing = sub.add_parser("list", parents=[filters], help="list dead letters, decoded")
     listing.add_argument(
         "--include-dismissed", action="store_true", help="also those dismissed with `dlq dismiss`"
+    )
+    listing.add_argument(
+        "--limit", type=positive_int, metavar="N", help="only the N newest of the selection"
     )
     listing.set_defaults(handler=dlq_list)
     show = sub.add_parser("show", parents=[filters], help="every detail of dead letters")
@@ -104,37 +116,53 @@ def _selection(args: argparse.Namespace) -> dlq.DlqFilter:
     )
 
 
-def _read(settings: Settings, args: argparse.Namespace) -> list[dlq.DeadLetterView]:
+def _read(
+    settings: Settings, args: argparse.Namespace, default_states: frozenset[str] | None = None
+) -> list[tuple[dlq.DeadLetterView, LetterState]]:
+    """The selected dead letters with their states (``--state``, else ``default_states``)."""
     layout = load_layout(settings.kafka)
     views = dlq.read_dead_letters(
         settings, layout, AvroCodec(), progress=Progress("scanned dead letters")
     )
     selected = _selection(args)
-    return [v for v in views if selected.matches(v)]
+    views = [v for v in views if selected.matches(v)]
+    states = letter_states(settings, views)
+    wanted = frozenset(args.state) if args.state else default_states
+    return [(v, states[v.id]) for v in views if wanted is None or states[v.id] in wanted]
+
+
+def _views(settings: Settings, args: argparse.Namespace) -> list[dlq.DeadLetterView]:
+    return [v for v, _state in _read(settings, args)]
 
 
 def dlq_list(args: argparse.Namespace, settings: Settings) -> int:
-    """List dead letters; those that came back after a redrive in a section of their own."""
-    views = _read(settings, args)
-    if not args.include_dismissed:
-        hidden = dismiss.dismissed_media(settings, (v.media_id or "" for v in views))
-        views = [v for v in views if v.media_id not in hidden]
-    fresh = [v.summary() for v in views if not v.redriven_before]
-    looped = [v.summary() for v in views if v.redriven_before]
+    """List dead letters with their states; those that came back after a redrive apart."""
+    hidden = set() if args.include_dismissed else {LetterState.DISMISSED.value}
+    selected = _read(settings, args, frozenset(s.value for s in LetterState) - hidden)
+    total = len(selected)
+    if args.limit:
+        newest = sorted(selected, key=lambda s: s[0].when or dlq.EPOCH, reverse=True)
+        selected = sorted(newest[: args.limit], key=lambda s: (s[0].partition, s[0].offset))
+    rows = [(v, {**v.summary(), "state": state.value}) for v, state in selected]
+    fresh = [row for v, row in rows if not v.redriven_before]
+    looped = [row for v, row in rows if v.redriven_before]
     if args.json:
-        print(to_json({"dead_letters": fresh, "redriven_and_failed_again": looped}))
+        print(
+            to_json({"dead_letters": fresh, "redriven_and_failed_again": looped, "matching": total})
+        )
         return 0
     print(table(fresh, LIST_COLUMNS) if fresh else "no dead letters match")
     if looped:
         print(f"\nredriven before and failed again ({len(looped)}; redrive needs --force):")
         print(table(looped, LIST_COLUMNS))
+    if len(rows) < total:
+        print(f"\nshowing the {len(rows)} newest of {total} (--limit)")
     return 0
 
 
 def dlq_show(args: argparse.Namespace, settings: Settings) -> int:
     """Print every field of the selected dead letters; exit 1 when none match."""
-    views = _read(settings, args)
-    details = [v.detail() for v in views]
+    details = [{**v.detail(), "state": s.value} for v, s in _read(settings, args)]
     if args.json:
         print(to_json(details))
     for detail in [] if args.json else details:
@@ -150,7 +178,7 @@ def dlq_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def dlq_stats(args: argparse.Namespace, settings: Settings) -> int:
     """Print counts by error kind and stage."""
-    rows = dlq.stats(_read(settings, args))
+    rows = dlq.stats(_views(settings, args))
     text = table(rows, STATS_COLUMNS) if rows else "no dead letters"
     print(to_json(rows) if args.json else text)
     return 0
@@ -162,7 +190,7 @@ def dlq_redrive(args: argparse.Namespace, settings: Settings) -> int:
     if selected == dlq.DlqFilter() and not args.all:
         raise UsageError("select dead letters with a filter (see --help), or pass --all")
     layout = load_layout(settings.kafka)
-    views = redrive.with_originals(settings, _read(settings, args))
+    views = redrive.with_originals(settings, _views(settings, args))
     operator = args.operator or os.environ.get("USER") or "unknown"
     plan = redrive.plan_redrive(
         views, layout, operator=operator, to_original=args.to_original, force=args.force
@@ -208,7 +236,7 @@ def dlq_dismiss(args: argparse.Namespace, settings: Settings) -> int:
     if _selection(args) == dlq.DlqFilter() and not args.all:
         raise UsageError("select dead letters with a filter (see --help), or pass --all")
     operator = args.operator or os.environ.get("USER") or "unknown"
-    views = _read(settings, args)
+    views = _views(settings, args)
     events = {}
     for view in views:
         event = dismiss.dismissed_event(view, operator, args.reason)

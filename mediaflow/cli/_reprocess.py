@@ -3,9 +3,10 @@
 import argparse
 from typing import Any
 
-from mediaflow.cli._args import json_flag, time_arg
+from mediaflow.cli._args import json_flag, positive_int, time_arg
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
+from mediaflow.errors import UsageError
 from mediaflow.events import utcnow
 from mediaflow.kafka.headers import millis
 from mediaflow.kafka.topics import load_layout
@@ -104,6 +105,17 @@ def _register_reconcile(subparsers: Any) -> None:
         help="non-terminal for longer than S seconds counts as stuck",
     )
     parser.add_argument("--fix", action="store_true", help="re-request the download of findings")
+    parser.add_argument(
+        "--verify-bytes",
+        action="store_true",
+        help="also read every stored object and check its sha256 and size (slow: reads it all)",
+    )
+    parser.add_argument(
+        "--sample",
+        type=positive_int,
+        metavar="N",
+        help="with --verify-bytes: read only N stored objects chosen at random",
+    )
     json_flag(parser)
     parser.set_defaults(handler=reconcile_command)
 
@@ -118,13 +130,19 @@ def reconcile_command(args: argparse.Namespace, settings: Settings) -> int:
         rows = list(store.rows())
     finally:
         store.close()
-    stored = [r for r in rows if r.status == "stored"]
+    if args.sample and not args.verify_bytes:
+        raise UsageError("--sample goes with --verify-bytes")
+    stored = [r for r in rows if r.status == "stored" and r.object_key]
+    s3 = s3_client(settings.s3)
     findings = reconcile.stored_problems(
-        stored,
-        s3_client(settings.s3),
-        settings.s3.bucket,
-        progress=Progress("checked objects", total=len(stored)),
+        stored, s3, settings.s3.bucket, progress=Progress("checked objects", total=len(stored))
     )
+    verified = reconcile.Verification()
+    if args.verify_bytes:
+        chosen = reconcile.choose(stored, args.sample)
+        progress = Progress("hashed", total=sum(r.size or 0 for r in chosen), unit="B")
+        verified = reconcile.verify_bytes(chosen, s3, settings.s3.bucket, progress=progress)
+        findings += verified.findings
     findings += reconcile.stuck(rows, now_ms=_ms(utcnow()) or 0, older_than_s=args.older_than)
     fixed: list[str] = []
     missing: list[str] = []
@@ -133,7 +151,14 @@ def reconcile_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(
             to_json(
-                {"checked": len(rows), "findings": findings, "fixed": fixed, "not_fixable": missing}
+                {
+                    "checked": len(rows),
+                    "verified_objects": verified.objects,
+                    "verified_bytes": verified.bytes,
+                    "findings": findings,
+                    "fixed": fixed,
+                    "not_fixable": missing,
+                }
             )
         )
     else:
@@ -142,6 +167,8 @@ def reconcile_command(args: argparse.Namespace, settings: Settings) -> int:
             f"\nchecked {len(rows)} media ({len(stored)} stored objects): "
             f"{len(findings)} finding(s)" + (f", {len(fixed)} re-requested" if args.fix else "")
         )
+        if args.verify_bytes:
+            print(f"read and hashed {verified.objects} object(s), {verified.bytes:,} bytes")
         if missing:
             print(f"no download request left for: {', '.join(missing)}")
     unfixed = len(findings) - len(fixed)

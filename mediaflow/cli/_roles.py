@@ -9,6 +9,7 @@ processes under the one :mod:`mediaflow.supervisor`.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ from mediaflow.cli._args import positive_int, positive_seconds
 from mediaflow.config import Settings
 from mediaflow.errors import UsageError
 from mediaflow.kafka.stage_runner import StageSpec, run_stage
+from mediaflow.ops import ui
 from mediaflow.processors.detector import stage as detector
 from mediaflow.processors.downloader import stage as downloader
 from mediaflow.processors.notifier import stage as notifier
@@ -36,7 +38,7 @@ PROCESSORS: dict[str, StageSpec] = {
 
 SERVERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "webhooks": webhooks.main,
-    "api": api.main,
+    "api": functools.partial(api.main, mount=ui.mount),
 }
 """The HTTP roles."""
 
@@ -151,6 +153,7 @@ def run_all(settings: Settings) -> int:
         f"  webhooks  http://{settings.webhook_host}:{settings.webhook_port}/webhooks/wapi "
         f"(also /webhooks/evolution, /webhooks/zapi, /healthz, /readyz, /metrics)\n"
         f"  API       http://{settings.api_host}:{settings.api_port}/media  (Bearer token)\n"
+        f"  dashboard http://{settings.api_host}:{settings.api_port}/ui/  (log in with the token)\n"
         "  metrics   "
         + ", ".join(f"{r} :{p}/metrics" for r, p in PROCESSOR_METRICS_PORTS.items())
         + "\n"

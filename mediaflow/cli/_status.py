@@ -7,7 +7,6 @@ from typing import Any
 from mediaflow.cli._args import json_flag
 from mediaflow.config import Settings
 from mediaflow.kafka.clients import admin_client
-from mediaflow.kafka.scan import throwaway_consumer
 from mediaflow.kafka.topics import load_layout
 from mediaflow.ops import status
 from mediaflow.ops._output import CLEAR_HOME, table, to_json
@@ -31,7 +30,7 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=status_command)
 
 
-GROUP_COLUMNS = ("group", "topic", "partition", "committed", "high", "lag", "rate")
+GROUP_COLUMNS = ("group", "topic", "partition", "committed", "end", "lag", "rate")
 
 
 def status_text(data: dict[str, Any]) -> str:
@@ -47,6 +46,8 @@ def status_text(data: dict[str, Any]) -> str:
         else ""
     )
     lines.append(f"dead letters: {data['dead_letters']}{tail}")
+    if data["under_replicated"]:
+        lines.append(f"under-replicated: {', '.join(data['under_replicated'])}")
     projection = data["projection"]
     if "error" in projection:
         lines.append(f"projection: unavailable ({projection['error']})")
@@ -67,22 +68,18 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
     layout = load_layout(settings.kafka)
     admin = admin_client(settings.kafka)
     s3 = s3_client(settings.s3)
-    consumer = throwaway_consumer(settings.kafka)
     interval = max(args.interval, 1.0) if args.watch else args.interval
-    try:
-        previous: status.Sample | None = status.take_sample(admin, consumer, layout)
-        while True:
-            if interval > 0:
-                time.sleep(interval)
-                current = status.take_sample(admin, consumer, layout)
-            else:
-                current, previous = previous, None
-            state = status.health(settings, layout, consumer, s3)
-            data = status.render(status.lag_rows(current, previous), state)
-            text = to_json(data) if args.json else status_text(data)
-            print((CLEAR_HOME if args.watch else "") + text, flush=True)
-            if not args.watch:
-                return 0 if (state.broker, state.s3) == ("ok", "ok") else 1
-            previous = current
-    finally:
-        consumer.close()
+    previous: status.Sample | None = status.take_sample(admin, settings, layout)
+    while True:
+        if interval > 0:
+            time.sleep(interval)
+            current = status.take_sample(admin, settings, layout)
+        else:
+            current, previous = previous, None
+        state = status.health(settings, layout, s3)
+        data = status.render(status.lag_rows(current, previous), state)
+        text = to_json(data) if args.json else status_text(data)
+        print((CLEAR_HOME if args.watch else "") + text, flush=True)
+        if not args.watch:
+            return 0 if (state.broker, state.s3) == ("ok", "ok") else 1
+        previous = current

@@ -170,6 +170,7 @@ class TransactionalPublisher:
                     value=record.value,
                     key=record.key,
                     headers=record.headers,
+                    partition=-1 if record.partition is None else record.partition,
                     on_delivery=self._on_delivery,
                 )
                 break

@@ -61,6 +61,8 @@ class OutRecord:
     value: bytes | None
     key: bytes | str | None = None
     headers: h.Headers = field(default_factory=list)
+    partition: int | None = None
+    """``None``: the partitioner picks by key (a bounded replay keeps the original's)."""
 
 
 __all__ = ["InRecord", "OutRecord"]

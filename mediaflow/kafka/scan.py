@@ -89,7 +89,7 @@ def scan(
     on_total: Callable[[int], None] | None = None,
     start_at: Callable[[int, int], int] | None = None,
 ) -> Iterator[Message]:
-    """Yield every committed record of ``topic`` present when the scan starts.
+    """Yield every committed data record of ``topic`` present when the scan starts.
 
     Args:
         settings: where the cluster is.
@@ -116,9 +116,115 @@ def scan(
             on_total(total)
         if not assignment:
             return
-        consumer.assign(assignment)
-        remaining = {tp.partition for tp in assignment}
-        deadline = time.monotonic() + timeout
+        yield from _read_to_end(
+            consumer, topic, {tp.partition: tp.offset for tp in assignment}, timeout
+        )
+    finally:
+        consumer.close()
+
+
+TAIL_WINDOW = 64
+"""Offsets read back from the high watermark to find the last data record (doubled if needed)."""
+
+
+def data_ends(settings: KafkaSettings, topic: str, timeout: float = 10) -> dict[int, int]:
+    """The offset after the last committed data record of each partition of ``topic``.
+
+    The high watermark counts transaction markers (one after every committed or
+    aborted transaction) and aborted records, so a group that has read
+    everything sits one or more offsets below it; lag and backlog measured
+    against these ends are 0 when nothing is left to read. A partition is read
+    back from its end (``read_committed``), a small window first, wider only
+    when the window holds no data record. A partition without any data record
+    ends at its low watermark.
+
+    Raises:
+        ConfigError: the topic does not exist.
+        BrokerUnavailable: the broker did not answer.
+    """
+    consumer = throwaway_consumer(settings)
+    try:
+        bounds = {p: watermarks(consumer, topic, p) for p in partitions_of(consumer, topic)}
+        ends = {p: low for p, (low, _high) in bounds.items()}
+        window = TAIL_WINDOW
+        pending = {p for p, (low, high) in bounds.items() if high > low}
+        while pending:
+            starts = {p: max(bounds[p][0], bounds[p][1] - window) for p in pending}
+            for message in _read_to_end(consumer, topic, starts, timeout):
+                ends[message.partition()] = message.offset() + 1
+            pending = {p for p in pending if ends[p] == bounds[p][0] and starts[p] > bounds[p][0]}
+            window *= 8
+        return ends
+    finally:
+        consumer.close()
+
+
+class RecordCounter:
+    """Counts the committed data records of a topic, reading only what is new since last time.
+
+    Markers and aborted records take offsets but are no records, so the count
+    comes from reading, not from the watermarks. The first :meth:`count`
+    reads the whole topic; later ones read each partition from where the
+    previous one stopped, and a partition whose low watermark moved
+    (retention deleted records) is counted again from its new start.
+    """
+
+    def __init__(self, settings: KafkaSettings, topic: str) -> None:
+        self._settings = settings
+        self._topic = topic
+        self._seen: dict[int, tuple[int, int, int]] = {}
+        """partition -> (low watermark, next offset to read, data records before it)."""
+
+    def count(self, timeout: float = 60) -> int:
+        """The number of committed data records the topic holds now.
+
+        Raises:
+            ConfigError: the topic does not exist.
+            BrokerUnavailable: the broker did not answer.
+        """
+        consumer = throwaway_consumer(self._settings)
+        try:
+            starts, counts, lows = {}, {}, {}
+            for partition in partitions_of(consumer, self._topic):
+                low, high = watermarks(consumer, self._topic, partition)
+                seen_low, start, counted = self._seen.get(partition, (low, low, 0))
+                if seen_low != low:
+                    start, counted = low, 0
+                lows[partition], counts[partition] = low, counted
+                self._seen[partition] = (low, start, counted)
+                if high > start:
+                    starts[partition] = start
+            if starts:
+                for message in _read_to_end(consumer, self._topic, starts, timeout):
+                    partition = message.partition()
+                    counts[partition] += 1
+                    self._seen[partition] = (
+                        lows[partition],
+                        message.offset() + 1,
+                        counts[partition],
+                    )
+            return sum(counts.values())
+        finally:
+            consumer.close()
+
+
+def count_records(settings: KafkaSettings, topic: str, timeout: float = 60) -> int:
+    """How many committed data records ``topic`` holds (markers and aborted records aside).
+
+    Raises:
+        ConfigError: the topic does not exist.
+        BrokerUnavailable: the broker did not answer.
+    """
+    return RecordCounter(settings, topic).count(timeout)
+
+
+def _read_to_end(
+    consumer: Consumer, topic: str, starts: dict[int, int], timeout: float
+) -> Iterator[Message]:
+    consumer.assign([TopicPartition(topic, p, o) for p, o in starts.items()])
+    remaining = set(starts)
+    deadline = time.monotonic() + timeout
+    try:
         while remaining and time.monotonic() < deadline:
             for message in consumer.consume(num_messages=500, timeout=0.5):
                 error = message.error()
@@ -129,7 +235,7 @@ def scan(
                 elif error.fatal():
                     raise BrokerUnavailable(f"reading {topic}: {error.str()}")
     finally:
-        consumer.close()
+        consumer.unassign()
 
 
 def fetch(
@@ -169,4 +275,13 @@ def fetch(
         consumer.close()
 
 
-__all__ = ["fetch", "partitions_of", "scan", "throwaway_consumer", "watermarks"]
+__all__ = [
+    "RecordCounter",
+    "count_records",
+    "data_ends",
+    "fetch",
+    "partitions_of",
+    "scan",
+    "throwaway_consumer",
+    "watermarks",
+]

@@ -8,7 +8,7 @@ projection records the decision (status ``dismissed``) when it applies it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from confluent_kafka import Producer
 
@@ -20,7 +20,6 @@ from mediaflow.kafka.eventlog import event_record
 from mediaflow.kafka.publish import TransactionalPublisher
 from mediaflow.kafka.topics import TopicLayout
 from mediaflow.ops.dlq import DeadLetterView
-from mediaflow.storage.projection import open_store
 
 
 def dismissed_event(
@@ -74,17 +73,4 @@ def execute_dismiss(
     return publisher.publish(event_record(layout.media_events, e, codec) for e in events)
 
 
-def dismissed_media(settings: Settings, media_ids: Iterable[str]) -> set[str]:
-    """Which of ``media_ids`` the projection marks ``dismissed`` (empty when it has no store)."""
-    ids = {m for m in media_ids if m}
-    if not ids:
-        return set()
-    store = open_store(settings.projection_db_url)
-    try:
-        rows = [store.get(media_id) for media_id in ids]
-    finally:
-        store.close()
-    return {r.media_id for r in rows if r is not None and r.status == "dismissed"}
-
-
-__all__ = ["dismissed_event", "dismissed_media", "execute_dismiss"]
+__all__ = ["dismissed_event", "execute_dismiss"]

@@ -25,6 +25,8 @@ from mediaflow.kafka.scan import scan
 from mediaflow.kafka.topics import TopicLayout
 
 HEX_PREFIX_BYTES = 32
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""Sort key for a dead letter without any time (oldest of all)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +319,7 @@ def parse_time(text: str) -> datetime:
 __all__ = [
     "DeadLetterView",
     "DlqFilter",
+    "EPOCH",
     "decode_dead_letter",
     "parse_time",
     "read_dead_letters",

@@ -117,7 +117,7 @@ def compute_plan(
                 raise UsageError(f"{topic} has partitions {partitions}, not {partition}")
             partitions = [partition]
         committed = committed_offsets(admin, group, topic, partitions)
-        wanted = _wanted(consumer, topic, partitions, target)
+        wanted = target_offsets(consumer, topic, partitions, target)
         plans = []
         for p in partitions:
             low, high = watermarks(consumer, topic, p)
@@ -130,9 +130,14 @@ def compute_plan(
         consumer.close()
 
 
-def _wanted(
+def target_offsets(
     consumer: Any, topic: str, partitions: Sequence[int], target: ReplayTarget
 ) -> dict[int, int | None]:
+    """The offset ``target`` names in each partition; ``None``: after the last record.
+
+    Raises:
+        BrokerUnavailable: Kafka did not answer.
+    """
     if target.to_earliest:
         return dict.fromkeys(partitions, 0)  # clamped to the low watermark
     if target.from_timestamp is None:
@@ -213,4 +218,5 @@ __all__ = [
     "committed_offsets",
     "compute_plan",
     "plan_partition",
+    "target_offsets",
 ]

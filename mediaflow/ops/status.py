@@ -1,9 +1,14 @@
 """``mediaflow status``: lag, throughput, dead letters, in-flight age, reachability.
 
 A :class:`Sample` is one look at the cluster (committed offsets of every
-consumer group reading our topics, high watermarks). Two samples an interval
-apart give throughput (offsets committed per second); ``--watch`` keeps
-sampling and compares each sample with the previous one.
+consumer group reading our topics, and where each partition's data ends). Two
+samples an interval apart give throughput (offsets committed per second);
+``--watch`` keeps sampling and compares each sample with the previous one.
+
+Every stage writes in Kafka transactions, so each partition holds a marker
+after every transaction. Lag, backlog and counts here are measured against the
+last committed *data* record (:func:`~mediaflow.kafka.scan.data_ends`), never
+the high watermark: a caught-up pipeline shows lag 0.
 """
 
 from __future__ import annotations
@@ -22,7 +27,13 @@ from confluent_kafka.admin import AdminClient
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.errors import BrokerUnavailable, MediaflowError
-from mediaflow.kafka.scan import partitions_of, scan, throwaway_consumer, watermarks
+from mediaflow.kafka.scan import (
+    RecordCounter,
+    count_records,
+    data_ends,
+    scan,
+    throwaway_consumer,
+)
 from mediaflow.kafka.topics import TopicLayout
 from mediaflow.ops.dlq import DeadLetterView, view_of
 from mediaflow.storage.projection import open_store
@@ -35,22 +46,25 @@ TP = tuple[str, int]
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """Committed offsets per (group, topic, partition) and high watermarks at ``at`` (monotonic)."""
+    """Committed offsets per (group, topic, partition) and data ends at ``at`` (monotonic).
+
+    ``end`` is the offset after the last committed data record of a partition.
+    """
 
     at: float
     committed: dict[tuple[str, str, int], int]
-    high: dict[TP, int]
+    end: dict[TP, int]
 
 
 def lag_rows(current: Sample, previous: Sample | None = None) -> list[dict[str, Any]]:
-    """One row per group and partition: committed, high watermark, lag, records/s (pure).
+    """One row per group and partition: committed, data end, lag, records/s (pure).
 
     Throughput is ``None`` without a previous sample.
     """
     rows = []
     elapsed = current.at - previous.at if previous else 0.0
     for (group, topic, partition), committed in sorted(current.committed.items()):
-        high = current.high.get((topic, partition), committed)
+        end = current.end.get((topic, partition), committed)
         rate = None
         if previous and elapsed > 0:
             before = previous.committed.get((group, topic, partition))
@@ -61,15 +75,15 @@ def lag_rows(current: Sample, previous: Sample | None = None) -> list[dict[str, 
                 "topic": topic,
                 "partition": partition,
                 "committed": committed,
-                "high": high,
-                "lag": max(0, high - committed),
+                "end": end,
+                "lag": max(0, end - committed),
                 "rate": rate,
             }
         )
     return rows
 
 
-def take_sample(admin: AdminClient, consumer: Any, layout: TopicLayout) -> Sample:
+def take_sample(admin: AdminClient, settings: Settings, layout: TopicLayout) -> Sample:
     """Look at every consumer group with committed offsets on one of ``layout``'s topics.
 
     Raises:
@@ -81,11 +95,11 @@ def take_sample(admin: AdminClient, consumer: Any, layout: TopicLayout) -> Sampl
         for tp in _offsets(admin, group):
             if tp.topic in topics and tp.offset >= 0:
                 committed[(group, tp.topic, tp.partition)] = tp.offset
-    high = {}
+    end = {}
     for topic in sorted({t for _, t, _ in committed}):
-        for partition in partitions_of(consumer, topic):
-            high[(topic, partition)] = watermarks(consumer, topic, partition)[1]
-    return Sample(time.monotonic(), committed, high)
+        for partition, offset in data_ends(settings.kafka, topic).items():
+            end[(topic, partition)] = offset
+    return Sample(time.monotonic(), committed, end)
 
 
 def _groups(admin: AdminClient) -> list[str]:
@@ -116,21 +130,53 @@ class Health:
     dead_letters: int = 0
     newest_error: dict[str, Any] | None = None
     projection: dict[str, Any] = field(default_factory=dict)
+    under_replicated: list[str] = field(default_factory=list)
+
+
+def lagging_replicas(topics: dict[str, Any]) -> list[str]:
+    """``topic[partition]`` of every partition with fewer in-sync replicas than replicas (pure).
+
+    Args:
+        topics: ``ClusterMetadata.topics`` (or anything shaped like it).
+    """
+    return [
+        f"{name}[{number}] isr {len(part.isrs)}/{len(part.replicas)}"
+        for name, topic in sorted(topics.items())
+        for number, part in sorted(topic.partitions.items())
+        if len(part.isrs) < len(part.replicas)
+    ]
+
+
+def under_replicated(settings: Settings, layout: TopicLayout) -> list[str]:
+    """Partitions of ``layout``'s topics whose in-sync replicas fall short (one metadata call).
+
+    Raises:
+        BrokerUnavailable: Kafka did not answer.
+    """
+    consumer = throwaway_consumer(settings.kafka)
+    try:
+        metadata = consumer.list_topics(timeout=TIMEOUT_S)
+    except KafkaException as exc:
+        raise BrokerUnavailable(f"Kafka did not answer a metadata request: {exc}") from exc
+    finally:
+        consumer.close()
+    ours = {s.name for s in layout.specs}
+    return lagging_replicas({n: t for n, t in metadata.topics.items() if n in ours})
 
 
 def dead_letter_summary(
-    settings: Settings, layout: TopicLayout
+    settings: Settings, layout: TopicLayout, counter: RecordCounter | None = None
 ) -> tuple[int, DeadLetterView | None]:
-    """How many records the dead-letter topic holds and the newest one (reads only the tail)."""
-    consumer = throwaway_consumer(settings.kafka)
-    try:
-        total = sum(
-            high - low
-            for p in partitions_of(consumer, layout.dead_letters)
-            for low, high in [watermarks(consumer, layout.dead_letters, p)]
-        )
-    finally:
-        consumer.close()
+    """How many dead letters the topic holds and the newest one (decodes only the tail).
+
+    ``counter`` (kept by a caller that asks again and again, like the
+    dashboard) reads only the dead letters written since its last count.
+    """
+    total = (
+        counter.count()
+        if counter is not None
+        else count_records(settings.kafka, layout.dead_letters)
+    )
     codec = AvroCodec()
     tail = [
         view_of(codec, m)
@@ -146,7 +192,7 @@ def dead_letter_summary(
 
 
 def projection_summary(
-    settings: Settings, layout: TopicLayout, high: dict[TP, int]
+    settings: Settings, layout: TopicLayout, end: dict[TP, int]
 ) -> dict[str, Any]:
     """Oldest in-flight media age and how far the projection is behind the event log."""
     store = open_store(settings.projection_db_url)
@@ -156,7 +202,7 @@ def projection_summary(
     finally:
         store.close()
     behind = sum(
-        max(0, h - applied.get(p, 0)) for (t, p), h in high.items() if t == layout.media_events
+        max(0, e - applied.get(p, 0)) for (t, p), e in end.items() if t == layout.media_events
     )
     now_ms = time.time() * 1000
     oldest = stats.oldest_in_flight_at
@@ -168,33 +214,39 @@ def projection_summary(
     }
 
 
-def media_event_highs(consumer: Any, layout: TopicLayout) -> dict[TP, int]:
-    """High watermarks of the media event log (projection freshness)."""
+def media_event_ends(settings: Settings, layout: TopicLayout) -> dict[TP, int]:
+    """Data ends of the media event log (projection freshness)."""
     return {
-        (layout.media_events, p): watermarks(consumer, layout.media_events, p)[1]
-        for p in partitions_of(consumer, layout.media_events)
+        (layout.media_events, p): e
+        for p, e in data_ends(settings.kafka, layout.media_events).items()
     }
 
 
-def health(settings: Settings, layout: TopicLayout, consumer: Any, s3: Any) -> Health:
-    """Broker and S3 reachability, dead letters, projection; each part fails on its own."""
+def health(
+    settings: Settings, layout: TopicLayout, s3: Any, counter: RecordCounter | None = None
+) -> Health:
+    """Broker and S3 reachability, dead letters, projection; each part fails on its own.
+
+    ``counter``: see :func:`dead_letter_summary`.
+    """
     result = Health()
     try:
-        result.dead_letters, newest = dead_letter_summary(settings, layout)
+        result.dead_letters, newest = dead_letter_summary(settings, layout, counter)
         if newest is not None:
             result.newest_error = {
                 k: newest.summary()[k] for k in ("id", "failed_at", "stage", "kind", "message")
             }
-        highs = media_event_highs(consumer, layout)
+        ends = media_event_ends(settings, layout)
+        result.under_replicated = under_replicated(settings, layout)
     except MediaflowError as exc:
         result.broker = f"unreachable: {exc.message}"
-        highs = {}
+        ends = {}
     try:
         s3.head_bucket(Bucket=settings.s3.bucket)
     except (ClientError, BotoCoreError) as exc:
         result.s3 = f"unreachable: {type(exc).__name__}"
     try:
-        result.projection = projection_summary(settings, layout, highs)
+        result.projection = projection_summary(settings, layout, ends)
     except (MediaflowError, OSError, sqlite3.Error) as exc:
         # A status screen shows a missing or locked store instead of failing.
         result.projection = {"error": f"{type(exc).__name__}: {exc}"}
@@ -210,6 +262,7 @@ def render(rows: Iterable[dict[str, Any]], state: Health) -> dict[str, Any]:
         "dead_letters": state.dead_letters,
         "newest_dead_letter": state.newest_error,
         "projection": state.projection,
+        "under_replicated": state.under_replicated,
         "groups": list(rows),
     }
 
@@ -220,8 +273,10 @@ __all__ = [
     "dead_letter_summary",
     "health",
     "lag_rows",
-    "media_event_highs",
+    "lagging_replicas",
+    "media_event_ends",
     "projection_summary",
     "render",
     "take_sample",
+    "under_replicated",
 ]

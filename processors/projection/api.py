@@ -60,6 +60,11 @@ TOKENS: web.AppKey[TokenSource] = web.AppKey("tokens", TokenSource)
 SCOPE: web.RequestKey[Scope] = web.RequestKey("scope", Scope)
 PRESIGN_TTL: web.AppKey[int] = web.AppKey("presign_ttl", int)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock", object)  # type: ignore[arg-type]
+OWN_AUTH: web.AppKey[tuple[str, ...]] = web.AppKey("own_auth", tuple)
+"""Path prefixes mounted with an authentication of their own (the dashboard's session)."""
+
+Mount = Callable[[web.Application, Settings], None]
+"""Adds routes to the API application before it serves (the dashboard, from the CLI)."""
 
 
 def error(status: int, code: str, detail: str) -> web.Response:
@@ -280,7 +285,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 @web.middleware
 async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Require ``Authorization: Bearer <token>`` of a known token; remember its scope."""
-    if request.path in _PUBLIC_PATHS:
+    if request.path in _PUBLIC_PATHS or request.path.startswith(request.app[OWN_AUTH]):
         return await handler(request)
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
@@ -363,6 +368,7 @@ def create_app(
     app[TOKENS] = tokens or TokenSource.fixed(ApiTokens.admin_only(token))
     app[PRESIGN_TTL] = presign_ttl_s
     app[CLOCK] = clock
+    app[OWN_AUTH] = ()
     app.router.add_get("/openapi.yaml", openapi)
     app.router.add_get("/media", list_media)
     app.router.add_get("/media/{media_id}", get_media)
@@ -373,8 +379,10 @@ def create_app(
     return app
 
 
-def main(_args: argparse.Namespace, settings: Settings) -> int:
+def main(_args: argparse.Namespace, settings: Settings, *, mount: Mount | None = None) -> int:
     """Serve the API on ``settings.api_host:api_port`` until SIGINT/SIGTERM; SIGHUP reloads tokens.
+
+    ``mount`` adds routes of a higher layer (the dashboard) to the same listener.
 
     Raises:
         ConfigError: a token anyone could send (see :func:`check_token`), or an
@@ -393,6 +401,8 @@ def main(_args: argparse.Namespace, settings: Settings) -> int:
         tokens=tokens,
     )
     app.on_cleanup.append(lambda _app: asyncio.to_thread(store.close))
+    if mount is not None:
+        mount(app, settings)
     raise_open_files_limit()
     asyncio.run(_serve(app, settings))
     return 0
@@ -417,4 +427,15 @@ async def _serve(app: web.Application, settings: Settings) -> None:
         await runner.cleanup()
 
 
-__all__ = ["check_token", "create_app", "main"]
+__all__ = [
+    "CLOCK",
+    "OWN_AUTH",
+    "PRESIGN_TTL",
+    "S3",
+    "STORE",
+    "TOKENS",
+    "Mount",
+    "check_token",
+    "create_app",
+    "main",
+]

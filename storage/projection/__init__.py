@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from mediaflow.errors import ConfigError
 from mediaflow.storage.projection.base import (
+    Activity,
     DailyCount,
     LogRecord,
     MediaQuery,
@@ -71,6 +72,7 @@ def open_rebuild(url: str) -> Rebuild:
 
 
 __all__ = [
+    "Activity",
     "DailyCount",
     "LogRecord",
     "MediaQuery",

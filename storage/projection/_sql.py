@@ -25,6 +25,7 @@ from mediaflow.media_state import (
     row_from,
 )
 from mediaflow.storage.projection.base import (
+    Activity,
     DailyCount,
     LogRecord,
     MediaQuery,
@@ -283,6 +284,27 @@ class SqlStore(abc.ABC):
         with self._cursor() as cur:
             cur.execute(sql, params)
             return [DailyCount(c, i, d, s, int(n)) for c, i, d, s, n in cur.fetchall()]
+
+    def activity(
+        self, *, since_ms: int, bucket_ms: int, client_id: str | None = None
+    ) -> list[Activity]:
+        """Media stored, failed and dead-lettered per bucket since ``since_ms``, oldest first."""
+        ph = self.ph
+        counts: dict[int, list[int]] = {}
+        with self._cursor() as cur:
+            for slot, column in enumerate(("stored_at", "last_failed_at", "dead_lettered_at")):
+                sql = f"SELECT ({column} - {ph}) / {ph}, COUNT(*) FROM media WHERE {column} >= {ph}"
+                params: list[Any] = [since_ms, bucket_ms, since_ms]
+                if client_id is not None:
+                    sql += f" AND client_id = {ph}"
+                    params.append(client_id)
+                cur.execute(f"{sql} GROUP BY 1", params)
+                for index, count in cur.fetchall():
+                    counts.setdefault(int(index), [0, 0, 0])[slot] = int(count)
+        return [
+            Activity(since_ms + index * bucket_ms, *values)
+            for index, values in sorted(counts.items())
+        ]
 
     def _marks(self, count: int) -> str:
         return ", ".join([self.ph] * count)

@@ -80,6 +80,20 @@ class DailyCount:
     count: int
 
 
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """What happened to media in one time bucket (``bucket_start``: epoch ms, UTC).
+
+    ``failed`` counts media whose *latest* failed attempt falls in the bucket
+    (the row keeps only the newest), so it is a lower bound of attempts.
+    """
+
+    bucket_start: int
+    stored: int
+    failed: int
+    dead_lettered: int
+
+
 class ProjectionStore(Protocol):
     """The projection's database (SQLite or PostgreSQL)."""
 
@@ -133,6 +147,16 @@ class ProjectionStore(Protocol):
         """Counts per client, instance, day (of ``created_at``, UTC) and status."""
         ...
 
+    def activity(
+        self, *, since_ms: int, bucket_ms: int, client_id: str | None = None
+    ) -> list[Activity]:
+        """Media stored, failed and dead-lettered per bucket since ``since_ms``, oldest first.
+
+        Buckets without any of the three are absent. Reads the whole table (no
+        index on these times): callers cache it.
+        """
+        ...
+
     def close(self) -> None:
         """Release the connection."""
         ...
@@ -155,6 +179,7 @@ class Rebuild(Protocol):
 
 
 __all__ = [
+    "Activity",
     "DailyCount",
     "LogRecord",
     "MediaQuery",

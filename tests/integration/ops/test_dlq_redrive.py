@@ -182,3 +182,48 @@ def test_a_dead_letter_whose_original_is_gone_is_refused_not_sent_empty(settings
     out = capsys.readouterr().out
     assert "m-gone" in out
     assert f"no longer on {layout.download_requests}" in out
+
+
+def apply_events(settings, layout) -> None:
+    """Apply the event log to the projection, as the projection stage would."""
+    from mediaflow.storage.projection import LogRecord, open_store
+
+    store = open_store(settings.projection_db_url)
+    messages = read_all(settings, layout.media_events)
+    store.apply_batch(
+        [
+            LogRecord(layout.media_events, m.partition(), m.offset(), CODEC.decode(m.value()))
+            for m in messages
+        ]
+    )
+    store.close()
+
+
+def test_list_shows_a_redriven_letter_as_redriven_and_filters_by_state(settings, layout, capsys):
+    dead_letter_like_the_router(settings, layout, "m-1")
+    dead_letter_like_the_router(settings, layout, "m-2")
+    capsys.readouterr()
+    run(settings, "dlq", "list", "--json")
+    before = json.loads(capsys.readouterr().out)["dead_letters"]
+    assert {r["state"] for r in before} == {"open"}
+    redriven_id = before[0]["id"]
+    run(settings, "dlq", "redrive", "--id", redriven_id)
+    apply_events(settings, layout)
+    capsys.readouterr()
+    run(settings, "dlq", "list", "--json")
+    states = {r["id"]: r["state"] for r in json.loads(capsys.readouterr().out)["dead_letters"]}
+    assert states[redriven_id] == "redriven" and list(states.values()).count("open") == 1
+    run(settings, "dlq", "list", "--json", "--state", "open")
+    (still_open,) = json.loads(capsys.readouterr().out)["dead_letters"]
+    assert still_open["id"] != redriven_id
+
+
+def test_list_limit_shows_the_newest_and_says_how_many_match(settings, layout, capsys):
+    for i in range(3):
+        dead_letter_like_the_router(settings, layout, f"m-{i}")
+    capsys.readouterr()
+    run(settings, "dlq", "list", "--limit", "2")
+    assert "showing the 2 newest of 3 (--limit)" in capsys.readouterr().out
+    run(settings, "dlq", "list", "--json", "--limit", "1")
+    listing = json.loads(capsys.readouterr().out)
+    assert (len(listing["dead_letters"]), listing["matching"]) == (1, 3)

@@ -4,6 +4,7 @@ The projection is filled by applying events to the store directly (the way
 the projection consumer does), so the test needs no running stage.
 """
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -26,7 +27,7 @@ from tests.support.kafka import produce, read_all
 
 pytestmark = pytest.mark.integration
 CODEC = AvroCodec()
-SHA = "ab" * 32
+SHA = hashlib.sha256(b"abc").hexdigest()  # the objects these tests write hold b"abc"
 
 
 def info(media_id: str) -> MediaInfo:
@@ -136,3 +137,33 @@ def test_reprocess_re_emits_the_original_request_of_media_chosen_by_status(
 def test_reprocess_reports_media_whose_request_is_gone(settings, layout, capsys):
     code, report = run(settings, capsys, "reprocess", "--media-id", "m-unknown")
     assert (code, report["not_found"]) == (1, ["m-unknown"])
+
+
+def test_verify_bytes_finds_an_object_whose_bytes_changed_under_intact_metadata(
+    settings, layout, capsys
+):
+    now = utcnow()
+    events = []
+    for media_id in ("m-good", "m-tampered"):
+        events += detected_and_requested(settings, layout, media_id, now)
+        events.append(stored(settings, media_id, now))
+    project(settings, layout, events)
+    s3 = s3_client(settings.s3)
+    for media_id, body in (("m-good", b"abc"), ("m-tampered", b"abd")):
+        s3.put_object(
+            Bucket=settings.s3.bucket,
+            Key=f"cliente_2/{media_id}.ogg",
+            Body=body,
+            Metadata={"sha256": SHA, "media-id": media_id},
+        )
+
+    code, report = run(settings, capsys, "reconcile")
+    assert (code, report["findings"]) == (0, [])
+    code, report = run(settings, capsys, "reconcile", "--verify-bytes")
+    assert code == 1
+    assert [(f["media_id"], f["problem"]) for f in report["findings"]] == [
+        ("m-tampered", "content_mismatch")
+    ]
+    assert report["verified_bytes"] == 6
+    code, report = run(settings, capsys, "reconcile", "--verify-bytes", "--sample", "1")
+    assert report["verified_objects"] == 1

@@ -1,4 +1,4 @@
-"""Replay on the real broker: plan from a timestamp, offsets moved, refusal while active."""
+"""Replay on the real broker: plan from a timestamp, offsets moved, refusal, bounded copies."""
 
 import time
 
@@ -6,9 +6,12 @@ import pytest
 from confluent_kafka import Producer, TopicPartition
 
 from mediaflow.cli import build_parser
+from mediaflow.errors import UsageError
+from mediaflow.kafka import headers as h
 from mediaflow.kafka.clients import admin_client, consumer
 from mediaflow.ops import replay
-from tests.support.kafka import produce
+from mediaflow.ops.replay_range import REPLAY_ORIGINAL_OFFSET
+from tests.support.kafka import produce, read_all
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +108,39 @@ def test_replay_refuses_while_the_group_has_an_active_member(settings, layout):
         )
     finally:
         member.close()
+
+
+def test_a_bounded_replay_copies_only_the_range_and_leaves_offsets_alone(settings, layout):
+    topic = layout.webhooks
+    base = int(time.time() * 1000) - 60_000
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    stamps = {
+        b"before": base,
+        b"in1": base + 20_000,
+        b"in2": base + 30_000,
+        b"after": base + 50_000,
+    }
+    for value, ts in stamps.items():
+        producer.produce(topic, value, b"k", partition=0, timestamp=ts)
+    producer.flush(10)
+    commit(settings, "g-bounded", topic, 4)
+    argv = ["replay", "--topic", topic, "--partition", "0", "--yes"]
+    window = ["--from-timestamp", str(base + 10_000), "--until", str(base + 40_000)]
+    assert run(settings, *argv, *window) == 0
+    assert run(settings, *argv, "--from-offset", "3", "--until-offset", "4") == 0
+
+    copies = [m for m in read_all(settings, topic) if m.offset() >= 4]
+    assert [m.value() for m in copies] == [b"in1", b"in2", b"after"]
+    provenance = [h.to_dict(m.headers())[REPLAY_ORIGINAL_OFFSET] for m in copies]
+    assert provenance == ["1", "2", "3"]
+    committed = replay.committed_offsets(admin_client(settings.kafka), "g-bounded", topic, [0])
+    assert committed == {0: 4}
+
+
+def test_a_bounded_replay_refuses_a_group_and_an_empty_range(settings, layout):
+    produce(settings, layout.webhooks, [(b"k", b"v")])
+    argv = ["replay", "--topic", layout.webhooks, "--yes", "--from-offset", "0"]
+    with pytest.raises(UsageError, match="drop --group"):
+        run(settings, *argv, "--until-offset", "1", "--group", "g")
+    with pytest.raises(UsageError, match="no offsets"):
+        run(settings, *argv, "--until-offset", "0")

@@ -1,4 +1,6 @@
-from mediaflow.ops.status import Sample, lag_rows
+from types import SimpleNamespace as NS
+
+from mediaflow.ops.status import Sample, lag_rows, lagging_replicas
 
 
 def test_lag_is_high_watermark_minus_committed_and_rate_comes_from_two_samples():
@@ -11,3 +13,17 @@ def test_lag_is_high_watermark_minus_committed_and_rate_comes_from_two_samples()
 def test_a_single_sample_has_lag_but_no_throughput():
     (row,) = lag_rows(Sample(1.0, {("g", "t", 0): 5}, {("t", 0): 5}))
     assert (row["lag"], row["rate"]) == (0, None)
+
+
+def test_a_partition_with_fewer_in_sync_replicas_than_replicas_is_reported():
+
+    topics = {
+        "media.events": NS(
+            partitions={
+                0: NS(replicas=[1, 2, 3], isrs=[1, 2, 3]),
+                1: NS(replicas=[1, 2, 3], isrs=[2]),
+            }
+        ),
+        "whatsapp.webhooks": NS(partitions={0: NS(replicas=[1], isrs=[1])}),
+    }
+    assert lagging_replicas(topics) == ["media.events[1] isr 1/3"]

@@ -214,3 +214,12 @@ def _embeds_a_public_ipv4(address: IPv4Address | IPv6Address) -> bool:
     last = IPv4Address(address.packed[12:])
     sixtofour = address.sixtofour
     return (sixtofour or last).is_global
+
+
+def test_the_default_allowlist_lets_z_api_media_links_through() -> None:
+    """Z-API webhooks carry plain links on its storage host (tests/fixtures/payloads/zapi_*)."""
+    policy = UrlPolicy.from_settings(DownloaderSettings())
+    url = "https://storage.z-api.io/instances/3C8A1F2B/3EB0CD34EF56AB78CD90.jpeg"
+    assert policy.check_url(url) == "storage.z-api.io"
+    with pytest.raises(BlockedUrl):
+        policy.check_url("https://z-api.io.evil.example/x.jpeg")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mediaflow.media_state import millis
 from mediaflow.storage.projection import (
     LogRecord,
     MediaQuery,
@@ -17,6 +18,7 @@ from mediaflow.storage.projection import (
     open_store,
 )
 from tests.support.projection import (
+    T0,
     dead_lettered,
     detected,
     drop_schema,
@@ -234,3 +236,29 @@ def test_a_message_lookup_is_answered_from_an_index_in_sqlite(tmp_path: Path) ->
         store.close()
     assert "INDEX media_message (instance_id=? AND message_id=?)" in plan
     assert "TEMP B-TREE" not in plan  # the index also gives the order
+
+
+def test_activity_counts_stored_failed_and_dead_lettered_per_time_bucket(
+    store: ProjectionStore,
+) -> None:
+    store.apply_batch(
+        records(
+            [
+                detected("a", 0),
+                stored("a", 30),
+                detected("b", 0, client="c2"),
+                failed("b", 70),
+                dead_lettered("b", 400),
+                detected("old", 0),
+                stored("old", -3600),
+            ]
+        )
+    )
+    t0 = millis(T0)
+    buckets = {
+        a.bucket_start - t0: (a.stored, a.failed, a.dead_lettered)
+        for a in store.activity(since_ms=t0, bucket_ms=300_000)
+    }
+    assert buckets == {0: (1, 1, 0), 300_000: (0, 0, 1)}
+    (only_c2,) = store.activity(since_ms=t0 + 300_000, bucket_ms=300_000, client_id="c2")
+    assert (only_c2.stored, only_c2.dead_lettered) == (0, 1)

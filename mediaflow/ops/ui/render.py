@@ -1,0 +1,26 @@
+"""Render a dashboard template with what every page needs (CSRF token, navigation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from mediaflow.ops.ui import session
+from mediaflow.ops.ui.security import NONCE, PREFIX, TOKEN
+
+
+def page(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
+    """Render ``template``; Jinja2 escapes every value (autoescape is on for ``.html``)."""
+    nonce = request.get(NONCE)
+    csrf = session.csrf_token(request.app[TOKEN], nonce) if nonce else ""
+    return aiohttp_jinja2.render_template(
+        template,
+        request,
+        {"prefix": PREFIX, "csrf": csrf, "logged_in": bool(nonce), **context},
+        status=status,
+    )
+
+
+__all__ = ["page"]
