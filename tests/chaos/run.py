@@ -53,7 +53,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from mediaflow.config import REPO_ROOT, Settings
+from mediaflow.kafka.topics import load_layout
 from mediaflow.tenants import TenantRegistry
+from simulator import ledger
 from simulator.demo import local_environment, samples_by_media_id
 from simulator.faults import Faults
 from simulator.media import MediaLibrary
@@ -62,6 +64,7 @@ from simulator.report import TERMINAL
 from simulator.sender import SendSummary, send_webhooks
 from simulator.servers import SimulatorThread
 from simulator.webhooks import Webhook, WebhookFactory
+from tests.chaos import oracle
 from tests.chaos.audit import (
     FanOut,
     Intended,
@@ -294,6 +297,7 @@ class Result:
     played: Played
     unexpected_exits: tuple[tuple[str, int], ...]
     exit_codes: Mapping[str, int]
+    verdict: oracle.Verdict
 
     @property
     def unplayed(self) -> list[str]:
@@ -312,8 +316,11 @@ class Result:
     @property
     def ok(self) -> bool:
         """Nothing lost, duplicated, corrupted, left open or ended otherwise than meant
-        (see :attr:`Tally.ok`), no secret reached the trap, and every planned fault fired."""
-        return self.tally.ok and self.played.trap_leaks == 0 and not self.unplayed
+        (see :attr:`Tally.ok`), the independent oracle agrees (:attr:`oracle.Verdict.ok`),
+        no secret reached the trap, and every planned fault fired."""
+        return (
+            self.tally.ok and self.verdict.ok and self.played.trap_leaks == 0 and not self.unplayed
+        )
 
 
 def stack(action: str, service: str) -> None:
@@ -329,6 +336,34 @@ def _tenant_secrets(
     secrets = {i: t.webhook_secret.reveal() for i, t in registry.tenants.items()}
     tokens = {i: t.wapi_token.reveal() for i, t in registry.tenants.items() if t.wapi_token}
     return secrets, tokens
+
+
+def _clients(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
+    registry = TenantRegistry.load(settings.tenants_file, env)
+    return {i: t.client_id for i, t in registry.tenants.items()}
+
+
+def consult_oracle(
+    run: Run, batch: Sequence[Webhook], summary: SendSummary, clients: Mapping[str, str]
+) -> oracle.Verdict:
+    """Write the ledger with what the receiver accepted, then let the oracle read everything."""
+    accepted: dict[str | None, bool] = {}
+    for delivery in summary.deliveries:
+        key = delivery.webhook.message_id
+        accepted[key] = accepted.get(key, False) or delivery.status == 200
+    path = run.directory / "ledger.jsonl"
+    ledger.write(path, ledger.build(batch, clients, accepted))
+    layout = load_layout(run.settings.kafka)
+    s3 = run.settings.s3
+    outputs = oracle.read_outputs(
+        run.settings.kafka.bootstrap_servers,
+        layout.media_events,
+        layout.dead_letters,
+        oracle.S3Access(
+            s3.endpoint_url, s3.region, s3.bucket, s3.access_key.reveal(), s3.secret_key.reveal()
+        ),
+    )
+    return oracle.audit(oracle.read_ledger(path), outputs)
 
 
 def _play(
@@ -510,6 +545,9 @@ def _run_with(
         sim.library, cdn_url=sim.cdn_url, files_url=sim.wapi_url, seed=plan.seed
     )
     batch = with_fanouts(factory.mixed(plan.webhooks), factory, plan)
+    clients = _clients(run.settings, env)
+    # The ledger as generated, before anything is sent; rewritten with what was accepted.
+    ledger.write(run.directory / "ledger.jsonl", ledger.build(batch, clients))
     print(f"chaos run {run.run_id}: {len(batch)} webhooks at {plan.rate:.0f}/s")
     print(f"  logs in {run.directory}/")
     print(
@@ -548,9 +586,19 @@ def _run_with(
         dead_letters=dead_letters,
         undecodable=undecodable,
     )
+    verdict = consult_oracle(run, batch, summary, clients)
     keys = [m.media_key_b64 for hook in batch for m in hook.media]
     played = _played(sim, trap, [*secrets.values(), *keys], pipeline.log_path("downloader"))
-    return Result(run, plan, result, summary, played, tuple(pipeline.unexpected_exits), exit_codes)
+    return Result(
+        run,
+        plan,
+        result,
+        summary,
+        played,
+        tuple(pipeline.unexpected_exits),
+        exit_codes,
+        verdict,
+    )
 
 
 def _send_under_faults(
@@ -583,7 +631,7 @@ def _send_under_faults(
 def report(result: Result) -> str:
     """The chaos table, the faults that fired, and the run's own troubles."""
     played = result.played
-    lines = [render(result.tally, len(result.summary.accepted))]
+    lines = [render(result.tally, len(result.summary.accepted)), oracle.render(result.verdict)]
     lines += [
         "faults that fired",
         f"  {'429/503 with a hostile Retry-After':<42} {played.hostile_retry_after:>7}",
