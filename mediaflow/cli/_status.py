@@ -46,6 +46,7 @@ def status_text(data: dict[str, Any]) -> str:
         if newest
         else ""
     )
+    lines.append(f"replication: {data['replication']}")
     lines.append(f"dead letters: {data['dead_letters']}{tail}")
     projection = data["projection"]
     if "error" in projection:
@@ -77,7 +78,7 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
                 current = status.take_sample(admin, consumer, layout)
             else:
                 current, previous = previous, None
-            state = status.health(settings, layout, consumer, s3)
+            state = status.health(settings, layout, consumer, s3, admin)
             data = status.render(status.lag_rows(current, previous), state)
             text = to_json(data) if args.json else status_text(data)
             print((CLEAR_HOME if args.watch else "") + text, flush=True)

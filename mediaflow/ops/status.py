@@ -1,4 +1,4 @@
-"""``mediaflow status``: lag, throughput, dead letters, in-flight age, reachability.
+"""``mediaflow status``: lag, throughput, dead letters, in-flight age, reachability, replication.
 
 A :class:`Sample` is one look at the cluster (committed offsets of every
 consumer group reading our topics, high watermarks). Two samples an interval
@@ -22,6 +22,7 @@ from confluent_kafka.admin import AdminClient
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.errors import BrokerUnavailable, MediaflowError
+from mediaflow.kafka.replication import read_replication
 from mediaflow.kafka.scan import partitions_of, scan, throwaway_consumer, watermarks
 from mediaflow.kafka.topics import TopicLayout
 from mediaflow.ops.dlq import DeadLetterView, view_of
@@ -93,6 +94,12 @@ def _groups(admin: AdminClient) -> list[str]:
         listed = admin.list_consumer_groups(request_timeout=TIMEOUT_S).result(TIMEOUT_S)
     except KafkaException as exc:
         raise BrokerUnavailable(f"cannot list consumer groups: {exc}") from exc
+    except TimeoutError as exc:
+        # Every broker is asked: one that died a moment ago (not yet fenced) never answers.
+        raise BrokerUnavailable(
+            f"consumer groups not listed within {TIMEOUT_S} s: a broker may be down "
+            "(`mediaflow diagnose` shows which)"
+        ) from exc
     # Operator tools' own throwaway groups never commit; skip them anyway.
     return sorted(g.group_id for g in listed.valid if not g.group_id.startswith("mediaflow-ops-"))
 
@@ -103,8 +110,8 @@ def _offsets(admin: AdminClient, group: str) -> list[Any]:
             [ConsumerGroupTopicPartitions(group)], request_timeout=TIMEOUT_S
         )[group]
         return list(future.result(TIMEOUT_S).topic_partitions or [])
-    except KafkaException:
-        return []  # the group vanished between listing and asking: nothing to show
+    except (KafkaException, TimeoutError):
+        return []  # the group vanished, or its coordinator is moving: nothing to show
 
 
 @dataclass
@@ -113,6 +120,7 @@ class Health:
 
     broker: str = "ok"
     s3: str = "ok"
+    replication: str = "ok"
     dead_letters: int = 0
     newest_error: dict[str, Any] | None = None
     projection: dict[str, Any] = field(default_factory=dict)
@@ -176,9 +184,15 @@ def media_event_highs(consumer: Any, layout: TopicLayout) -> dict[TP, int]:
     }
 
 
-def health(settings: Settings, layout: TopicLayout, consumer: Any, s3: Any) -> Health:
-    """Broker and S3 reachability, dead letters, projection; each part fails on its own."""
+def health(
+    settings: Settings, layout: TopicLayout, consumer: Any, s3: Any, admin: AdminClient
+) -> Health:
+    """Broker and S3 reachability, replication, dead letters, projection; each fails on its own."""
     result = Health()
+    try:
+        result.replication = read_replication(admin, layout.specs, TIMEOUT_S).summary()
+    except MediaflowError as exc:
+        result.replication = f"unknown: {exc.message}"
     try:
         result.dead_letters, newest = dead_letter_summary(settings, layout)
         if newest is not None:
@@ -207,6 +221,7 @@ def render(rows: Iterable[dict[str, Any]], state: Health) -> dict[str, Any]:
         "at": datetime.now(UTC),
         "broker": state.broker,
         "s3": state.s3,
+        "replication": state.replication,
         "dead_letters": state.dead_letters,
         "newest_dead_letter": state.newest_error,
         "projection": state.projection,
