@@ -5,7 +5,8 @@ session includes ``test_chaos_short.py``, ``deploy/cluster.sh up`` starts as
 soon as collection ends, and the short run is moved to the end of the
 session. Its fixture (:func:`chaos_cluster`) waits for that start, and
 SIGKILLs the nodes afterwards if this session started them (a throwaway
-cluster: no controlled shutdown to wait for).
+cluster: no controlled shutdown to wait for); a session that ends before
+the short run (interrupted, ``-x``) stops them at its end.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start booting the cluster if the short chaos run is selected and it is not running."""
+    if session.config.option.collectonly:
+        return
     if any(item.path.name == SHORT_RUN for item in session.items) and not Cluster().running():
         _booting["up"] = subprocess.Popen(
             [str(SCRIPT), "up"],
@@ -37,6 +40,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
+
+
+def pytest_sessionfinish() -> None:
+    """Stop a cluster booted for a short chaos run that never ran (interrupted, deselected)."""
+    booting = _booting.pop("up", None)
+    if booting is not None:
+        booting.communicate()
+        Cluster().kill_all()
 
 
 @pytest.fixture(scope="session")
