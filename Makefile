@@ -26,7 +26,8 @@ MEDIAFLOW_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:$(MEDIAFLOW_PG_PORT)/me
 export
 
 .PHONY: help venv run setup test test-unit screenshots lint stack-up stack-down stack-status stack-clean \
-        pg-up pg-down topics storage demo bench bench-tools chaos deploy-check clean
+        pg-up pg-down topics storage demo bench bench-tools chaos deploy-check clean \
+        cluster-up cluster-down
 
 help:
 	@echo "make run        start the local stack and every pipeline role (Ctrl-C stops)"
@@ -37,7 +38,8 @@ help:
 	@echo "make lint       ruff"
 	@echo "make demo       simulated providers -> whole pipeline -> summary (exit 0 = nothing lost)"
 	@echo "make bench      benchmarks side by side with their baselines -> bench/results/"
-	@echo "make chaos      the long zero-loss chaos run"
+	@echo "make chaos      the long zero-loss chaos run (three-node cluster, brokers killed)"
+	@echo "make cluster-up | cluster-down  three Kafka nodes (KRaft) on 29092/29192/29292"
 	@echo "make stack-up | stack-down | stack-status | stack-clean | pg-up | pg-down"
 	@echo "  (stack-down and stack-clean include PostgreSQL)"
 
@@ -124,8 +126,21 @@ bench-tools:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || \
 		echo "wrk is not installed (apt-get install wrk): the webhook bench runs without it"
 
-chaos: setup
-	$(PY) -m tests.chaos.run --webhooks 5000
+# Three KRaft nodes, each a broker and a controller voter (deploy/cluster.sh).
+# Point the pipeline at it with MEDIAFLOW_KAFKA_BOOTSTRAP_SERVERS=$$(deploy/cluster.sh
+# bootstrap) and MEDIAFLOW_TOPICS_PROFILE=cluster (replication 3, min.insync 2).
+cluster-up: venv
+	PYTHON="$$PWD/$(PY)" deploy/cluster.sh up
+
+cluster-down:
+	deploy/cluster.sh down
+
+# On the cluster (started if needed, stopped after if this run started it) and S3Proxy.
+chaos: venv
+	PYTHON="$$PWD/$(PY)" deploy/stack.sh up s3
+	@up=0; PYTHON="$$PWD/$(PY)" deploy/cluster.sh status >/dev/null 2>&1 && up=1; \
+	$(PY) -m tests.chaos.run --webhooks 5000; rc=$$?; \
+	[ $$up = 1 ] || deploy/cluster.sh down; exit $$rc
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

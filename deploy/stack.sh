@@ -5,6 +5,7 @@
 #
 # Usage: deploy/stack.sh up|down|status|clean [kafka|s3|all] [--all]
 #        deploy/stack.sh start-kafka|stop-kafka|start-s3|stop-s3
+#        deploy/stack.sh kafka-jars   (fetch the Kafka jars only: deploy/cluster.sh runs them)
 #
 #   up      start the services that are not running, wait until they answer,
 #           print the endpoints. A no-op for a service already running.
@@ -404,7 +405,7 @@ cmd_clean() {
 }
 
 usage() {
-    sed -n 's/^# \{0,1\}//; 6,7p' "${BASH_SOURCE[0]}" >&2
+    sed -n 's/^# \{0,1\}//; 6,8p' "${BASH_SOURCE[0]}" >&2
     exit 2
 }
 
@@ -426,6 +427,7 @@ main() {
         esac
     done
     case "$command" in
+        kafka-jars) mkdir -p "$JARS_DIR" "$LOG_DIR" && fetch_jars kafka ;;
         up) cmd_up "$target" ;;
         down) cmd_down "$target" ;;
         status) cmd_status "$target" ;;

@@ -123,6 +123,7 @@ class KafkaSettings:
     properties: Mapping[str, str] = field(default_factory=dict)
     topic_prefix: str = ""
     topics_file: Path = REPO_ROOT / "deploy" / "topics.toml"
+    topics_profile: str = ""
     client_id: str = field(default_factory=lambda: f"mediaflow-{socket.gethostname()}")
 
     def topic(self, logical_name: str) -> str:
@@ -253,6 +254,7 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "kafka_bootstrap_servers": ("kafka", "bootstrap_servers"),
     "topic_prefix": ("kafka", "topic_prefix"),
     "topics_file": ("kafka", "topics_file"),
+    "topics_profile": ("kafka", "topics_profile"),
     "kafka_client_id": ("kafka", "client_id"),
     "s3_endpoint_url": ("s3", "endpoint_url"),
     "s3_region": ("s3", "region"),

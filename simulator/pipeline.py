@@ -9,7 +9,9 @@ fence anyone else's), configured to download from a fake W-API and CDN::
     with Pipeline(run) as pipeline:   # every role, stopped on exit
         ... send webhooks to run.webhook_url, poll run.store ...
 
-Each role's output goes to ``<run dir>/<role>.log``.
+Each role's output goes to ``<run dir>/<role>.log``. A role named
+``<role>@<n>`` is another copy of ``<role>`` with its own instance name
+(``<run id>-<n>``), as a second machine would run it: a consumer group of two.
 """
 
 from __future__ import annotations
@@ -237,13 +239,23 @@ class Pipeline:
         """
         self._spawn(role, environ)
 
+    def command(
+        self, role: str, environ: Mapping[str, str] | None = None
+    ) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment that start ``role`` (``<role>@<n>``: copy ``n``)."""
+        env = settings_env(self.run.settings, self.run.environ)
+        base, _, copy = role.partition("@")
+        if copy:
+            env["MEDIAFLOW_INSTANCE_NAME"] = f"{self.run.settings.instance_name}-{copy}"
+        env.update(environ or {})
+        return [sys.executable, "-m", "mediaflow", "run", base], env
+
     def _spawn(self, role: str, environ: Mapping[str, str] | None = None) -> None:
         log = self.log_path(role).open("ab")
         self._logs.append(log)
-        env = settings_env(self.run.settings, self.run.environ)
-        env.update(environ or {})
+        argv, env = self.command(role, environ)
         self._children[role] = subprocess.Popen(
-            [sys.executable, "-m", "mediaflow", "run", role],
+            argv,
             cwd=REPO_ROOT,
             env=env,
             stdout=log,
@@ -261,11 +273,13 @@ class Pipeline:
             UsageError: a role exited or did not get partitions in time.
 
         """
-        consuming = [r for r in self.roles if r in _ASSIGNED]
+        consuming = [r for r in self.roles if r.partition("@")[0] in _ASSIGNED]
         deadline = time.monotonic() + timeout_s
 
         def assigned() -> bool:
-            return all(_ASSIGNED[r] in self.tail(r, lines=10_000) for r in consuming)
+            return all(
+                _ASSIGNED[r.partition("@")[0]] in self.tail(r, lines=10_000) for r in consuming
+            )
 
         self._wait_until(assigned, deadline)
 

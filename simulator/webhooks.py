@@ -19,6 +19,7 @@ import dataclasses
 import json
 import random
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from mediaflow.events import MediaType
@@ -75,6 +76,14 @@ class Webhook:
         body: the exact bytes to send.
         message_id: the WhatsApp message id, when the body has one.
         media: the sample media the message carries (downloadable ones).
+        fate: what it was built to become, known by construction (the chaos
+            oracle's ledger, never derived by parsing the body): ``store``
+            (each of its media retrievable, perhaps only after transient
+            faults), or the dead-letter kind it was built to have
+            (``invalid_payload`` for a broken media key, ``too_many_media``
+            for a fan-out).
+        day: ``yyyy/mm/dd`` (UTC) of the message timestamp the body declares,
+            where a stored media's key puts it; ``None`` without media.
 
     """
 
@@ -84,6 +93,8 @@ class Webhook:
     body: bytes = dataclasses.field(repr=False)
     message_id: str | None = None
     media: tuple[SampleMedia, ...] = ()
+    fate: str = "store"
+    day: str | None = None
 
     def payload(self) -> Any:
         """The parsed JSON body.
@@ -93,6 +104,10 @@ class Webhook:
 
         """
         return json.loads(self.body)
+
+
+def _day(epoch_s: int) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y/%m/%d")
 
 
 def _dump(payload: object) -> bytes:
@@ -157,7 +172,15 @@ class WebhookFactory:
         message_id = self._message_id()
         payload = self._wapi_envelope(message_id, content, group=group, from_me=from_me)
         kind = "delivery" if from_me else "group" if group else "wrapped" if wrapper else "media"
-        hook = Webhook("wapi", self.instances["wapi"], kind, _dump(payload), message_id, (media,))
+        hook = Webhook(
+            "wapi",
+            self.instances["wapi"],
+            kind,
+            _dump(payload),
+            message_id,
+            (media,),
+            day=_day(payload["moment"]),
+        )
         self._sent_media.append(hook)
         return hook
 
@@ -186,7 +209,16 @@ class WebhookFactory:
             content = level
         message_id = self._message_id()
         payload = self._wapi_envelope(message_id, content)
-        return Webhook("wapi", self.instances["wapi"], "fanout", _dump(payload), message_id, media)
+        return Webhook(
+            "wapi",
+            self.instances["wapi"],
+            "fanout",
+            _dump(payload),
+            message_id,
+            media,
+            fate="too_many_media",
+            day=_day(payload["moment"]),
+        )
 
     def wapi_text(self) -> Webhook:
         """A W-API text message (no media)."""
@@ -235,7 +267,14 @@ class WebhookFactory:
         content = {_WAPROTO_KEY[(media.media_type, media.variant)]: fields}
         payload = self._wapi_envelope(message_id, content)
         return Webhook(
-            "wapi", self.instances["wapi"], "broken_media", _dump(payload), message_id, (media,)
+            "wapi",
+            self.instances["wapi"],
+            "broken_media",
+            _dump(payload),
+            message_id,
+            (media,),
+            fate="invalid_payload",
+            day=_day(payload["moment"]),
         )
 
     # ------------------------------------------------------------- Evolution
@@ -264,7 +303,13 @@ class WebhookFactory:
             "sender": f"{CONNECTED_PHONE}@s.whatsapp.net",
         }
         hook = Webhook(
-            "evolution", self.instances["evolution"], "media", _dump(payload), message_id, (media,)
+            "evolution",
+            self.instances["evolution"],
+            "media",
+            _dump(payload),
+            message_id,
+            (media,),
+            day=_day(_MOMENT),
         )
         self._sent_media.append(hook)
         return hook
@@ -312,7 +357,13 @@ class WebhookFactory:
         payload = self._zapi_envelope(message_id)
         payload[field] = item
         hook = Webhook(
-            "zapi", self.instances["zapi"], "media", _dump(payload), message_id, (media,)
+            "zapi",
+            self.instances["zapi"],
+            "media",
+            _dump(payload),
+            message_id,
+            (media,),
+            day=_day(payload["momment"] // 1000),
         )
         self._sent_media.append(hook)
         return hook

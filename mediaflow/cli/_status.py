@@ -45,9 +45,8 @@ def status_text(data: dict[str, Any]) -> str:
         if newest
         else ""
     )
+    lines.append(f"replication: {data['replication']}")
     lines.append(f"dead letters: {data['dead_letters']}{tail}")
-    if data["under_replicated"]:
-        lines.append(f"under-replicated: {', '.join(data['under_replicated'])}")
     projection = data["projection"]
     if "error" in projection:
         lines.append(f"projection: unavailable ({projection['error']})")
@@ -76,7 +75,7 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
             current = status.take_sample(admin, settings, layout)
         else:
             current, previous = previous, None
-        state = status.health(settings, layout, s3)
+        state = status.health(settings, layout, s3, admin)
         data = status.render(status.lag_rows(current, previous), state)
         text = to_json(data) if args.json else status_text(data)
         print((CLEAR_HOME if args.watch else "") + text, flush=True)

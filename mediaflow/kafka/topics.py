@@ -135,10 +135,15 @@ def record_limit(settings: KafkaSettings, spec: TopicSpec) -> int:
 
 
 def load_layout(settings: KafkaSettings) -> TopicLayout:
-    """Read the topics file named by the settings, applying the topic prefix.
+    """Read the topics file named by the settings, applying the topic prefix and profile.
+
+    A ``[profile.<name>]`` table (chosen by ``MEDIAFLOW_TOPICS_PROFILE``)
+    overrides its keys in every topic: one file declares the single-node
+    defaults and, say, a replicated cluster's ``replication_factor``.
 
     Raises:
-        ConfigError: the file is missing, not TOML, or a topic lacks a field.
+        ConfigError: the file is missing, not TOML, a topic lacks a field, or
+            the profile chosen is not in the file.
 
     """
     path = Path(settings.topics_file)
@@ -149,9 +154,19 @@ def load_layout(settings: KafkaSettings) -> TopicLayout:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"topics file {path} is not valid TOML: {exc}") from exc
     defaults = data.get("defaults", {})
+    profile: dict[str, object] = {}
+    if settings.topics_profile:
+        profiles = data.get("profile", {})
+        if settings.topics_profile not in profiles:
+            raise ConfigError(
+                f"topics file {path} has no [profile.{settings.topics_profile}] "
+                f"(MEDIAFLOW_TOPICS_PROFILE); it has: {', '.join(sorted(profiles)) or 'none'}"
+            )
+        profile = profiles[settings.topics_profile]
     specs = []
     for entry in data.get("topic", []):
-        merged = {**defaults, **entry}
+        # A profile overlays every topic (a deployment's replication, say).
+        merged = {**defaults, **entry, **profile}
         try:
             specs.append(
                 TopicSpec(

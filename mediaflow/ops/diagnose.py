@@ -4,7 +4,9 @@ Checks, in order (a later check still runs when an earlier one failed, so one
 run lists every problem):
 
 1. the broker answers a metadata request;
-2. every declared topic exists with its declared configuration (drift listed);
+2. every declared topic exists with its declared configuration (drift listed),
+   and every broker its partitions name is up with every partition in sync
+   (a broker down and the partitions left under-replicated are named);
 3. the bucket exists and a probe object can be written, read back and deleted;
 4. the projection database opens (migrations run on open) and answers a query;
 5. each W-API tenant's token is accepted. The harmless authenticated call is
@@ -45,6 +47,7 @@ from mediaflow.errors import (
     StorageUnavailable,
 )
 from mediaflow.kafka.clients import admin_client
+from mediaflow.kafka.replication import read_replication
 from mediaflow.kafka.topics import check, load_layout
 from mediaflow.processors.downloader.client import GuardedClient, guarded_session
 from mediaflow.processors.notifier.callbacks import Callback, Callbacks
@@ -103,6 +106,24 @@ def check_topics(settings: Settings, timeout: float) -> Check:
             "topics", False, f"{len(drift)} difference(s): {shown}", "run `mediaflow topics apply`"
         )
     return Check("topics", True, f"{len(layout.specs)} topic(s) as declared")
+
+
+def check_replication(settings: Settings, timeout: float) -> Check:
+    """Every broker the topics' partitions name is up, and every partition is in sync."""
+    try:
+        state = read_replication(
+            admin_client(settings.kafka), load_layout(settings.kafka).specs, timeout
+        )
+    except MediaflowError as exc:
+        return Check("replication", False, exc.message, "fix the broker first, then re-run")
+    if state.ok:
+        return Check("replication", True, state.summary())
+    hint = (
+        "start the broker(s) that are down; their partitions catch up by themselves"
+        if state.down
+        else "wait for the replicas to catch up; if they do not, read the brokers' logs"
+    )
+    return Check("replication", False, state.summary(), hint)
 
 
 _ENDPOINT_HINT = "check MEDIAFLOW_S3_ENDPOINT_URL and that the S3 server is running"
@@ -316,11 +337,10 @@ def check_webhook(settings: Settings, timeout: float) -> Check:
 def run_checks(settings: Settings, *, timeout: float = 5.0, s3: Any = None) -> list[Check]:
     """Run every check; return them in order."""
     checks = [check_broker(settings, timeout)]
-    checks.append(
-        check_topics(settings, timeout)
-        if checks[0].ok
-        else Check("topics", False, "not checked: no broker", "fix the broker first")
-    )
+    if checks[0].ok:
+        checks += [check_topics(settings, timeout), check_replication(settings, timeout)]
+    else:
+        checks.append(Check("topics", False, "not checked: no broker", "fix the broker first"))
     checks.append(check_bucket(settings, s3 or s3_client(settings.s3)))
     checks.append(check_projection(settings))
     try:
@@ -339,6 +359,7 @@ __all__ = [
     "check_bucket",
     "check_callbacks",
     "check_projection",
+    "check_replication",
     "check_tokens",
     "check_topics",
     "check_webhook",

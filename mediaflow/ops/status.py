@@ -1,4 +1,4 @@
-"""``mediaflow status``: lag, throughput, dead letters, in-flight age, reachability.
+"""``mediaflow status``: lag, throughput, dead letters, in-flight age, reachability, replication.
 
 A :class:`Sample` is one look at the cluster (committed offsets of every
 consumer group reading our topics, and where each partition's data ends). Two
@@ -27,12 +27,12 @@ from confluent_kafka.admin import AdminClient
 from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.errors import BrokerUnavailable, MediaflowError
+from mediaflow.kafka.replication import read_replication
 from mediaflow.kafka.scan import (
     RecordCounter,
     count_records,
     data_ends,
     scan,
-    throwaway_consumer,
 )
 from mediaflow.kafka.topics import TopicLayout
 from mediaflow.ops.dlq import DeadLetterView, view_of
@@ -107,6 +107,12 @@ def _groups(admin: AdminClient) -> list[str]:
         listed = admin.list_consumer_groups(request_timeout=TIMEOUT_S).result(TIMEOUT_S)
     except KafkaException as exc:
         raise BrokerUnavailable(f"cannot list consumer groups: {exc}") from exc
+    except TimeoutError as exc:
+        # Every broker is asked: one that died a moment ago (not yet fenced) never answers.
+        raise BrokerUnavailable(
+            f"consumer groups not listed within {TIMEOUT_S} s: a broker may be down "
+            "(`mediaflow diagnose` shows which)"
+        ) from exc
     # Operator tools' own throwaway groups never commit; skip them anyway.
     return sorted(g.group_id for g in listed.valid if not g.group_id.startswith("mediaflow-ops-"))
 
@@ -117,8 +123,8 @@ def _offsets(admin: AdminClient, group: str) -> list[Any]:
             [ConsumerGroupTopicPartitions(group)], request_timeout=TIMEOUT_S
         )[group]
         return list(future.result(TIMEOUT_S).topic_partitions or [])
-    except KafkaException:
-        return []  # the group vanished between listing and asking: nothing to show
+    except (KafkaException, TimeoutError):
+        return []  # the group vanished, or its coordinator is moving: nothing to show
 
 
 @dataclass
@@ -127,41 +133,11 @@ class Health:
 
     broker: str = "ok"
     s3: str = "ok"
+    replication: str = "ok"
     dead_letters: int = 0
     newest_error: dict[str, Any] | None = None
     projection: dict[str, Any] = field(default_factory=dict)
     under_replicated: list[str] = field(default_factory=list)
-
-
-def lagging_replicas(topics: dict[str, Any]) -> list[str]:
-    """``topic[partition]`` of every partition with fewer in-sync replicas than replicas (pure).
-
-    Args:
-        topics: ``ClusterMetadata.topics`` (or anything shaped like it).
-    """
-    return [
-        f"{name}[{number}] isr {len(part.isrs)}/{len(part.replicas)}"
-        for name, topic in sorted(topics.items())
-        for number, part in sorted(topic.partitions.items())
-        if len(part.isrs) < len(part.replicas)
-    ]
-
-
-def under_replicated(settings: Settings, layout: TopicLayout) -> list[str]:
-    """Partitions of ``layout``'s topics whose in-sync replicas fall short (one metadata call).
-
-    Raises:
-        BrokerUnavailable: Kafka did not answer.
-    """
-    consumer = throwaway_consumer(settings.kafka)
-    try:
-        metadata = consumer.list_topics(timeout=TIMEOUT_S)
-    except KafkaException as exc:
-        raise BrokerUnavailable(f"Kafka did not answer a metadata request: {exc}") from exc
-    finally:
-        consumer.close()
-    ours = {s.name for s in layout.specs}
-    return lagging_replicas({n: t for n, t in metadata.topics.items() if n in ours})
 
 
 def dead_letter_summary(
@@ -223,13 +199,23 @@ def media_event_ends(settings: Settings, layout: TopicLayout) -> dict[TP, int]:
 
 
 def health(
-    settings: Settings, layout: TopicLayout, s3: Any, counter: RecordCounter | None = None
+    settings: Settings,
+    layout: TopicLayout,
+    s3: Any,
+    admin: AdminClient,
+    counter: RecordCounter | None = None,
 ) -> Health:
-    """Broker and S3 reachability, dead letters, projection; each part fails on its own.
+    """Broker and S3 reachability, replication, dead letters, projection; each fails on its own.
 
     ``counter``: see :func:`dead_letter_summary`.
     """
     result = Health()
+    try:
+        replication = read_replication(admin, layout.specs, TIMEOUT_S)
+        result.replication = replication.summary()
+        result.under_replicated = [str(p) for p in replication.under_replicated]
+    except MediaflowError as exc:
+        result.replication = f"unknown: {exc.message}"
     try:
         result.dead_letters, newest = dead_letter_summary(settings, layout, counter)
         if newest is not None:
@@ -237,7 +223,6 @@ def health(
                 k: newest.summary()[k] for k in ("id", "failed_at", "stage", "kind", "message")
             }
         ends = media_event_ends(settings, layout)
-        result.under_replicated = under_replicated(settings, layout)
     except MediaflowError as exc:
         result.broker = f"unreachable: {exc.message}"
         ends = {}
@@ -259,6 +244,7 @@ def render(rows: Iterable[dict[str, Any]], state: Health) -> dict[str, Any]:
         "at": datetime.now(UTC),
         "broker": state.broker,
         "s3": state.s3,
+        "replication": state.replication,
         "dead_letters": state.dead_letters,
         "newest_dead_letter": state.newest_error,
         "projection": state.projection,
@@ -273,10 +259,8 @@ __all__ = [
     "dead_letter_summary",
     "health",
     "lag_rows",
-    "lagging_replicas",
     "media_event_ends",
     "projection_summary",
     "render",
     "take_sample",
-    "under_replicated",
 ]

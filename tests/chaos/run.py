@@ -19,21 +19,29 @@ mix of webhooks at a steady rate, while a schedule of faults plays out:
 * the downloader is SIGKILLed twice and the detector once, each restarted;
   the downloader runs 20 s with a wrong S3 secret, then is restarted with
   the right one;
-* the S3 server is stopped for 20 s, the Kafka broker for 15 s
-  (``deploy/stack.sh down|up``, on the stack ``MEDIAFLOW_STACK_DIR`` names:
-  this disturbs everything else using that stack while it lasts; both are
-  started again whatever happens).
+* the S3 server is stopped for 20 s (``deploy/stack.sh down|up``, on the
+  stack ``MEDIAFLOW_STACK_DIR`` names: this disturbs everything else using
+  that stack while it lasts), Kafka for 15 s; both are started again
+  whatever happens;
+* on the three-node cluster of ``deploy/cluster.sh`` (the full run's
+  default; topics replicated three times, ``min.insync.replicas=2``, two
+  detectors and two downloaders): the node leading a webhook partition is
+  SIGKILLed and started again, the three nodes restart in turn, the active
+  controller is SIGKILLed and started again (:mod:`tests.chaos.cluster`).
 
 The retry tiers are short (seconds) but many: a media meant to be stored
 that is dead-lettered (``retries_exhausted`` included) is a defect, not bad
 luck (see :data:`CHAOS_RETRY_DELAYS_S`).
 
-Then every role is stopped and :mod:`tests.chaos.audit` accounts for every
-media of every webhook answered 200, reading only the event log, the
-projection, the bucket and the dead-letter topic, and prints the table.
-Exit 0 = nothing lost, nothing duplicated, every object's bytes right, no
-multipart upload open, every media and fan-out webhook ended as meant, no
-secret reached the trap, and every planned fault fired.
+Then every role is stopped and two audits account for every media of every
+webhook answered 200: :mod:`tests.chaos.audit` (the event log, the
+projection, the bucket and the dead-letter topic, against the media the
+pipeline's parser finds) and :mod:`tests.chaos.oracle` (the simulator's
+ledger, built with the webhooks, against the bucket, the event log and the
+dead-letter topic, read with no pipeline code). Exit 0 = both agree that
+nothing was lost or duplicated, every object's bytes are right, no multipart
+upload is open, every media and fan-out webhook ended as meant; no secret
+reached the trap, and every planned fault fired.
 
 A role that dies on its own is restarted (as a supervisor would) and reported.
 """
@@ -43,6 +51,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import itertools
 import json
 import os
 import subprocess
@@ -53,15 +62,20 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from mediaflow.config import REPO_ROOT, Settings
+from mediaflow.kafka.topics import load_layout
+from mediaflow.media_state import MediaRow
+from mediaflow.process import settings_env
 from mediaflow.tenants import TenantRegistry
+from simulator import ledger
 from simulator.demo import local_environment, samples_by_media_id
 from simulator.faults import Faults
 from simulator.media import MediaLibrary
-from simulator.pipeline import Pipeline, Run, terminal_rows
+from simulator.pipeline import ROLES, Pipeline, Run, terminal_rows
 from simulator.report import TERMINAL
 from simulator.sender import SendSummary, send_webhooks
 from simulator.servers import SimulatorThread
 from simulator.webhooks import Webhook, WebhookFactory
+from tests.chaos import oracle
 from tests.chaos.audit import (
     FanOut,
     Intended,
@@ -73,9 +87,12 @@ from tests.chaos.audit import (
     render,
     tally,
 )
+from tests.chaos.cluster import Cluster, ClusterChaos, ClusterFault
 from tests.support.trap import Trap, trap_in_thread
 
 STACK = REPO_ROOT / "deploy" / "stack.sh"
+COPIED = ("detector", "downloader")
+"""The roles a plan with ``copies`` runs several of."""
 
 CHAOS_RETRY_DELAYS_S = (1, 2, 4, 4, 4, 4, 4, 4, 4)
 """Nine short tiers, so ten attempts.
@@ -117,8 +134,13 @@ class Step:
     ``action`` is ``kill`` / ``terminate`` / ``restart`` (a role: SIGKILL /
     SIGTERM and wait until it drained / start it again, with ``environ``
     overriding its settings) or ``down`` / ``up`` (a stack service: ``kafka``
-    or ``s3``). A ``terminate`` holds the schedule until the role is gone (up
-    to its 20 s grace period when its work cannot finish).
+    or ``s3``; on a cluster, ``kafka`` is all three nodes). A ``terminate``
+    holds the schedule until the role is gone (up to its 20 s grace period
+    when its work cannot finish). On a cluster, ``kill-node`` SIGKILLs a
+    node (target ``leader``: of the webhook topic's partition 0;
+    ``controller``: the active controller), ``start-node`` starts the node
+    killed last and ``rolling`` restarts all three in turn; each holds the
+    schedule until every partition is in sync again.
     """
 
     at_s: float
@@ -165,6 +187,12 @@ class Plan:
         seed: same seed, same webhooks and media.
         timeout_s: longest wait for every media to become terminal.
         retry_delays_s: the retry tiers.
+        cluster: run on the three-node cluster of ``deploy/cluster.sh`` (topics
+            replicated three times, ``min.insync.replicas=2``) instead of the
+            stack's single broker.
+        copies: copies of the detector and of the downloader (distinct
+            instance names, one consumer group), so rebalances happen under
+            the faults too.
     """
 
     webhooks: int
@@ -181,11 +209,24 @@ class Plan:
     seed: int = 11
     timeout_s: float = 900.0
     retry_delays_s: tuple[int, ...] = CHAOS_RETRY_DELAYS_S
+    cluster: bool = False
+    copies: int = 1
 
 
-def full_plan(webhooks: int = 5000, seed: int = 11, timeout_s: float = 900.0) -> Plan:
-    """The long run: kills, S3 down 20 s, a wrong S3 secret 20 s, Kafka down 15 s, 10 fan-outs."""
-    rate = 40.0
+def full_plan(
+    webhooks: int = 5000, seed: int = 11, timeout_s: float = 900.0, *, cluster: bool = True
+) -> Plan:
+    """The long run: kills, S3 down 20 s, a wrong S3 secret 20 s, Kafka down 15 s, 10 fan-outs.
+
+    On the cluster (the default), also: the leader of a webhook partition
+    SIGKILLed and restarted, a rolling restart of the three nodes, the
+    active controller SIGKILLed and restarted; two detectors and two
+    downloaders throughout.
+    """
+    # 20/s: the cluster faults need the time (a rolling restart holds the
+    # schedule while each node boots and catches up, a minute on a loaded
+    # two-core machine); every fault then falls while webhooks still arrive.
+    rate = 20.0 if cluster else 40.0
     span = webhooks / rate
     # The wrong secret's end holds the schedule up to 20 s (the misconfigured
     # downloader's grace period): nothing is due in the 40 s after it starts.
@@ -202,33 +243,66 @@ def full_plan(webhooks: int = 5000, seed: int = 11, timeout_s: float = 900.0) ->
         Step(0.96 * span, "kill", "downloader"),
         Step(0.96 * span + 3, "restart", "downloader"),
     )
-    return Plan(webhooks, rate, steps, fanouts=10, seed=seed, timeout_s=timeout_s)
+    if cluster:
+        steps += (
+            Step(0.32 * span, "kill-node", "leader"),
+            Step(0.32 * span + 10, "start-node", "killed"),
+            # After Kafka's full outage (0.44 span + 60 s) is over.
+            Step(0.76 * span, "rolling", "nodes"),
+            Step(0.90 * span, "kill-node", "controller"),
+            Step(0.90 * span + 8, "start-node", "killed"),
+        )
+    copies = 2 if cluster else 1
+    return Plan(
+        webhooks,
+        rate,
+        steps,
+        fanouts=10,
+        seed=seed,
+        timeout_s=timeout_s,
+        cluster=cluster,
+        copies=copies,
+    )
 
 
 def short_plan(webhooks: int = 300, seed: int = 5) -> Plan:
-    """The variant inside ``make test``: kills, a wrong S3 secret 6 s, an S3 outage, two fan-outs.
+    """The variant inside ``make test``, on the cluster: kills, a node killed, an S3 outage.
 
-    Kafka is left alone (the rest of the suite shares it).
+    A wrong S3 secret 6 s, the detector SIGKILLed, the leader of a webhook
+    partition SIGKILLed and started again, S3 down 8 s, two fan-outs.
     """
     # Both kills at 7 s. The restarted copies keep their instance names, so as
     # static group members they take their partitions back without waiting
-    # for the killed ones' sessions to expire.
+    # for the killed ones' sessions to expire. The node dies after the wrong
+    # secret is over: a group coordinator moving away must not keep the
+    # misconfigured downloader from its partitions while it is meant to wait.
     steps = (
         *wrong_s3_secret(1, 6, then="kill"),
         Step(7, "kill", "detector"),
+        Step(8, "kill-node", "leader"),
         Step(9, "restart", "detector"),
         Step(10, "down", "s3"),
+        Step(12, "start-node", "killed"),
         Step(18, "up", "s3"),
     )
-    return Plan(webhooks, 25.0, steps, fanouts=2, fanout_media=12, seed=seed, timeout_s=150.0)
+    return Plan(
+        webhooks,
+        25.0,
+        steps,
+        fanouts=2,
+        fanout_media=12,
+        seed=seed,
+        timeout_s=150.0,
+        cluster=True,
+    )
 
 
 class ChaosPipeline(Pipeline):
     """A :class:`Pipeline` whose roles can be SIGKILLed, restarted and supervised."""
 
-    def __init__(self, run: Run) -> None:
-        """Prepare every role of ``run``."""
-        super().__init__(run)
+    def __init__(self, run: Run, roles: Iterable[str] = ROLES) -> None:
+        """Prepare ``roles`` of ``run``."""
+        super().__init__(run, roles)
         self.killed: set[str] = set()
         self.unexpected_exits: list[tuple[str, int]] = []
         self._overrides: dict[str, Mapping[str, str]] = {}
@@ -294,6 +368,8 @@ class Result:
     played: Played
     unexpected_exits: tuple[tuple[str, int], ...]
     exit_codes: Mapping[str, int]
+    verdict: oracle.Verdict
+    cluster_faults: tuple[Resumed, ...] = ()
 
     @property
     def unplayed(self) -> list[str]:
@@ -312,8 +388,11 @@ class Result:
     @property
     def ok(self) -> bool:
         """Nothing lost, duplicated, corrupted, left open or ended otherwise than meant
-        (see :attr:`Tally.ok`), no secret reached the trap, and every planned fault fired."""
-        return self.tally.ok and self.played.trap_leaks == 0 and not self.unplayed
+        (see :attr:`Tally.ok`), the independent oracle agrees (:attr:`oracle.Verdict.ok`),
+        no secret reached the trap, and every planned fault fired."""
+        return (
+            self.tally.ok and self.verdict.ok and self.played.trap_leaks == 0 and not self.unplayed
+        )
 
 
 def stack(action: str, service: str) -> None:
@@ -331,10 +410,42 @@ def _tenant_secrets(
     return secrets, tokens
 
 
+def _clients(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
+    registry = TenantRegistry.load(settings.tenants_file, env)
+    return {i: t.client_id for i, t in registry.tenants.items()}
+
+
+def consult_oracle(
+    run: Run, batch: Sequence[Webhook], summary: SendSummary, clients: Mapping[str, str]
+) -> oracle.Verdict:
+    """Write the ledger with what the receiver accepted, then let the oracle read everything."""
+    accepted: dict[str | None, bool] = {}
+    for delivery in summary.deliveries:
+        key = delivery.webhook.message_id
+        accepted[key] = accepted.get(key, False) or delivery.status == 200
+    path = run.directory / "ledger.jsonl"
+    ledger.write(path, ledger.build(batch, clients, accepted))
+    layout = load_layout(run.settings.kafka)
+    s3 = run.settings.s3
+    outputs = oracle.read_outputs(
+        run.settings.kafka.bootstrap_servers,
+        layout.media_events,
+        layout.dead_letters,
+        oracle.S3Access(
+            s3.endpoint_url, s3.region, s3.bucket, s3.access_key.reveal(), s3.secret_key.reveal()
+        ),
+    )
+    return oracle.audit(oracle.read_ledger(path), outputs)
+
+
 def _play(
-    pipeline: ChaosPipeline, steps: Sequence[Step], started: float, done: threading.Event
+    pipeline: ChaosPipeline,
+    steps: Sequence[Step],
+    started: float,
+    done: threading.Event,
+    nodes: ClusterChaos | None,
 ) -> None:
-    """Run the schedule; whatever happens, every stopped service is started again."""
+    """Run the schedule; whatever happens, every stopped service and node is started again."""
     down: set[str] = set()
     try:
         for step in sorted(steps, key=lambda s: s.at_s):
@@ -350,19 +461,39 @@ def _play(
             elif step.action == "restart":
                 pipeline.restart(step.target, dict(step.environ))
             elif step.action == "down":
+                if step.target == "kafka" and nodes is not None:
+                    nodes.settle()
                 down.add(step.target)
-                stack("down", step.target)
+                service(step.target, "down", nodes)
             elif step.action == "up":
-                stack("up", step.target)
+                service(step.target, "up", nodes)
                 down.discard(step.target)
+            elif nodes is not None and step.action == "kill-node":
+                nodes.kill(step.target)
+            elif nodes is not None and step.action == "start-node":
+                nodes.restart()
+            elif nodes is not None and step.action == "rolling":
+                nodes.rolling()
             else:
                 raise ValueError(f"unknown chaos action {step.action!r}")
-        while not done.is_set():
+        while not done.is_set() or (nodes is not None and nodes.starting()):
             pipeline.supervise()
             time.sleep(0.2)
     finally:
-        for service in sorted(down):
-            stack("up", service)
+        for name in sorted(down):
+            service(name, "up", nodes)
+        if nodes is not None:
+            nodes.restore()
+
+
+def service(name: str, action: str, nodes: ClusterChaos | None) -> None:
+    """Stop or start a stack service; on a cluster, ``kafka`` is its three nodes."""
+    if name != "kafka" or nodes is None:
+        stack(action, name)
+    elif action == "up":
+        nodes.cluster.up()
+    else:
+        nodes.cluster.down()
 
 
 def _wait_terminal(pipeline: ChaosPipeline, media_ids: Iterable[str], timeout_s: float) -> int:
@@ -467,6 +598,13 @@ def run_chaos(
         overrides: more settings for the run (``Run.create`` overrides).
     """
     env = local_environment(os.environ if environ is None else environ)
+    cluster = None
+    if plan.cluster:
+        cluster = Cluster(env)
+        cluster.up()
+        env.update(
+            MEDIAFLOW_KAFKA_BOOTSTRAP_SERVERS=cluster.bootstrap, MEDIAFLOW_TOPICS_PROFILE="cluster"
+        )
     secrets, tokens = _tenant_secrets(Settings.from_env(env), env)
     library = MediaLibrary(plan.seed, max_size=plan.max_media_bytes)
     with trap_in_thread() as (trap, trap_url):
@@ -484,7 +622,7 @@ def run_chaos(
             targets=frozenset({"wapi", "cdn", "files"}),
         )
         with SimulatorThread(library, faults, tokens) as sim:
-            result = _run_with(plan, env, secrets, sim, trap, inspect, overrides)
+            result = _run_with(plan, env, secrets, sim, trap, inspect, overrides, cluster)
     return result
 
 
@@ -496,6 +634,7 @@ def _run_with(
     trap: Trap,
     inspect: Callable[[ChaosPipeline], None] | None,
     overrides: Mapping[str, str] | None,
+    cluster: Cluster | None,
 ) -> Result:
     run = Run.create(
         "chaos",
@@ -510,6 +649,9 @@ def _run_with(
         sim.library, cdn_url=sim.cdn_url, files_url=sim.wapi_url, seed=plan.seed
     )
     batch = with_fanouts(factory.mixed(plan.webhooks), factory, plan)
+    clients = _clients(run.settings, env)
+    # The ledger as generated, before anything is sent; rewritten with what was accepted.
+    ledger.write(run.directory / "ledger.jsonl", ledger.build(batch, clients))
     print(f"chaos run {run.run_id}: {len(batch)} webhooks at {plan.rate:.0f}/s")
     print(f"  logs in {run.directory}/")
     print(
@@ -520,9 +662,15 @@ def _run_with(
     )
     print(f"  kafka {run.settings.kafka.bootstrap_servers}, s3 {run.settings.s3.endpoint_url}")
     run.prepare()
-    pipeline = ChaosPipeline(run)
+    copies = tuple(f"{role}@{n}" for n in range(2, plan.copies + 1) for role in COPIED)
+    pipeline = ChaosPipeline(run, (*ROLES, *copies))
+    nodes = None
+    if cluster is not None:
+        specs = load_layout(run.settings.kafka).specs
+        nodes = ClusterChaos(cluster, specs, settings_env(run.settings, run.environ))
+        print(f"  cluster of 3 nodes; copies: {', '.join(copies) or 'none'}")
     with pipeline:
-        summary = _send_under_faults(pipeline, plan, batch, secrets)
+        summary = _send_under_faults(pipeline, plan, batch, secrets, nodes)
         print(summary.table())
         meant = intended(summary)
         _wait_terminal(pipeline, meant.media, plan.timeout_s)
@@ -548,13 +696,29 @@ def _run_with(
         dead_letters=dead_letters,
         undecodable=undecodable,
     )
+    verdict = consult_oracle(run, batch, summary, clients)
+    resumed = tuple(resumption(f, summary, rows) for f in (nodes.faults if nodes else ()))
     keys = [m.media_key_b64 for hook in batch for m in hook.media]
     played = _played(sim, trap, [*secrets.values(), *keys], pipeline.log_path("downloader"))
-    return Result(run, plan, result, summary, played, tuple(pipeline.unexpected_exits), exit_codes)
+    return Result(
+        run,
+        plan,
+        result,
+        summary,
+        played,
+        tuple(pipeline.unexpected_exits),
+        exit_codes,
+        verdict,
+        resumed,
+    )
 
 
 def _send_under_faults(
-    pipeline: ChaosPipeline, plan: Plan, batch: Sequence[Webhook], secrets: Mapping[str, str]
+    pipeline: ChaosPipeline,
+    plan: Plan,
+    batch: Sequence[Webhook],
+    secrets: Mapping[str, str],
+    nodes: ClusterChaos | None,
 ) -> SendSummary:
     """Send ``batch`` at the plan's rate while its fault schedule plays out."""
     done = threading.Event()
@@ -575,15 +739,64 @@ def _send_under_faults(
     sender = threading.Thread(target=send, name="chaos-sender", daemon=True)
     started = time.monotonic()
     sender.start()
-    _play(pipeline, plan.steps, started, done)
+    _play(pipeline, plan.steps, started, done, nodes)
     sender.join()
     return holder[0]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Resumed:
+    """How the pipeline came through one cluster fault.
+
+    Attributes:
+        fault: the fault as it played.
+        accepted_after_s: from the fault to the first webhook answered 200 after it.
+        stored_after_s: from the fault to the first media stored after it.
+        longest_pause_s: the longest time without a media stored, in the 60 s after the fault.
+    """
+
+    fault: ClusterFault
+    accepted_after_s: float | None
+    stored_after_s: float | None
+    longest_pause_s: float | None
+
+    def __str__(self) -> str:
+        def secs(value: float | None) -> str:
+            return "-" if value is None else f"{value:.1f} s"
+
+        return (
+            f"{self.fault.name}: accepting after {secs(self.accepted_after_s)}, storing after "
+            f"{secs(self.stored_after_s)}, longest pause in stores {secs(self.longest_pause_s)}, "
+            f"in sync {self.fault.in_sync_s:.1f} s after restart; status showed "
+            f"{self.fault.seen.removeprefix('replication: ')[:160]!r}"
+        )
+
+
+def resumption(fault: ClusterFault, summary: SendSummary, rows: Mapping[str, MediaRow]) -> Resumed:
+    """Measure how the pipeline resumed after ``fault``, from the answers and the projection."""
+    accepted = sorted(d.answered_at for d in summary.accepted if d.answered_at >= fault.at)
+    window = fault.at + 60
+    stores = sorted(
+        r.status_at / 1000
+        for r in rows.values()
+        if r.status == "stored" and fault.at <= r.status_at / 1000 <= window
+    )
+    pause = None
+    if stores:
+        marks = [fault.at, *stores, min(window, max(stores[-1], fault.at))]
+        pause = max(b - a for a, b in itertools.pairwise(marks))
+    return Resumed(
+        fault,
+        accepted[0] - fault.at if accepted else None,
+        stores[0] - fault.at if stores else None,
+        pause,
+    )
 
 
 def report(result: Result) -> str:
     """The chaos table, the faults that fired, and the run's own troubles."""
     played = result.played
-    lines = [render(result.tally, len(result.summary.accepted))]
+    lines = [render(result.tally, len(result.summary.accepted)), oracle.render(result.verdict)]
     lines += [
         "faults that fired",
         f"  {'429/503 with a hostile Retry-After':<42} {played.hostile_retry_after:>7}",
@@ -593,6 +806,9 @@ def report(result: Result) -> str:
         f"    {'carrying a token or media key':<40} {played.trap_leaks:>7}",
         f"  {'downloader waits on a wrong S3 secret':<42} {played.credential_waits:>7}",
     ]
+    if result.cluster_faults:
+        lines.append("cluster faults (resumed = first webhook accepted / media stored after it)")
+        lines += [f"  {r}" for r in result.cluster_faults]
     lines += [f"PLANNED FAULT NEVER FIRED: {name}" for name in result.unplayed]
     refused = ", ".join(f"{s or 'no answer'}: {n}" for s, n in sorted(_refusals(result).items()))
     lines.append(f"webhooks not accepted by status: {refused or 'none'}")

@@ -122,6 +122,8 @@ def test_the_chart_topics_are_the_projects_with_production_replication() -> None
 
     assert chart["topic"] == local["topic"]
     assert chart["defaults"] == {"replication_factor": 3, "min_insync_replicas": 2}
+    # `make cluster-up`'s profile is the production replication too.
+    assert local["profile"]["cluster"] == chart["defaults"]
 
 
 def test_values_name_secrets_but_hold_none() -> None:

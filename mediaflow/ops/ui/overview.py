@@ -92,7 +92,7 @@ class Overview:
             sample = status.take_sample(self._admin, settings, layout)
             rows = status.lag_rows(sample, self._previous)
             self._previous = sample
-            state = status.health(settings, layout, self._s3, self._dead_letters)
+            state = status.health(settings, layout, self._s3, self._admin, self._dead_letters)
         except MediaflowError as exc:
             return {"error": exc.message}
         # Through the CLI's JSON encoder: the page shows what `status --json` prints.

@@ -24,6 +24,7 @@ def test_a_missing_bucket_fails_with_the_command_that_creates_it(settings):
     assert "does not exist" in checks["bucket"].detail
     assert checks["bucket"].hint == "run `mediaflow storage init`"
     assert checks["broker"].ok and checks["topics"].ok
+    assert checks["replication"].ok and "every partition in sync" in checks["replication"].detail
 
 
 def test_an_existing_bucket_passes_the_probe_write_read_delete(settings):

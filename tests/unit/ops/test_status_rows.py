@@ -1,6 +1,8 @@
-from types import SimpleNamespace as NS
+import pytest
 
-from mediaflow.ops.status import Sample, lag_rows, lagging_replicas
+from mediaflow.errors import BrokerUnavailable
+from mediaflow.kafka.topics import TopicLayout
+from mediaflow.ops.status import Sample, lag_rows, take_sample
 
 
 def test_lag_is_high_watermark_minus_committed_and_rate_comes_from_two_samples():
@@ -15,15 +17,19 @@ def test_a_single_sample_has_lag_but_no_throughput():
     assert (row["lag"], row["rate"]) == (0, None)
 
 
-def test_a_partition_with_fewer_in_sync_replicas_than_replicas_is_reported():
+class _Late:
+    """A future that never completes in time (a broker that died a moment ago)."""
 
-    topics = {
-        "media.events": NS(
-            partitions={
-                0: NS(replicas=[1, 2, 3], isrs=[1, 2, 3]),
-                1: NS(replicas=[1, 2, 3], isrs=[2]),
-            }
-        ),
-        "whatsapp.webhooks": NS(partitions={0: NS(replicas=[1], isrs=[1])}),
-    }
-    assert lagging_replicas(topics) == ["media.events[1] isr 1/3"]
+    def result(self, timeout: float) -> None:
+        raise TimeoutError
+
+
+class _AdminWithADeadBroker:
+    def list_consumer_groups(self, request_timeout: float) -> _Late:
+        return _Late()
+
+
+def test_a_broker_that_never_answers_is_a_clear_error_not_a_traceback():
+    layout = TopicLayout(())
+    with pytest.raises(BrokerUnavailable, match="a broker may be down"):
+        take_sample(_AdminWithADeadBroker(), None, layout)  # type: ignore[arg-type]
