@@ -27,7 +27,7 @@ offsets; on a fatal one (this copy was fenced by a newer one with the same
 librdkafka call that outlives its deadline ends the process
 (:mod:`~mediaflow.kafka.watchdog`).
 
-At about 440 lines this module is the loop alone: fetching, starting,
+At about 460 lines this module is the loop alone: fetching, starting,
 committing, pausing, rebalancing and shutting down share one partition table
 and one publisher, and their order is easiest to check read in one place.
 """
@@ -70,6 +70,9 @@ from mediaflow.logging import get_logger
 from mediaflow.metrics import COMMIT_SECONDS, IN_FLIGHT, RECORDS_IN, RECORDS_OUT, WAITING
 
 log = get_logger("mediaflow.worker")
+
+REWIND_DEADLINE_S = 120.0
+"""How long a rewind asks for the committed offsets before the stage gives up (and restarts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +301,7 @@ class Worker:
         except AbortableKafkaError as exc:
             # The publisher aborted it: nothing of the batch is visible; read it all again.
             log.warning("transaction_aborted", stage=self._stage.name, reason=exc.message)
-            self._rewind()
+            await self._rewind()
             return False
         self._partitions.forget(ready)
         self.committed_records += count
@@ -335,15 +338,28 @@ class Worker:
                 raise AbortableKafkaError(error.message) from exc
             raise error from exc
 
-    def _rewind(self) -> None:
-        """Drop all progress and seek every partition back to its committed offset."""
+    async def _rewind(self) -> None:
+        """Drop all progress and seek every partition back to its committed offset.
+
+        The committed offsets come from the group coordinator, which the same
+        broker failure that aborted the transaction may be moving: a transient
+        refusal (NOT_COORDINATOR, a timeout) is asked again for up to
+        :data:`REWIND_DEADLINE_S` rather than ending the stage.
+        """
         tps = [TopicPartition(t, p) for t, p in self._partitions]
         self._consumer.resume(tps)
         self._partitions.drop(self._partitions)
-        try:
-            committed = self._consumer.committed(tps, timeout=30)
-        except KafkaException as exc:
-            raise translate(exc) from exc
+        deadline = time.monotonic() + REWIND_DEADLINE_S
+        while True:
+            try:
+                committed = self._consumer.committed(tps, timeout=30)
+                break
+            except KafkaException as exc:
+                error = translate(exc)
+                if isinstance(error, FatalKafkaError) or time.monotonic() >= deadline:
+                    raise error from exc
+                log.warning("committed_offsets_retry", stage=self._stage.name, reason=error.message)
+                await asyncio.sleep(1.0)
         for tp in committed:
             offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
             self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
