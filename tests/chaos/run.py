@@ -58,6 +58,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -182,6 +183,8 @@ class Plan:
         redirect_rate: share of W-API calls redirected to another origin.
         fanouts: webhooks built to fan out, spread through the batch.
         fanout_media: the media each of them holds.
+        expired: W-API messages whose media expire on every host before they
+            are sent (the ledger's fate ``expired``: one dead letter each).
         read_timeout_s: the downloader's read timeout (how long a hang costs).
         max_media_bytes: the largest sample media (keeps the run lean).
         seed: same seed, same webhooks and media.
@@ -204,6 +207,7 @@ class Plan:
     redirect_rate: float = 0.05
     fanouts: int = 0
     fanout_media: int = 24
+    expired: int = 0
     read_timeout_s: float = 2.0
     max_media_bytes: int = 48_000
     seed: int = 11
@@ -258,6 +262,7 @@ def full_plan(
         rate,
         steps,
         fanouts=10,
+        expired=10,
         seed=seed,
         timeout_s=timeout_s,
         cluster=cluster,
@@ -291,6 +296,7 @@ def short_plan(webhooks: int = 300, seed: int = 5) -> Plan:
         steps,
         fanouts=2,
         fanout_media=12,
+        expired=2,
         seed=seed,
         timeout_s=150.0,
         cluster=True,
@@ -533,6 +539,28 @@ def with_fanouts(batch: list[Webhook], factory: WebhookFactory, plan: Plan) -> l
     return out
 
 
+def with_expired(batch: list[Webhook], faults: Faults, plan: Plan) -> list[Webhook]:
+    """``batch`` with ``plan.expired`` W-API messages' media expired everywhere, fate ``expired``.
+
+    W-API answers their download with an error and the CDN with 410 on every
+    request (before any random fault), so each is meant to end as one
+    ``expired`` dead letter, never stored.
+    """
+    # Messages sent once only: a redelivered webhook of a media that fails for good
+    # is dead-lettered once per delivery (nothing deduplicates dead letters), which
+    # the oracle rightly counts as a duplicate (see docs/operations.md).
+    deliveries = Counter(h.message_id for h in batch)
+    chosen: list[str] = []
+    for hook in batch:
+        if len(chosen) == plan.expired:
+            break
+        single = hook.provider == "wapi" and hook.fate == ledger.STORE and len(hook.media) == 1
+        if single and hook.message_id and deliveries[hook.message_id] == 1:
+            chosen.append(hook.message_id)
+    faults.expired.update(h.media[0].cdn_id for h in batch if h.message_id in chosen)
+    return [dataclasses.replace(h, fate="expired") if h.message_id in chosen else h for h in batch]
+
+
 def intended(summary: SendSummary) -> Intended:
     """What each accepted webhook was built to become (fan-out media are not expected singly)."""
     fanouts = tuple(
@@ -541,9 +569,16 @@ def intended(summary: SendSummary) -> Intended:
         if d.webhook.kind == "fanout"
     )
     fanned = frozenset(m for f in fanouts for m in f.media_ids)
+    # Built to fail on download (expired): downloadable, but never to be stored.
+    failing = frozenset(
+        m
+        for d in summary.accepted
+        if d.webhook.fate not in (ledger.STORE, "too_many_media")
+        for m in d.media_ids
+    )
     return Intended(
-        store=frozenset(summary.media_ids()) - fanned,
-        dead=frozenset(summary.invalid_media_ids()) - fanned,
+        store=frozenset(summary.media_ids()) - fanned - failing,
+        dead=(frozenset(summary.invalid_media_ids()) | failing) - fanned,
         fanouts=fanouts,
     )
 
@@ -622,7 +657,7 @@ def run_chaos(
             targets=frozenset({"wapi", "cdn", "files"}),
         )
         with SimulatorThread(library, faults, tokens) as sim:
-            result = _run_with(plan, env, secrets, sim, trap, inspect, overrides, cluster)
+            result = _run_with(plan, env, secrets, sim, faults, trap, inspect, overrides, cluster)
     return result
 
 
@@ -631,6 +666,7 @@ def _run_with(
     env: Mapping[str, str],
     secrets: Mapping[str, str],
     sim: SimulatorThread,
+    faults: Faults,
     trap: Trap,
     inspect: Callable[[ChaosPipeline], None] | None,
     overrides: Mapping[str, str] | None,
@@ -648,7 +684,7 @@ def _run_with(
     factory = WebhookFactory(
         sim.library, cdn_url=sim.cdn_url, files_url=sim.wapi_url, seed=plan.seed
     )
-    batch = with_fanouts(factory.mixed(plan.webhooks), factory, plan)
+    batch = with_expired(with_fanouts(factory.mixed(plan.webhooks), factory, plan), faults, plan)
     clients = _clients(run.settings, env)
     # The ledger as generated, before anything is sent; rewritten with what was accepted.
     ledger.write(run.directory / "ledger.jsonl", ledger.build(batch, clients))
