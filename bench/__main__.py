@@ -270,7 +270,7 @@ def markdown(rows: list[dict[str, str]], machine: Mapping[str, Any], mode: str) 
 
 
 def machine() -> dict[str, Any]:
-    """CPU model, cores, memory, Python and Kafka versions of this machine."""
+    """CPU model, cores, memory, Python and Kafka versions of this machine; its load average."""
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -299,6 +299,8 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "kafka": kafka,
         "os": platform.platform(),
+        # Other work on the machine moves every figure: say how busy it was.
+        "load_average_1m_at_the_end": round(os.getloadavg()[0], 1),
     }
 
 
