@@ -48,10 +48,14 @@ def section(report: Mapping[str, Any], plots: list[str]) -> str:
         "| measure | value | target | verdict |",
         "|---|---|---|---|",
     ]
+    rows = report.get("table", [])
     lines += [
         f"| {r['measure']} | {r['value']} | {r['target']} | {r['verdict']} |"
-        for r in report.get("table", [])
+        for r in rows
+        if r["verdict"] != "skipped"
     ]
+    if any(r["verdict"] == "skipped" for r in rows):
+        lines += ["", "Measures this run skipped (`--only`, `--no-e2e`) are left out."]
     capacity = report.get("results", {}).get("capacity", {})
     if capacity.get("status") == "ok":
         lines += ["", *_knees(capacity)]
