@@ -1,8 +1,9 @@
-"""``make bench`` (``python -m bench [--quick] [--only NAME ...] [--no-e2e]``).
+"""``make bench`` (``python -m bench [--quick] [--only NAME ...] [--no-e2e] [--publish]``).
 
 Runs every benchmark module present (``bench/bench_<stage>.py``, each
 measuring its stage side by side with a baseline in the same run) on fresh
-topics and a fresh bucket, then the end-to-end run (:mod:`bench.e2e`), and
+topics and a fresh bucket, then the end-to-end run (:mod:`bench.e2e`) and the
+capacity ramp (:mod:`bench.capacity`), and
 writes ``bench/results/latest.json``, ``latest.md`` (the table of ratios
 against their targets, the machine) and the e2e PNG plots. A module that is
 absent is reported as ``missing``, one that raises as ``error``: neither stops
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._fresh import fresh_stack
+from bench.publish import publish
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.logging import configure
 
@@ -41,6 +43,8 @@ MODULES = (
     "bench_projection",
     "bench_notifier",
 )
+SYSTEM_RUNS = ("e2e", "capacity")
+"""Runs of the whole pipeline, after the modules: the end-to-end run, then the capacity ramp."""
 
 # Arguments per module and mode, passed only when the module's run() accepts them.
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
@@ -54,6 +58,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "bench_projection": {"n": 200_000},
         "bench_notifier": {"n": 5000},
         "e2e": {"rate": 10.0, "duration_s": 60.0},
+        "capacity": {},
     },
     "quick": {
         "bench_webhook": {"duration_s": 2.0, "connections": 32},
@@ -70,6 +75,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "bench_projection": {"n": 2000},
         "bench_notifier": {"n": 300},
         "e2e": {"rate": 5.0, "duration_s": 10.0},
+        "capacity": {"rates": (4.0, 8.0), "step_s": 6.0, "mixes": ("small",)},
     },
 }
 
@@ -158,6 +164,27 @@ TARGETS = (
         lambda v: v >= 0.5,
     ),
     Target(
+        "projection rebuild / consume + decode in as many processes (its ceiling)",
+        "bench_projection",
+        ("rebuild_vs_consume_decode_all_workers",),
+        ">= 0.8x",
+        lambda v: v >= 0.8,
+    ),
+    Target(
+        "projection rebuild, one process / consume + decode in one process",
+        "bench_projection",
+        ("rebuild_one_worker_vs_consume_decode",),
+        "reported",
+        lambda _v: True,
+    ),
+    Target(
+        "projection rebuild / consume + decode, CPU time per event, one process",
+        "bench_projection",
+        ("rebuild_one_worker_cpu_vs_consume_decode",),
+        "reported",
+        lambda _v: True,
+    ),
+    Target(
         "projection ceiling: consume + decode, as many processes / consume-only",
         "bench_projection",
         ("decode_ceiling_all_workers_vs_consume_only",),
@@ -178,6 +205,21 @@ TARGETS = (
         ("callback_latency_ms.p99",),
         "reported",
         lambda _v: True,
+    ),
+    *(
+        Target(
+            f"capacity knee, {label} (media stored/s)",
+            "capacity",
+            (f"knees.{name}.stored_per_s",),
+            "reported",
+            lambda _v: True,
+        )
+        for name, label in (
+            ("small_x1", "small media, 1 copy of each stage"),
+            ("small_x2", "small media, 2 detectors + 2 downloaders"),
+            ("realistic_x1", "realistic mix, 1 copy of each stage"),
+            ("realistic_x2", "realistic mix, 2 detectors + 2 downloaders"),
+        )
     ),
     Target("e2e media stored/s", "e2e", ("stored_per_s",), "reported", lambda _v: True),
     Target("e2e lag drained (1 = bounded)", "e2e", ("lag.bounded",), "1", lambda v: v == 1),
@@ -226,12 +268,12 @@ def markdown(rows: list[dict[str, str]], machine: Mapping[str, Any], mode: str) 
     ]
     lines += [f"| {r['measure']} | {r['value']} | {r['target']} | {r['verdict']} |" for r in rows]
     lines += ["", "Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()), ""]
-    lines += ["Plots: e2e_throughput.png, e2e_latency.png, e2e_lag.png", ""]
+    lines += ["Plots: e2e_throughput.png, e2e_latency.png, e2e_lag.png, capacity.png", ""]
     return "\n".join(lines)
 
 
 def machine() -> dict[str, Any]:
-    """CPU model, cores, memory, Python and Kafka versions of this machine."""
+    """CPU model, cores, memory, Python and Kafka versions of this machine; its load average."""
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -260,6 +302,8 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "kafka": kafka,
         "os": platform.platform(),
+        # Other work on the machine moves every figure: say how busy it was.
+        "load_average_1m_at_the_end": round(os.getloadavg()[0], 1),
     }
 
 
@@ -304,6 +348,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="module names (bench_webhook, e2e, ...)")
     parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end run")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="then write the README's Performance section and docs/img/ from the results",
+    )
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
     from simulator.demo import local_environment
@@ -311,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     env = local_environment(os.environ)
     settings = Settings.from_env(env)
     configure(fmt="json", level="warning")
-    wanted = [m for m in (*MODULES, "e2e") if not args.only or m in args.only]
+    wanted = [m for m in (*MODULES, *SYSTEM_RUNS) if not args.only or m in args.only]
     if args.no_e2e and "e2e" in wanted:
         wanted.remove("e2e")
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -319,12 +368,12 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     for name in wanted:
         print(f"[bench] {name} ...", flush=True)
-        if name == "e2e":
-            results[name] = _run_e2e(settings, SIZES[mode]["e2e"], env)
+        if name in SYSTEM_RUNS:
+            results[name] = _run_system(name, settings, SIZES[mode][name], env)
         else:
             results[name] = run_module(name, settings, SIZES[mode][name])
         print(f"[bench] {name}: {results[name].get('status')} in {results[name].get('seconds')} s")
-    for name in (*MODULES, "e2e"):
+    for name in (*MODULES, *SYSTEM_RUNS):
         results.setdefault(name, {"status": "skipped"})
     rows = table(results)
     description = machine()
@@ -342,20 +391,22 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text)
     print(f"written: {RESULTS / 'latest.json'}, {RESULTS / 'latest.md'} ({report['total_s']} s)")
+    if args.publish:
+        print(f"written: {publish(report)}")
     failing = ("FAIL", "error") if args.strict else ("error",)
     return 1 if any(r["verdict"] in failing for r in rows) else 0
 
 
-def _run_e2e(
-    settings: Settings, sizes: Mapping[str, Any], env: Mapping[str, str]
+def _run_system(
+    name: str, settings: Settings, sizes: Mapping[str, Any], env: Mapping[str, str]
 ) -> dict[str, Any]:
-    from bench import e2e
-
+    """Run ``e2e`` or ``capacity`` (whole pipelines of their own) and plot it; never raises."""
+    module = importlib.import_module(f"bench.{name}")
     started = time.perf_counter()
     try:
-        result = e2e.run(settings, environ=env, **sizes)
+        result = module.run(settings, environ=env, **sizes)
         result["status"] = "ok"
-        result["plots"] = [str(p) for p in e2e.plot(result, RESULTS)]
+        result["plots"] = [str(p) for p in module.plot(result, RESULTS)]
     except Exception as exc:  # report it beside the other numbers
         traceback.print_exc()
         result = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}

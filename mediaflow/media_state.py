@@ -177,9 +177,10 @@ def row_from(fields: Iterable[tuple[str, object]]) -> MediaRow:
 
 
 def _replace(row: MediaRow, changes: dict[str, object]) -> MediaRow:
-    # dataclasses.replace, minus its per-call field introspection and frozen __init__.
-    new = row_from(row.__dict__.items())
-    new.__dict__.update(changes)
+    # dataclasses.replace, minus its per-call field introspection and frozen __init__:
+    # one merged dict, set as the new instance's dict (frozen forbids plain assignment).
+    new = object.__new__(MediaRow)
+    object.__setattr__(new, "__dict__", {**row.__dict__, **changes})
     return new
 
 

@@ -43,6 +43,9 @@ from simulator.scratch import drop_bucket, with_retry_delays
 ROLES = ("webhooks", "detector", "downloader", "projection", "api")
 """Every role the demo runs, in data-flow order."""
 
+COPY_MARK = "@"
+"""``detector@2`` in a pipeline's roles is a second detector, with its own instance name."""
+
 RETRY_DELAYS_S = (1, 2, 4)
 """Short retry tiers, so a media that failed an attempt comes back while the run watches."""
 
@@ -175,7 +178,15 @@ class Pipeline:
 
     def log_path(self, role: str) -> Path:
         """Where ``role`` writes its output."""
-        return self.run.directory / f"{role}.log"
+        return self.run.directory / f"{role.replace(COPY_MARK, '-')}.log"
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds (user + system) each running role has used so far, its children included."""
+        used = {}
+        for role, child in self._children.items():
+            if child.poll() is None:
+                used[role] = process_tree_cpu_s(child.pid)
+        return used
 
     def start(self, timeout_s: float = 60.0) -> Pipeline:
         """Start every role; return once the webhook receiver is ready and the API listens.
@@ -244,8 +255,9 @@ class Pipeline:
     ) -> tuple[list[str], dict[str, str]]:
         """The command line and environment that start ``role`` (``<role>@<n>``: copy ``n``)."""
         env = settings_env(self.run.settings, self.run.environ)
-        base, _, copy = role.partition("@")
+        base, _, copy = role.partition(COPY_MARK)
         if copy:
+            # A second copy of a stage is a distinct static group member.
             env["MEDIAFLOW_INSTANCE_NAME"] = f"{self.run.settings.instance_name}-{copy}"
         env.update(environ or {})
         return [sys.executable, "-m", "mediaflow", "run", base], env
@@ -273,12 +285,13 @@ class Pipeline:
             UsageError: a role exited or did not get partitions in time.
 
         """
-        consuming = [r for r in self.roles if r.partition("@")[0] in _ASSIGNED]
+        consuming = [r for r in self.roles if r.partition(COPY_MARK)[0] in _ASSIGNED]
         deadline = time.monotonic() + timeout_s
 
         def assigned() -> bool:
             return all(
-                _ASSIGNED[r.partition("@")[0]] in self.tail(r, lines=10_000) for r in consuming
+                _ASSIGNED[r.partition(COPY_MARK)[0]] in self.tail(r, lines=10_000)
+                for r in consuming
             )
 
         self._wait_until(assigned, deadline)
@@ -344,6 +357,39 @@ class Pipeline:
             time.sleep(0.3)
 
 
+def copies(roles: Iterable[str], counts: Mapping[str, int]) -> tuple[str, ...]:
+    """``roles`` with ``counts[role]`` copies of the roles named there (``detector#2``...)."""
+    return tuple(
+        f"{role}{COPY_MARK}{n}" if n > 1 else role
+        for role in roles
+        for n in range(1, counts.get(role, 1) + 1)
+    )
+
+
+def process_tree_cpu_s(pid: int) -> float:
+    """CPU seconds used by process ``pid``, its reaped children and its living descendants."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except OSError:
+            continue  # it ended between two reads
+        # utime, stime, cutime, cstime: fields 14-17 of proc(5), here 11-14 after the name.
+        total += sum(int(v) for v in fields[11:15]) / _CLOCK_TICKS
+        for task in tasks:
+            try:
+                pending += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return total
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
 def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -370,4 +416,15 @@ def terminal_rows(
     return rows, done
 
 
-__all__ = ["RETRY_DELAYS_S", "ROLES", "RUNS_DIR", "Pipeline", "Run", "free_port", "terminal_rows"]
+__all__ = [
+    "COPY_MARK",
+    "RETRY_DELAYS_S",
+    "ROLES",
+    "RUNS_DIR",
+    "Pipeline",
+    "Run",
+    "copies",
+    "free_port",
+    "process_tree_cpu_s",
+    "terminal_rows",
+]

@@ -26,13 +26,15 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from mediaflow.codec import AvroCodec
 from mediaflow.config import KafkaSettings, Settings
 from mediaflow.errors import MediaflowError
+from mediaflow.events import MediaEvent
 from mediaflow.kafka import clients
 from mediaflow.kafka.scan import partitions_of, throwaway_consumer, watermarks
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import configure
+from mediaflow.media_state import MediaRow, apply
 from mediaflow.processors.projection.consumer import decode_record
 from mediaflow.progress import Progress
-from mediaflow.storage.projection import LogRecord, ProjectionStore, open_rebuild, open_store
+from mediaflow.storage.projection import ProjectionStore, open_rebuild, open_store
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,10 @@ def split(sizes: Mapping[int, int], workers: int) -> list[list[int]]:
     return [sorted(share) for share in shares]
 
 
+FOLD_ROWS = 50_000
+"""Rows a replay keeps in memory before writing them out (a row is a few hundred bytes)."""
+
+
 def replay(
     kafka: KafkaSettings,
     topic: str,
@@ -96,12 +102,16 @@ def replay(
     store: ProjectionStore,
     *,
     batch_size: int = 5000,
+    fold_rows: int = FOLD_ROWS,
     on_batch: Callable[[int], None] = lambda _n: None,
     stop: Callable[[], bool] = lambda: False,
 ) -> int:
-    """Apply every committed record of ``partitions`` of ``topic`` to ``store``, from the start.
+    """Fold every committed record of ``partitions`` of ``topic`` into ``store``, from the start.
 
-    The end is each partition's end when the replay reaches it; the store's
+    The events are folded into rows in memory (:func:`mediaflow.media_state.apply`)
+    and the rows written ``fold_rows`` at a time, each write one transaction:
+    a media is written about once per replay, not once per batch it has events
+    in. The end is each partition's end when the replay reaches it; the store's
     offsets are then set to those ends, so a projection consumer using the
     store continues exactly where the replay stopped.
 
@@ -109,19 +119,21 @@ def replay(
         kafka: the cluster.
         topic: the media event log.
         partitions: the share of its partitions to replay.
-        store: the fresh store being filled.
-        batch_size: most records per database transaction.
-        on_batch: told how many records each applied batch held (progress).
+        store: a fresh store, holding no media of these partitions yet.
+        batch_size: most records consumed at once.
+        fold_rows: most rows held in memory before they are written.
+        on_batch: told how many records each consumed batch held (progress).
         stop: polled between batches; true abandons the replay (``ReplayStopped``).
 
     Returns:
-        Records applied.
+        Records replayed.
 
     Raises:
         ReplayStopped: ``stop`` returned true.
     """
     consumer = replay_consumer(kafka)
     codec = AvroCodec()
+    fold = _Fold(store, fold_rows)
     try:
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         remaining = set(partitions)
@@ -130,23 +142,61 @@ def replay(
         while remaining:
             if stop():
                 raise ReplayStopped("the rebuild was stopped before the end of the log")
-            batch: list[LogRecord] = []
+            events: list[MediaEvent] = []
+            read = 0
             for message in consumer.consume(batch_size, timeout=0.5):
                 error = message.error()
                 if error is None:
-                    batch.append(decode_record(codec, message))
+                    event = decode_record(codec, message).event
+                    if event is not None:
+                        events.append(event)
+                    read += 1
                 elif error.code() == KafkaError._PARTITION_EOF:
                     remaining.discard(message.partition())
                     ends[message.partition() or 0] = message.offset() or 0
                 elif error.fatal():
                     raise clients.FatalKafkaError(f"{error.name()}: {error.str()}")
-            store.apply_batch(batch)
-            done += len(batch)
-            on_batch(len(batch))
+            fold.add(events)
+            done += read
+            on_batch(read)
+        fold.write()
         store.save_offsets(topic, ends)
         return done
     finally:
         consumer.close()
+
+
+class _Fold:
+    """Rows folded in memory from replayed events, written in large transactions.
+
+    Until its first write the store holds none of the replay's media (it is
+    fresh, and every event of a media is on its key's partition), so a media
+    not in memory is new; after a write it may be in the store, and is read
+    back before its next event is applied.
+    """
+
+    def __init__(self, store: ProjectionStore, limit: int) -> None:
+        self._store = store
+        self._limit = limit
+        self._rows: dict[str, MediaRow] = {}
+        self._written = False
+
+    def add(self, events: Sequence[MediaEvent]) -> None:
+        rows = self._rows
+        if self._written:
+            missing = {event.media_id for event in events} - rows.keys()
+            if missing:
+                rows.update(self._store.load_rows(missing))
+        for event in events:
+            rows[event.media_id] = apply(rows.get(event.media_id), event)
+        if len(rows) >= self._limit:
+            self.write()
+
+    def write(self) -> None:
+        if self._rows:
+            self._store.put_rows(self._rows.values())
+            self._rows = {}
+            self._written = True
 
 
 class ReplayStopped(MediaflowError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import operator
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -107,17 +107,30 @@ class SqlStore(abc.ABC):
                 if new != rows.get(media_id):
                     rows[media_id] = changed[media_id] = new
             if changed:
-                cur.executemany(
-                    f"INSERT INTO media ({_SELECT}) VALUES ({self._marks(len(COLUMNS))}) "
-                    f"ON CONFLICT (media_id) DO UPDATE SET {_UPSERT_SET}",
-                    [_storable(_VALUES(row)) for row in changed.values()],
-                )
+                self._upsert(cur, changed.values())
             positions: dict[tuple[str, int], int] = {}
             for record in fresh:
                 key = (record.topic, record.partition)
                 positions[key] = max(positions.get(key, 0), record.offset + 1)
             self._write_offsets(cur, positions)
         return len(fresh)
+
+    def put_rows(self, rows: Iterable[MediaRow]) -> None:
+        """Write rows as they are (inserted, or replacing the stored ones) in one transaction."""
+        with self._transaction() as cur:
+            self._upsert(cur, rows)
+
+    def load_rows(self, media_ids: Collection[str]) -> dict[str, MediaRow]:
+        """The stored rows of these media, by media id (media without a row are absent)."""
+        with self._cursor() as cur:
+            return self._load(cur, set(media_ids))
+
+    def _upsert(self, cur: Any, rows: Iterable[MediaRow]) -> None:
+        cur.executemany(
+            f"INSERT INTO media ({_SELECT}) VALUES ({self._marks(len(COLUMNS))}) "
+            f"ON CONFLICT (media_id) DO UPDATE SET {_UPSERT_SET}",
+            [_storable(_VALUES(row)) for row in rows],
+        )
 
     def save_offsets(self, topic: str, positions: Mapping[int, int]) -> None:
         """Raise the stored offsets to at least ``positions`` (never lowers them)."""

@@ -8,7 +8,7 @@ transaction: that is the whole exactly-once argument of the projection.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -119,6 +119,18 @@ class ProjectionStore(Protocol):
 
     def save_offsets(self, topic: str, positions: Mapping[int, int]) -> None:
         """Raise the stored offsets to at least ``positions`` (never lowers them)."""
+        ...
+
+    def put_rows(self, rows: Iterable[MediaRow]) -> None:
+        """Write rows as they are (inserted, or replacing the stored ones) in one transaction.
+
+        For a rebuild, which folds events into rows itself and stores its
+        offsets once at the end; a live consumer uses :meth:`apply_batch`.
+        """
+        ...
+
+    def load_rows(self, media_ids: Collection[str]) -> dict[str, MediaRow]:
+        """The stored rows of these media, by media id (media without a row are absent)."""
         ...
 
     def get(self, media_id: str) -> MediaRow | None:

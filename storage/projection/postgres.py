@@ -141,11 +141,30 @@ class PostgresRebuild:
         parts = urlsplit(url)
         query = dict(parse_qsl(parts.query), schema=self.target)
         self.url = urlunsplit(parts._replace(query=urlencode(query)))
+        # Built once over the full table at the swap: cheaper than updating
+        # every secondary index with each row written during the rebuild.
+        with connect(self.store.conninfo) as conn:
+            self._indexes = [
+                (name, statement)
+                for name, statement in conn.execute(
+                    "SELECT i.indexname, i.indexdef FROM pg_indexes i "
+                    "JOIN pg_class c ON c.relname = i.indexname "
+                    "JOIN pg_index x ON x.indexrelid = c.oid "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = i.schemaname "
+                    "WHERE i.schemaname = %s AND i.tablename = 'media' AND NOT x.indisprimary",
+                    (self.target,),
+                )
+            ]
+            for name, _ in self._indexes:
+                conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(self.target, name)))
 
     def swap(self) -> None:
-        """Rename the rebuilt schema over the live one in one transaction."""
+        """Build the indexes, then rename the rebuilt schema over the live one atomically."""
         old = sql.Identifier(f"{self.live}__old")
         live = sql.Identifier(self.live)
+        with connect(self.store.conninfo) as conn:
+            for _, statement in self._indexes:
+                conn.execute(statement)  # type: ignore[arg-type]  # pg_indexes' definition
         with connect(self.store.conninfo) as conn, conn.transaction():
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(old))
             # A first rebuild into a database no projection has used yet has no live schema.

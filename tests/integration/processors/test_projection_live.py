@@ -16,8 +16,8 @@ from mediaflow.kafka import clients
 from mediaflow.kafka.stage_runner import run_stage
 from mediaflow.kafka.topics import TopicLayout
 from mediaflow.processors.projection import consumer as projection
-from mediaflow.processors.projection.rebuild import rebuild
-from mediaflow.storage.projection import open_store
+from mediaflow.processors.projection.rebuild import partition_sizes, rebuild, replay
+from mediaflow.storage.projection import open_rebuild, open_store
 from tests.support.kafka import produce
 from tests.support.projection import (
     dead_lettered,
@@ -122,6 +122,30 @@ def test_rebuild_equals_live_row_for_row(
         assert len(live_rows) == 60
         assert snapshot(url) == live_rows
         assert sum(store_offsets(rebuilt, layout).values()) == result.events
+    finally:
+        if schema:
+            drop_schema(schema)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_replay_writing_its_rows_many_times_over_equals_live(
+    settings: Settings, layout: TopicLayout, tmp_path, backend: str
+) -> None:
+    events = history(40)
+    random.Random(5).shuffle(events)  # a media's events far apart, across many writes
+    publish(settings, layout, events)
+    assert run_projection(settings) == 0
+    url, schema = store_url(backend, tmp_path)
+    target = open_rebuild(url)
+    try:
+        topic = layout.media_events
+        partitions = sorted(partition_sizes(settings.kafka, topic))
+        replayed = replay(
+            settings.kafka, topic, partitions, target.store, batch_size=7, fold_rows=5
+        )
+        target.swap()
+        assert replayed == len(events)
+        assert snapshot(url) == snapshot(settings.projection_db_url)
     finally:
         if schema:
             drop_schema(schema)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from mediaflow.media_state import millis
@@ -17,6 +19,7 @@ from mediaflow.storage.projection import (
     open_rebuild,
     open_store,
 )
+from mediaflow.storage.projection.postgres import split_url
 from tests.support.projection import (
     T0,
     dead_lettered,
@@ -172,6 +175,35 @@ def test_rebuild_swaps_in_new_contents_and_a_new_generation(projection_url: str)
     assert [r.media_id for r in live.rows()] == ["new"]
     assert live.generation() != generation
     live.close()
+
+
+def test_a_rebuilt_store_has_every_index_of_a_migrated_one(projection_url: str) -> None:
+    open_store(projection_url).close()
+    migrated = media_indexes(projection_url)
+    rebuild = open_rebuild(projection_url)
+    rebuild.store.apply_batch(records([detected("m1"), stored("m1", 5)]))
+    rebuild.swap()
+    assert len(migrated) >= 5
+    assert media_indexes(projection_url) == migrated
+
+
+def media_indexes(url: str) -> set[str]:
+    """Names of the ``media`` table's secondary indexes in the store at ``url``."""
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url.removeprefix("sqlite://")) as conn:
+            found = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'media' "
+                "AND sql IS NOT NULL"
+            )
+            return {name for (name,) in found}
+    conninfo, schema = split_url(url)
+    with psycopg.connect(conninfo) as conn:
+        found = conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = 'media' "
+            "AND indexname <> 'media_pkey'",
+            (schema,),
+        )
+        return {name for (name,) in found}
 
 
 def test_reopening_keeps_state_and_does_not_migrate_twice(projection_url: str) -> None:
