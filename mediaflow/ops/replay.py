@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from mediaflow.config import KafkaSettings
@@ -111,11 +111,7 @@ def compute_plan(
     """
     consumer = throwaway_consumer(settings)
     try:
-        partitions = partitions_of(consumer, topic)
-        if partition is not None:
-            if partition not in partitions:
-                raise UsageError(f"{topic} has partitions {partitions}, not {partition}")
-            partitions = [partition]
+        partitions = selected_partitions(consumer, topic, partition)
         committed = committed_offsets(admin, group, topic, partitions)
         wanted = target_offsets(consumer, topic, partitions, target)
         plans = []
@@ -128,6 +124,22 @@ def compute_plan(
         return plans
     finally:
         consumer.close()
+
+
+def selected_partitions(consumer: Consumer, topic: str, partition: int | None) -> list[int]:
+    """``[partition]``, or every partition of ``topic`` when it is ``None``.
+
+    Raises:
+        UsageError: ``partition`` does not exist.
+        ConfigError: the topic does not exist.
+        BrokerUnavailable: Kafka did not answer.
+    """
+    partitions = partitions_of(consumer, topic)
+    if partition is None:
+        return partitions
+    if partition not in partitions:
+        raise UsageError(f"{topic} has partitions {partitions}, not {partition}")
+    return [partition]
 
 
 def target_offsets(
@@ -218,5 +230,6 @@ __all__ = [
     "committed_offsets",
     "compute_plan",
     "plan_partition",
+    "selected_partitions",
     "target_offsets",
 ]

@@ -22,13 +22,13 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, TopicPartition
 
 from mediaflow.config import KafkaSettings
-from mediaflow.errors import BrokerUnavailable, UsageError
+from mediaflow.errors import BrokerUnavailable
 from mediaflow.kafka import headers as h
 from mediaflow.kafka.clients import transactional_producer
 from mediaflow.kafka.publish import TransactionalPublisher
 from mediaflow.kafka.records import OutRecord
-from mediaflow.kafka.scan import partitions_of, throwaway_consumer, watermarks
-from mediaflow.ops.replay import ReplayTarget, target_offsets
+from mediaflow.kafka.scan import throwaway_consumer, watermarks
+from mediaflow.ops.replay import ReplayTarget, selected_partitions, target_offsets
 
 REPLAY_ID = "mediaflow.replay.id"
 REPLAY_ORIGINAL_PARTITION = "mediaflow.replay.original-partition"
@@ -83,11 +83,7 @@ def compute_range(
     """
     consumer = throwaway_consumer(settings)
     try:
-        partitions = partitions_of(consumer, topic)
-        if partition is not None:
-            if partition not in partitions:
-                raise UsageError(f"{topic} has partitions {partitions}, not {partition}")
-            partitions = [partition]
+        partitions = selected_partitions(consumer, topic, partition)
         starts = target_offsets(consumer, topic, partitions, start)
         ends = target_offsets(consumer, topic, partitions, end)
         plans = []
