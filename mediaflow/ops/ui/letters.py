@@ -148,6 +148,9 @@ async def _act(request: web.Request) -> web.Response:
         state = LetterState.OPEN.value  # a filter acts on what is still open
     letters = await asyncio.to_thread(read, settings, chosen, state)
     views = [letter.view for letter in letters]
+    if action == "redrive":
+        # As `dlq redrive`: a letter too large to keep its value is sent with its original.
+        views = await asyncio.to_thread(redrive.with_originals, settings, views)
     layout = load_layout(settings.kafka)
     plan = redrive.plan_redrive(views, layout, operator=OPERATOR)
     count = len(plan.items) if action == "redrive" else len(views)
