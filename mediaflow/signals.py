@@ -25,7 +25,9 @@ def stop_on_signals(
 
     The handlers run on the running event loop (``loop.add_signal_handler``),
     between its callbacks, not in the middle of one. They are removed when the
-    block ends: a signal after it takes its default action (the process ends).
+    block ends: after a block that a signal ended, further stop signals are
+    ignored (the process is on its way out; SIGKILL ends a stop that hangs);
+    after one ended otherwise, a signal takes its default action.
     They are unblocked on entry, for a process started with them blocked (by
     :mod:`mediaflow.supervisor`), so one sent during its start comes now.
 
@@ -35,7 +37,14 @@ def stop_on_signals(
 
     """
     loop = asyncio.get_running_loop()
-    handlers = dict.fromkeys(STOP_SIGNALS, stop)
+    stopped_by_signal = False
+
+    def on_stop() -> None:
+        nonlocal stopped_by_signal
+        stopped_by_signal = True
+        stop()
+
+    handlers: dict[signal.Signals, Callable[[], None]] = dict.fromkeys(STOP_SIGNALS, on_stop)
     if reload is not None:
         handlers[signal.SIGHUP] = reload
     for signum, handler in handlers.items():
@@ -48,6 +57,12 @@ def stop_on_signals(
     finally:
         for signum in handlers:
             loop.remove_signal_handler(signum)
+        if stopped_by_signal:
+            # Stopping already: a terminal's Ctrl-C or systemd's stop reaches every
+            # process of the group, and the supervisor then sends its own SIGTERM,
+            # which must not cut the drain after this block short.
+            for signum in STOP_SIGNALS:
+                signal.signal(signum, signal.SIG_IGN)
 
 
 __all__ = ["STOP_SIGNALS", "stop_on_signals"]
