@@ -12,6 +12,7 @@ own, so they never touch the stack the rest of the suite uses.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -55,18 +56,27 @@ def port_open(port: int) -> bool:
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` free loopback ports; the first one's successor is free too (Kafka's controller)."""
+    """``count`` free loopback ports; the first one's successor is free too (Kafka's controller).
+
+    Taken below Linux's ephemeral range (32768-60999): a port the kernel handed
+    out for a moment can be given next to an outgoing connection of the rest of
+    the suite (its Kafka clients open many) before the service binds it.
+    """
+    rng = random.Random()
     while True:
-        sockets = [socket.socket() for _ in range(count)]
-        try:
-            for sock in sockets:
-                sock.bind(("127.0.0.1", 0))
-            ports = [sock.getsockname()[1] for sock in sockets]
-        finally:
-            for sock in sockets:
-                sock.close()
-        if ports[0] + 1 not in ports and not port_open(ports[0] + 1):
+        ports = rng.sample(range(20_000, 28_000), count)
+        candidates = [*ports, ports[0] + 1]
+        if ports[0] + 1 not in ports and all(bindable(p) for p in candidates):
             return ports
+
+
+def bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return not port_open(port)
 
 
 def copy_checkout(dest: Path) -> None:
