@@ -108,8 +108,7 @@ def test_an_operator_walks_the_dashboard_from_login_to_a_redriven_media(
         factory = WebhookFactory(library, cdn_url=sim.cdn_url, files_url=sim.wapi_url, seed=7)
         run.prepare()
         try:
-            with Pipeline(run) as pipeline:
-                pipeline.start()
+            with Pipeline(run) as pipeline:  # entering starts every role
                 pipeline.wait_assigned()
                 walk(browser, run, factory, secrets, images, expiring, hostile, faults, shots)
         finally:
