@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from mediaflow.config import Settings
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.topics import apply, delete, load_layout
+from mediaflow.logging import configure
 from mediaflow.storage.s3 import ensure_bucket, s3_client
 from simulator.scratch import drop_bucket
 
@@ -39,3 +43,18 @@ def fresh_stack(settings: Settings) -> Iterator[Settings]:
     finally:
         delete(admin, [s.name for s in specs])
         drop_bucket(client, fresh.s3.bucket)
+
+
+def run_alone(
+    run: Callable[[Settings, int], dict[str, Any]], argv: list[str], default_n: int, out: Path
+) -> int:
+    """A bench ``main``: ``run(settings, n)`` on fresh topics, printed and saved to ``out``."""
+    n = int(argv[0]) if argv else default_n
+    settings = Settings.from_env()
+    configure(fmt=settings.log_format, level="warning")
+    with fresh_stack(settings) as fresh:
+        result = json.dumps(run(fresh, n), indent=2)
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(result + "\n")
+    print(result)
+    return 0

@@ -29,7 +29,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from bench._fresh import fresh_stack
+from bench._fresh import run_alone
 from mediaflow.codec import AvroCodec
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.events import WebhookReceived
@@ -37,7 +37,6 @@ from mediaflow.kafka import clients
 from mediaflow.kafka import headers as h
 from mediaflow.kafka.topics import TopicLayout, load_layout
 from mediaflow.kafka.worker import Worker
-from mediaflow.logging import configure
 from mediaflow.metrics import RECORDS_IN
 from mediaflow.processors.detector.stage import STAGE, build_worker
 
@@ -162,15 +161,7 @@ def _ratio(rates: dict[str, float], baseline: str) -> float:
 
 def main(argv: list[str]) -> int:
     """Run on fresh bench topics of the local stack; print the result and save it as JSON."""
-    n = int(argv[0]) if argv else DEFAULT_N
-    settings = Settings.from_env()
-    configure(fmt=settings.log_format, level="warning")
-    with fresh_stack(settings) as fresh:
-        result = json.dumps(run(fresh, n), indent=2)
-    RESULT_FILE.parent.mkdir(exist_ok=True)
-    RESULT_FILE.write_text(result + "\n")
-    print(result)
-    return 0
+    return run_alone(run, argv, DEFAULT_N, RESULT_FILE)
 
 
 if __name__ == "__main__":

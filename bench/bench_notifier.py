@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import multiprocessing
 import socket
 import sys
@@ -32,7 +31,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bench._fresh import fresh_stack
+from bench._fresh import run_alone
 from mediaflow.codec import AvroCodec
 from mediaflow.config import REPO_ROOT, Settings
 from mediaflow.events import MediaInfo, MediaStored, MediaType
@@ -40,7 +39,6 @@ from mediaflow.kafka import clients
 from mediaflow.kafka.eventlog import event_record
 from mediaflow.kafka.topics import load_layout
 from mediaflow.kafka.worker import Worker
-from mediaflow.logging import configure
 from mediaflow.metrics import RECORDS_IN
 from mediaflow.processors.notifier.payload import notification
 from mediaflow.processors.notifier.stage import STAGE
@@ -210,15 +208,7 @@ def _no_link(event: MediaStored, _info: MediaInfo) -> tuple[str, datetime]:
 
 def main(argv: list[str]) -> int:
     """Run on fresh bench topics of the local stack; print the result and save it as JSON."""
-    n = int(argv[0]) if argv else DEFAULT_N
-    settings = Settings.from_env()
-    configure(fmt=settings.log_format, level="warning")
-    with fresh_stack(settings) as fresh:
-        result = json.dumps(run(fresh, n), indent=2)
-    RESULT_FILE.parent.mkdir(exist_ok=True)
-    RESULT_FILE.write_text(result + "\n")
-    print(result)
-    return 0
+    return run_alone(run, argv, DEFAULT_N, RESULT_FILE)
 
 
 if __name__ == "__main__":
