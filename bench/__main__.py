@@ -290,7 +290,9 @@ def machine() -> dict[str, Any]:
         ),
         0,
     )
-    jars = REPO_ROOT / ".stack" / "jars" / "kafka"
+    # The stack's scripts keep their jars under MEDIAFLOW_STACK_DIR when it is set.
+    stack_dir = Path(os.environ.get("MEDIAFLOW_STACK_DIR") or REPO_ROOT / ".stack")
+    jars = stack_dir / "jars" / "kafka"
     kafka = next(
         (p.stem.removeprefix("kafka-clients-") for p in sorted(jars.glob("kafka-clients-*.jar"))),
         "unknown",
