@@ -6,6 +6,7 @@ names senders give documents, hostile ones included.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 
 from mediaflow.events import MediaType
@@ -21,11 +22,19 @@ class Format:
     path_prefix: str = "/v/t62.7118-24"
 
 
-JPEG = Format(
-    "image/jpeg",
-    b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00",
-    b"\xff\xd9",
+# A whole 64x64 JPEG (a gradient, 399 bytes) heads every sample image: decoders stop
+# at its end-of-image marker, so a browser draws the sample's preview and the random
+# bytes behind it only give the sample its size.
+TINY_JPEG = base64.b64decode(
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABQODxIPDRQSEBIXFRQYHjIhHhwcHj0sLiQySUBMS0dARkVQWnNiUFVt"
+    "VkVGZIhlbXd7gYKBTmCNl4x9lnN+gXz/2wBDARUXFx4aHjshITt8U0ZTfHx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8"
+    "fHx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8fHz/wAARCABAAEADASIAAhEBAxEB/8QAFgABAQEAAAAAAAAAAAAAAAAA"
+    "AgMF/8QAFRABAQAAAAAAAAAAAAAAAAAAAAH/xAAXAQEBAQEAAAAAAAAAAAAAAAACBAUB/8QAFhEBAQEAAAAAAAAA"
+    "AAAAAAAAAAIB/9oADAMBAAIRAxEAPwCcOJw4t2mdJw4EKDtKZUhQIcDaUScOJw4G0pllw4nDju0xpUhQIcDaUycO"
+    "Jw4O0ok4cCFA2lMsyFAhR3aY0qQ4nDgbSmThxOHA2lEqQoEOBtKZZcOJw4W0xpOHE4cDaUypCgQoG0plSHE4cDaU"
+    "S//Z"
 )
+JPEG = Format("image/jpeg", TINY_JPEG, b"\xff\xd9")
 MP4 = Format(
     "video/mp4",
     b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41",
