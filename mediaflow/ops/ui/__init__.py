@@ -35,7 +35,7 @@ def mount(app: web.Application, settings: Settings) -> None:
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(["html"], default=True),
     )
-    # The admin token only: client-scoped API tokens do not open the dashboard.
+    # Sessions are signed with the admin token; any token of the API's TokenSource logs in.
     ui[security.TOKEN] = settings.api_token
     ui[security.MEDIA_ORIGIN] = security.media_origin(app[S3], settings.s3.bucket)
     ui[letters.SETTINGS] = settings
