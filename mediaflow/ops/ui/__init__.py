@@ -22,6 +22,7 @@ from aiohttp import web
 from mediaflow.config import Settings
 from mediaflow.ops.ui import letters, media, pages, security
 from mediaflow.ops.ui.overview import Overview
+from mediaflow.ops.ui.throttle import LoginThrottle
 from mediaflow.processors.projection.api import OWN_AUTH, S3, STORE
 
 HERE = Path(__file__).parent
@@ -40,6 +41,7 @@ def mount(app: web.Application, settings: Settings) -> None:
     ui[security.MEDIA_ORIGIN] = security.media_origin(app[S3], settings.s3.bucket)
     ui[letters.SETTINGS] = settings
     ui[pages.OVERVIEW] = Overview(settings, app[S3], app[STORE])
+    ui[pages.THROTTLE] = LoginThrottle()
     ui.router.add_get("/login", pages.login_form)
     ui.router.add_post("/login", pages.login)
     ui.router.add_post("/logout", pages.logout)

@@ -12,9 +12,11 @@ from mediaflow.ops.ui import scoped, session
 from mediaflow.ops.ui.overview import Overview
 from mediaflow.ops.ui.render import page
 from mediaflow.ops.ui.security import PREFIX, TOKEN, client_of
+from mediaflow.ops.ui.throttle import LoginThrottle
 from mediaflow.processors.projection.api import STORE, TOKENS
 
 OVERVIEW: web.AppKey[Overview] = web.AppKey("overview", Overview)
+THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("login_throttle", LoginThrottle)
 MAX_CLIENT = 200
 
 
@@ -24,13 +26,23 @@ async def login_form(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    """``POST /ui/login``: any token the API accepts buys a session cookie of its scope."""
+    """``POST /ui/login``: any token the API accepts buys a session cookie of its scope.
+
+    Failed logins are limited per client address (:mod:`mediaflow.ops.ui.throttle`).
+    """
+    throttle = request.app[THROTTLE]
+    wait = throttle.retry_after(request.remote)
+    if wait is not None:
+        limited = page(request, "login.html", status=429, retry_after=wait)
+        limited.headers["Retry-After"] = str(wait)
+        return limited
     form = await request.post()
     given = form.get("token")
     # As the API reads a bearer token: surrounding blanks dropped, bytes compared.
     presented = given.strip().encode("utf-8", "surrogateescape") if isinstance(given, str) else b""
     scope = request.config_dict[TOKENS].tokens.scope_of(presented) if presented else None
     if scope is None:
+        throttle.failed(request.remote)
         return page(request, "login.html", status=401, failed=True)
     cookie = session.new_session(
         request.app[TOKEN], scope, session.token_digest(presented), time.time()
@@ -84,4 +96,4 @@ async def overview_json(request: web.Request) -> web.Response:
     return web.json_response(await _data(request))
 
 
-__all__ = ["OVERVIEW", "login", "login_form", "logout", "overview", "overview_json"]
+__all__ = ["OVERVIEW", "THROTTLE", "login", "login_form", "logout", "overview", "overview_json"]
