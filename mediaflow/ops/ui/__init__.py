@@ -20,7 +20,7 @@ import jinja2
 from aiohttp import web
 
 from mediaflow.config import Settings
-from mediaflow.ops.ui import letters, media, pages, security
+from mediaflow.ops.ui import letters, media, pages, proxy, security
 from mediaflow.ops.ui.overview import Overview
 from mediaflow.ops.ui.throttle import LoginThrottle
 from mediaflow.processors.projection.api import OWN_AUTH, S3, STORE
@@ -29,8 +29,16 @@ HERE = Path(__file__).parent
 
 
 def mount(app: web.Application, settings: Settings) -> None:
-    """Serve the dashboard under ``/ui/`` on the API application ``app``."""
-    ui = web.Application(middlewares=[security.headers, security.login_required])
+    """Serve the dashboard under ``/ui/`` on the API application ``app``.
+
+    Raises:
+        ConfigError: ``MEDIAFLOW_API_TRUSTED_PROXIES`` names something that is
+            not an address or a network.
+    """
+    trusted = proxy.trusted_networks(settings.api_trusted_proxies)
+    # A trusted proxy's description of the request first, so every check sees it.
+    first = [proxy.forwarded(trusted)] if trusted else []
+    ui = web.Application(middlewares=[*first, security.headers, security.login_required])
     aiohttp_jinja2.setup(
         ui,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
