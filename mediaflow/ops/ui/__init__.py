@@ -20,7 +20,7 @@ import jinja2
 from aiohttp import web
 
 from mediaflow.config import Settings
-from mediaflow.ops.ui import letters, media, pages, proxy, security
+from mediaflow.ops.ui import letters, media, pages, proxy, security, session
 from mediaflow.ops.ui.overview import Overview
 from mediaflow.ops.ui.throttle import LoginThrottle
 from mediaflow.processors.projection.api import OWN_AUTH, S3, STORE
@@ -44,8 +44,9 @@ def mount(app: web.Application, settings: Settings) -> None:
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(["html"], default=True),
     )
-    # Sessions are signed with the admin token; any token of the API's TokenSource logs in.
-    ui[security.TOKEN] = settings.api_token
+    # Sessions are signed with a key of the admin token; any token of the API's TokenSource
+    # logs in.
+    ui[security.SESSION_KEY] = session.session_key(settings.api_token)
     ui[security.MEDIA_ORIGIN] = security.media_origin(app[S3], settings.s3.bucket)
     ui[letters.SETTINGS] = settings
     ui[pages.OVERVIEW] = Overview(settings, app[S3], app[STORE])

@@ -11,7 +11,7 @@ from aiohttp import web
 from mediaflow.ops.ui import scoped, session
 from mediaflow.ops.ui.overview import Overview
 from mediaflow.ops.ui.render import page
-from mediaflow.ops.ui.security import PREFIX, TOKEN, client_of
+from mediaflow.ops.ui.security import PREFIX, SESSION_KEY, client_of
 from mediaflow.ops.ui.throttle import LoginThrottle
 from mediaflow.processors.projection.api import STORE, TOKENS
 
@@ -45,7 +45,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         throttle.failed(request.remote)
         return page(request, "login.html", status=401, failed=True)
     cookie = session.new_session(
-        request.app[TOKEN], scope, session.token_digest(presented), time.time()
+        request.app[SESSION_KEY], scope, session.token_digest(presented), time.time()
     )
     response = web.HTTPSeeOther(f"{PREFIX}/")
     response.set_cookie(

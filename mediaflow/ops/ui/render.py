@@ -8,13 +8,13 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from mediaflow.ops.ui import session
-from mediaflow.ops.ui.security import NONCE, PREFIX, SCOPE, TOKEN
+from mediaflow.ops.ui.security import NONCE, PREFIX, SCOPE, SESSION_KEY
 
 
 def page(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
     """Render ``template``; Jinja2 escapes every value (autoescape is on for ``.html``)."""
     nonce = request.get(NONCE)
-    csrf = session.csrf_token(request.app[TOKEN], nonce) if nonce else ""
+    csrf = session.csrf_token(request.app[SESSION_KEY], nonce) if nonce else ""
     scope = request.get(SCOPE)
     common = {
         "prefix": PREFIX,

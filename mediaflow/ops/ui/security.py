@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from mediaflow.config import Secret
 from mediaflow.ops.ui import session
 from mediaflow.processors.projection.api import TOKENS
 from mediaflow.processors.projection.tokens import Scope
@@ -32,8 +31,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 NONCE: web.RequestKey[str] = web.RequestKey("session_nonce", str)
 SCOPE: web.RequestKey[Scope] = web.RequestKey("session_scope", Scope)
-TOKEN: web.AppKey[Secret] = web.AppKey("ui_token", Secret)
-"""What sessions are signed with (the admin token), not what logs in."""
+SESSION_KEY: web.AppKey[bytes] = web.AppKey("session_key", bytes)
+"""What sessions are signed with (:func:`~mediaflow.ops.ui.session.session_key`)."""
 MEDIA_ORIGIN: web.AppKey[str] = web.AppKey("media_origin", str)
 PREFIX = "/ui"
 OPEN_PATHS = frozenset({f"{PREFIX}/login"})
@@ -104,15 +103,15 @@ async def login_required(request: web.Request, handler: Handler) -> web.StreamRe
         raise web.HTTPForbidden(text="cross-origin form refused")
     if request.path in OPEN_PATHS or request.path.startswith(f"{PREFIX}/static/"):
         return await handler(request)
-    signing = request.app[TOKEN]
-    current = session.read_session(signing, request.cookies.get(session.COOKIE), time.time())
+    key = request.app[SESSION_KEY]
+    current = session.read_session(key, request.cookies.get(session.COOKIE), time.time())
     tokens = request.config_dict[TOKENS].tokens
-    if current is None or not session.still_declared(signing, current, tokens):
+    if current is None or not session.still_declared(key, current, tokens):
         raise web.HTTPSeeOther(f"{PREFIX}/login")
     if request.method == "POST":
         form = await request.post()
         given = form.get("csrf")
-        if not session.csrf_ok(signing, current.nonce, given if isinstance(given, str) else None):
+        if not session.csrf_ok(key, current.nonce, given if isinstance(given, str) else None):
             raise web.HTTPForbidden(text="missing or wrong CSRF token; reload the page")
     request[NONCE] = current.nonce
     request[SCOPE] = current.scope
@@ -137,7 +136,7 @@ __all__ = [
     "OPEN_PATHS",
     "PREFIX",
     "SCOPE",
-    "TOKEN",
+    "SESSION_KEY",
     "client_of",
     "content_security_policy",
     "headers",

@@ -8,12 +8,13 @@ from mediaflow.ops.ui.session import (
     SESSION_TTL_S,
     new_session,
     read_session,
+    session_key,
     still_declared,
     token_digest,
 )
 from mediaflow.processors.projection.tokens import ApiTokens, Scope
 
-SIGNING = Secret("admin-token-0123456789")
+SIGNING = session_key(Secret("admin-token-0123456789"))
 ACME = b"acme-token-0123456789abc"
 ACME_SCOPE = Scope("acme-platform", "acme")
 TOKENS = ApiTokens(((token_digest(ACME), ACME_SCOPE),))
@@ -49,5 +50,12 @@ def test_a_session_ends_when_its_token_is_removed_rotated_or_moved_to_another_cl
 def test_an_expired_or_foreign_signed_session_is_refused():
     cookie = new_session(SIGNING, ACME_SCOPE, token_digest(ACME), now=1000)
     assert read_session(SIGNING, cookie, now=1000 + SESSION_TTL_S + 1) is None
-    assert read_session(Secret("another-admin-token-0123"), cookie, now=1001) is None
+    other_admin = session_key(Secret("another-admin-token-0123"))
+    assert read_session(other_admin, cookie, now=1001) is None
     assert read_session(SIGNING, "garbage", now=1001) is None
+
+
+def test_every_copy_of_the_api_derives_the_same_key_from_the_same_admin_token():
+    cookie = new_session(SIGNING, ACME_SCOPE, token_digest(ACME), now=1000)
+    another_copy = session_key(Secret("admin-token-0123456789"))
+    assert read_session(another_copy, cookie, now=1001) is not None
