@@ -201,6 +201,7 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = _bounded(8081, 0, MAX_PORT)
     api_token: Secret = field(default_factory=lambda: Secret(LOCAL_API_TOKEN))
+    api_trusted_proxies: tuple[str, ...] = ()
     http_idle_timeout_s: float = _positive(75.0)
     instance_name: str = field(default_factory=socket.gethostname)
     metrics_host: str = "127.0.0.1"

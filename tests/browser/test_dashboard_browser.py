@@ -47,6 +47,8 @@ from tests.support.stack import stack_env
 pytestmark = pytest.mark.integration
 
 WIDE = {"width": 1280, "height": 900}
+CLIENT_TOKEN = "loja-centro-dashboard-token-0123456789"
+CLIENT_TOKEN_ENV = "MEDIAFLOW_TEST_CLIENT3_API_TOKEN"
 PHONE = {"width": 390, "height": 844}
 
 
@@ -90,10 +92,19 @@ def shots(tmp_path: Path) -> Path:
     return Path(os.environ.get("MEDIAFLOW_SCREENSHOT_DIR") or tmp_path)
 
 
+def with_client_token(env: dict[str, str], folder: Path) -> dict[str, str]:
+    """``env`` whose tenant registry also declares an API token of client 3 (no media here)."""
+    registry = folder / "tenants.toml"
+    declared = Settings.from_env(env).tenants_file.read_text()
+    entry = f'client_id = "3"\ntoken_env = "{CLIENT_TOKEN_ENV}"\n'
+    registry.write_text(f'{declared}\n[api_tokens."loja-centro"]\n{entry}')
+    return {**env, "MEDIAFLOW_TENANTS_FILE": str(registry), CLIENT_TOKEN_ENV: CLIENT_TOKEN}
+
+
 def test_an_operator_walks_the_dashboard_from_login_to_a_redriven_media(
-    browser: Browser, stack: None, shots: Path
+    browser: Browser, stack: None, shots: Path, tmp_path: Path
 ) -> None:
-    env = local_environment(stack_env())
+    env = with_client_token(local_environment(stack_env()), tmp_path)
     faults = Faults()
     library = MediaLibrary(seed=7)
     images = [library.make(MediaType.IMAGE) for _ in range(3)]
@@ -235,3 +246,16 @@ def walk(browser, run, factory, secrets, images, expiring, hostile, faults, shot
     expect(offline.locator("#stale")).to_be_visible()
     shot(offline, "dashboard-overview-stale")
     context.close()
+
+    # Client 3's token sees client 3 only: none of client 2's media, letters or counts.
+    client = browser.new_context(viewport=WIDE).new_page()
+    client.goto(f"{base}/login")
+    client.fill("input[name=token]", CLIENT_TOKEN)
+    client.click("button[type=submit]")
+    expect(client.locator("#session-client")).to_have_text("client 3")
+    expect(client.locator("#by-status tbody tr")).to_have_count(0)
+    expect(client.locator("#groups")).to_have_count(0)
+    client.goto(f"{base}/dead-letters?client=2")
+    expect(client.locator("#letter-count")).to_have_text("0 dead letter(s) match.")
+    assert client.goto(f"{base}/media/{ids[hostile.cdn_id]}").status == 404
+    client.context.close()

@@ -15,6 +15,7 @@ from mediaflow.kafka.routing import FailureRouter
 from mediaflow.kafka.topics import TopicLayout
 from mediaflow.ops.ui import mount
 from mediaflow.processors.projection.api import create_app
+from mediaflow.processors.projection.tokens import TokenSource
 from mediaflow.storage.projection import LogRecord, ProjectionStore
 from mediaflow.storage.s3 import s3_client
 from tests.support.dead_letters import NOW, request
@@ -36,28 +37,38 @@ JPEG = (
 CODEC = AvroCodec()
 
 
-def seed_stored_media(settings: Settings, store: ProjectionStore, media_id: str = "m-img") -> None:
+def seed_stored_media(
+    settings: Settings,
+    store: ProjectionStore,
+    media_id: str = "m-img",
+    *,
+    client: str = "c1",
+    message_id: str = "msg-hostile-1",
+) -> None:
     """A stored image with a hostile file name, its object in the bucket."""
-    found = detected(media_id)
-    info = dataclasses.replace(found.info, file_name=HOSTILE_NAME, message_id="msg-hostile-1")
+    found = detected(media_id, client=client)
+    info = dataclasses.replace(found.info, file_name=HOSTILE_NAME, message_id=message_id)
     found = dataclasses.replace(found, info=info)
     event = dataclasses.replace(
         stored(media_id, 5), bucket=settings.s3.bucket, size=len(JPEG), content_type="image/jpeg"
     )
     s3_client(settings.s3).put_object(Bucket=settings.s3.bucket, Key=event.key, Body=JPEG)
+    start = store.offsets("media.events").get(0, 0)  # after the media seeded before
     store.apply_batch(
-        [LogRecord("media.events", 0, 0, found), LogRecord("media.events", 0, 1, event)]
+        [LogRecord("media.events", 0, start, found), LogRecord("media.events", 0, start + 1, event)]
     )
 
 
-def seed_dead_letter(settings: Settings, layout: TopicLayout, media_id: str) -> None:
-    """A download request dead-lettered exactly as the downloader's router writes it."""
+def seed_dead_letter(
+    settings: Settings, layout: TopicLayout, media_id: str, *, client: str = "2"
+) -> None:
+    """A download request of ``client``, dead-lettered as the downloader's router writes it."""
     record = InRecord(
         topic=layout.download_requests,
         partition=0,
         offset=7,
         key=media_id.encode(),
-        value=CODEC.encode(request(media_id)),
+        value=CODEC.encode(request(media_id, client=client)),
         headers=[],
         timestamp=NOW,
     )
@@ -79,10 +90,19 @@ def apply_event_log(settings: Settings, layout: TopicLayout, store: ProjectionSt
     )
 
 
-def dashboard_app(settings: Settings, store: ProjectionStore) -> web.Application:
-    """The API application with the dashboard mounted, as `mediaflow serve api` builds it."""
+def dashboard_app(
+    settings: Settings, store: ProjectionStore, tokens: TokenSource | None = None
+) -> web.Application:
+    """The API application with the dashboard mounted, as `mediaflow serve api` builds it.
+
+    ``tokens``: every accepted token (client tokens too); the admin token only without it.
+    """
     app = create_app(
-        store=store, token=settings.api_token, s3=s3_client(settings.s3), presign_ttl_s=60
+        store=store,
+        token=settings.api_token,
+        s3=s3_client(settings.s3),
+        presign_ttl_s=60,
+        tokens=tokens,
     )
     mount(app, settings)
     return app

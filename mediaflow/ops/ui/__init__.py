@@ -20,26 +20,37 @@ import jinja2
 from aiohttp import web
 
 from mediaflow.config import Settings
-from mediaflow.ops.ui import letters, media, pages, security
+from mediaflow.ops.ui import letters, media, pages, proxy, security, session
 from mediaflow.ops.ui.overview import Overview
+from mediaflow.ops.ui.throttle import LoginThrottle
 from mediaflow.processors.projection.api import OWN_AUTH, S3, STORE
 
 HERE = Path(__file__).parent
 
 
 def mount(app: web.Application, settings: Settings) -> None:
-    """Serve the dashboard under ``/ui/`` on the API application ``app``."""
-    ui = web.Application(middlewares=[security.headers, security.login_required])
+    """Serve the dashboard under ``/ui/`` on the API application ``app``.
+
+    Raises:
+        ConfigError: ``MEDIAFLOW_API_TRUSTED_PROXIES`` names something that is
+            not an address or a network.
+    """
+    trusted = proxy.trusted_networks(settings.api_trusted_proxies)
+    # A trusted proxy's description of the request first, so every check sees it.
+    first = [proxy.forwarded(trusted)] if trusted else []
+    ui = web.Application(middlewares=[*first, security.headers, security.login_required])
     aiohttp_jinja2.setup(
         ui,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(["html"], default=True),
     )
-    # The admin token only: client-scoped API tokens do not open the dashboard.
-    ui[security.TOKEN] = settings.api_token
+    # Sessions are signed with a key of the admin token; any token of the API's TokenSource
+    # logs in.
+    ui[security.SESSION_KEY] = session.session_key(settings.api_token)
     ui[security.MEDIA_ORIGIN] = security.media_origin(app[S3], settings.s3.bucket)
     ui[letters.SETTINGS] = settings
     ui[pages.OVERVIEW] = Overview(settings, app[S3], app[STORE])
+    ui[pages.THROTTLE] = LoginThrottle()
     ui.router.add_get("/login", pages.login_form)
     ui.router.add_post("/login", pages.login)
     ui.router.add_post("/logout", pages.logout)

@@ -24,6 +24,7 @@ from mediaflow.ops import dismiss, dlq, redrive
 from mediaflow.ops._output import to_json
 from mediaflow.ops.letters import LetterState, letter_states
 from mediaflow.ops.ui.render import page
+from mediaflow.ops.ui.security import client_of
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 SHOWN = 200
@@ -77,10 +78,17 @@ def _all(params: Mapping[str, Any], key: str) -> list[Any]:
     return list(getall(key, [])) if getall else []
 
 
-def read(settings: Settings, chosen: dlq.DlqFilter, state: str | None) -> list[Letter]:
-    """The selected dead letters with their states, oldest first (blocking)."""
+def read(
+    settings: Settings, chosen: dlq.DlqFilter, state: str | None, own: str | None
+) -> list[Letter]:
+    """The selected dead letters with their states, oldest first (blocking).
+
+    ``own``: the client a session is limited to (``None``: every client). Its
+    letters only are read, whatever the filter or the ticked ids ask for, so
+    listings, details, counts and actions never reach another client's.
+    """
     views = dlq.read_dead_letters(settings, load_layout(settings.kafka), AvroCodec())
-    views = [v for v in views if chosen.matches(v)]
+    views = [v for v in views if chosen.matches(v) and (own is None or v.client_id == own)]
     states = letter_states(settings, views)
     return [Letter(v, states[v.id].value) for v in views if state is None or states[v.id] == state]
 
@@ -92,7 +100,9 @@ async def list_letters(request: web.Request) -> web.Response:
     except BadFilter as exc:
         return page(request, "letters.html", status=422, error=str(exc), letters=[], query={})
     try:
-        letters = await asyncio.to_thread(read, request.app[SETTINGS], chosen, state)
+        letters = await asyncio.to_thread(
+            read, request.app[SETTINGS], chosen, state, client_of(request)
+        )
     except MediaflowError as exc:
         return page(request, "letters.html", status=503, error=exc.message, letters=[], query={})
     newest = sorted(letters, key=lambda letter: letter.view.when or dlq.EPOCH, reverse=True)[:SHOWN]
@@ -111,7 +121,11 @@ async def show_letter(request: web.Request) -> web.Response:
     wanted = request.match_info["id"]
     try:
         found = await asyncio.to_thread(
-            read, request.app[SETTINGS], dlq.DlqFilter(ids=frozenset({wanted})), None
+            read,
+            request.app[SETTINGS],
+            dlq.DlqFilter(ids=frozenset({wanted})),
+            None,
+            client_of(request),
         )
     except MediaflowError as exc:
         raise web.HTTPServiceUnavailable(text=exc.message) from exc
@@ -146,7 +160,7 @@ async def _act(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     if not chosen.ids and state is None:
         state = LetterState.OPEN.value  # a filter acts on what is still open
-    letters = await asyncio.to_thread(read, settings, chosen, state)
+    letters = await asyncio.to_thread(read, settings, chosen, state, client_of(request))
     views = [letter.view for letter in letters]
     if action == "redrive":
         # As `dlq redrive`: a letter too large to keep its value is sent with its original.

@@ -20,7 +20,9 @@ from aiohttp import web
 
 from mediaflow.media_state import MediaRow, MediaStatus
 from mediaflow.ops.ui.render import page
+from mediaflow.ops.ui.security import SCOPE
 from mediaflow.processors.projection.api import PRESIGN_TTL, S3, STORE
+from mediaflow.processors.projection.tokens import Scope
 from mediaflow.processors.projection.views import Invalid, iso, parse_query
 from mediaflow.storage.objects import download_url
 from mediaflow.storage.projection import ProjectionStore
@@ -42,16 +44,23 @@ PREVIEW = {"image": "img", "sticker": "img", "audio": "audio", "video": "video"}
 
 
 def search(
-    store: ProjectionStore, params: dict[str, str], wanted_id: str
+    store: ProjectionStore, params: dict[str, str], wanted_id: str, scope: Scope
 ) -> tuple[list[MediaRow], bool]:
     """Rows matching the filters (and the id, if any); ``True`` when the scan was cut (blocking).
+
+    A client's ``scope`` finds only its own media: another client asked for
+    matches nothing, as in the API.
 
     Raises:
         Invalid: a filter the API would answer 422.
     """
+    if scope.client_id is not None:
+        if params.get("client_id", scope.client_id) != scope.client_id:
+            return [], False
+        params = {**params, "client_id": scope.client_id}
     if wanted_id:
         row = store.get(wanted_id)
-        if row is not None:
+        if row is not None and scope.sees(row.client_id):
             return [row], False
     query = parse_query({**params, "limit": "500"}, [*params, "limit"])
     rows: list[MediaRow] = []
@@ -74,7 +83,9 @@ async def search_page(request: web.Request) -> web.Response:
     form = {**{k: request.query.get(k, "") for k in QUERY_KEYS}, "id": wanted_id}
     statuses = [s.value for s in MediaStatus]
     try:
-        rows, cut = await asyncio.to_thread(search, request.config_dict[STORE], params, wanted_id)
+        rows, cut = await asyncio.to_thread(
+            search, request.config_dict[STORE], params, wanted_id, request[SCOPE]
+        )
     except Invalid as exc:
         return page(
             request, "media.html", status=422, error=str(exc), rows=[], form=form, statuses=statuses
@@ -126,7 +137,7 @@ async def detail_page(request: web.Request) -> web.Response:
         if "\x00" in media_id
         else await asyncio.to_thread(request.config_dict[STORE].get, media_id)
     )
-    if row is None:
+    if row is None or not request[SCOPE].sees(row.client_id):  # another client's: unknown
         raise web.HTTPNotFound(text=f"no media {media_id!r} in the projection")
     history = sorted(
         ((getattr(row, field), label) for field, label in HISTORY if getattr(row, field)),

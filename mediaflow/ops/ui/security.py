@@ -5,7 +5,11 @@
   and players only from the dashboard and the S3 endpoint that presigned
   links point at), ``nosniff``, a same-origin referrer policy and ``no-store``.
 * Every page but the login form and the static files needs a valid session
-  (:mod:`mediaflow.ops.ui.session`); a browser without one is sent to the login.
+  (:mod:`mediaflow.ops.ui.session`) whose token is still declared in the API's
+  :class:`~mediaflow.processors.projection.tokens.TokenSource` (a reload that
+  rotates or removes it ends the session); a browser without one is sent to
+  the login. The session's scope is :data:`SCOPE` of the request: a client's
+  session sees only that client's media, dead letters and counts.
 * Every POST must come from a page of this origin (``Origin``, when the browser
   sends it) and, but the login itself, carry the session's CSRF token.
 """
@@ -19,13 +23,16 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from mediaflow.config import Secret
 from mediaflow.ops.ui import session
+from mediaflow.processors.projection.api import TOKENS
+from mediaflow.processors.projection.tokens import Scope
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 NONCE: web.RequestKey[str] = web.RequestKey("session_nonce", str)
-TOKEN: web.AppKey[Secret] = web.AppKey("ui_token", Secret)
+SCOPE: web.RequestKey[Scope] = web.RequestKey("session_scope", Scope)
+SESSION_KEY: web.AppKey[bytes] = web.AppKey("session_key", bytes)
+"""What sessions are signed with (:func:`~mediaflow.ops.ui.session.session_key`)."""
 MEDIA_ORIGIN: web.AppKey[str] = web.AppKey("media_origin", str)
 PREFIX = "/ui"
 OPEN_PATHS = frozenset({f"{PREFIX}/login"})
@@ -96,17 +103,24 @@ async def login_required(request: web.Request, handler: Handler) -> web.StreamRe
         raise web.HTTPForbidden(text="cross-origin form refused")
     if request.path in OPEN_PATHS or request.path.startswith(f"{PREFIX}/static/"):
         return await handler(request)
-    token = request.app[TOKEN]
-    nonce = session.session_nonce(token, request.cookies.get(session.COOKIE), time.time())
-    if nonce is None:
+    key = request.app[SESSION_KEY]
+    current = session.read_session(key, request.cookies.get(session.COOKIE), time.time())
+    tokens = request.config_dict[TOKENS].tokens
+    if current is None or not session.still_declared(key, current, tokens):
         raise web.HTTPSeeOther(f"{PREFIX}/login")
     if request.method == "POST":
         form = await request.post()
         given = form.get("csrf")
-        if not session.csrf_ok(token, nonce, given if isinstance(given, str) else None):
+        if not session.csrf_ok(key, current.nonce, given if isinstance(given, str) else None):
             raise web.HTTPForbidden(text="missing or wrong CSRF token; reload the page")
-    request[NONCE] = nonce
+    request[NONCE] = current.nonce
+    request[SCOPE] = current.scope
     return await handler(request)
+
+
+def client_of(request: web.Request) -> str | None:
+    """The client a logged-in session is limited to; ``None`` for an admin session."""
+    return request[SCOPE].client_id
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -121,7 +135,9 @@ __all__ = [
     "NONCE",
     "OPEN_PATHS",
     "PREFIX",
-    "TOKEN",
+    "SCOPE",
+    "SESSION_KEY",
+    "client_of",
     "content_security_policy",
     "headers",
     "login_required",
