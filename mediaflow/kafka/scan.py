@@ -238,6 +238,36 @@ def _read_to_end(
         consumer.unassign()
 
 
+def first_records(
+    settings: KafkaSettings, topic: str, starts: dict[int, int], timeout: float = 10.0
+) -> dict[int, Message]:
+    """The first committed data record at or after ``starts[partition]``, per partition.
+
+    Markers and aborted records are skipped (``read_committed``); a partition
+    with no data record from its start on is absent from the answer.
+
+    Raises:
+        BrokerUnavailable: the broker did not answer, or failed for good while reading.
+    """
+    found: dict[int, Message] = {}
+    if not starts:
+        return found
+    consumer = throwaway_consumer(settings)
+    try:
+        for message in _read_to_end(consumer, topic, starts, timeout):
+            partition = message.partition()
+            if partition in found:
+                continue
+            found[partition] = message
+            # The rest of this partition's backlog is not needed.
+            consumer.pause([TopicPartition(topic, partition)])
+            if len(found) == len(starts):
+                break
+        return found
+    finally:
+        consumer.close()
+
+
 def fetch(
     settings: KafkaSettings, topic: str, partition: int, offset: int, *, timeout: float = 10.0
 ) -> Message | None:
@@ -280,6 +310,7 @@ __all__ = [
     "count_records",
     "data_ends",
     "fetch",
+    "first_records",
     "partitions_of",
     "scan",
     "throwaway_consumer",

@@ -95,8 +95,9 @@ class Overview:
             state = status.health(settings, layout, self._s3, self._admin, self._dead_letters)
         except MediaflowError as exc:
             return {"error": exc.message}
+        stages = status.stage_rows(sample, self._wall_clock() * 1000)
         # Through the CLI's JSON encoder: the page shows what `status --json` prints.
-        return dict(json.loads(to_json(status.render(rows, state))))
+        return dict(json.loads(to_json(status.render(rows, state, stages))))
 
 
 __all__ = ["CHART_FRESH_S", "FRESH_S", "Overview"]

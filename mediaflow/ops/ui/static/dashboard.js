@@ -41,6 +41,9 @@
     fillRows("by-status", Object.entries(projection.by_status || {}), function (pair) {
       return pair;
     });
+    fillRows("stages", data.stages || [], function (s) {
+      return [s.group, s.in_flight, s.oldest_in_flight_age_s];
+    });
     fillRows("groups", data.groups || [], function (g) {
       var rate = g.rate === null || g.rate === undefined ? "-" : g.rate.toFixed(1);
       return [g.group, g.topic, g.partition, g.committed, g.end, g.lag, rate];
