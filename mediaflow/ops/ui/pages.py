@@ -56,6 +56,7 @@ async def _data(request: web.Request) -> dict[str, Any]:
         **await overview.current(),
         "client": client,
         "activity": await overview.chart(client or None),
+        "client_view": await overview.client(client) if client else None,
     }
 
 

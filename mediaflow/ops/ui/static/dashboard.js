@@ -48,6 +48,12 @@
       var rate = g.rate === null || g.rate === undefined ? "-" : g.rate.toFixed(1);
       return [g.group, g.topic, g.partition, g.committed, g.end, g.lag, rate];
     });
+    var client = data.client_view;
+    if (client) {
+      text("client-pending", client.pending);
+      text("client-oldest", client.oldest_pending_age_s);
+      text("client-dead-letters", client.open_dead_letters);
+    }
     drawChart(data.activity);
   }
 
