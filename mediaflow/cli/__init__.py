@@ -17,6 +17,7 @@ from mediaflow.cli import (
     _admin,
     _diagnose,
     _dlq,
+    _media,
     _projection,
     _replay,
     _reprocess,
@@ -36,6 +37,7 @@ COMMAND_MODULES = [
     _status,
     _diagnose,
     _projection,
+    _media,
 ]
 
 

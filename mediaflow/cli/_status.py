@@ -31,6 +31,7 @@ def register(subparsers: Any) -> None:
 
 
 GROUP_COLUMNS = ("group", "topic", "partition", "committed", "end", "lag", "rate")
+STAGE_COLUMNS = ("group", "in_flight", "oldest_in_flight")
 
 
 def status_text(data: dict[str, Any]) -> str:
@@ -58,8 +59,15 @@ def status_text(data: dict[str, Any]) -> str:
             "not applied yet"
         )
     groups = data["groups"]
-    lines += ["", table(groups, GROUP_COLUMNS) if groups else "no consumer group has committed yet"]
+    if not groups:
+        return "\n".join([*lines, "", "no consumer group has committed yet"])
+    stages = [{**s, "oldest_in_flight": _age(s["oldest_in_flight_age_s"])} for s in data["stages"]]
+    lines += ["", table(stages, STAGE_COLUMNS), "", table(groups, GROUP_COLUMNS)]
     return "\n".join(lines)
+
+
+def _age(seconds: int | None) -> str:
+    return "-" if seconds is None else f"{seconds} s"
 
 
 def status_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -76,7 +84,8 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
         else:
             current, previous = previous, None
         state = status.health(settings, layout, s3, admin)
-        data = status.render(status.lag_rows(current, previous), state)
+        stages = status.stage_rows(current, time.time() * 1000)
+        data = status.render(status.lag_rows(current, previous), state, stages)
         text = to_json(data) if args.json else status_text(data)
         print((CLEAR_HOME if args.watch else "") + text, flush=True)
         if not args.watch:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -219,10 +220,20 @@ def count_records(settings: KafkaSettings, topic: str, timeout: float = 60) -> i
 
 
 def _read_to_end(
-    consumer: Consumer, topic: str, starts: dict[int, int], timeout: float
+    consumer: Consumer,
+    topic: str,
+    starts: dict[int, int],
+    timeout: float,
+    remaining: set[int] | None = None,
 ) -> Iterator[Message]:
+    """Yield the records of ``starts``' partitions until each reported end-of-partition.
+
+    ``remaining``: the partitions still to read, shared with a caller that
+    stops early: one it removes (and pauses) is no longer waited for, though
+    records of it already fetched may still come.
+    """
     consumer.assign([TopicPartition(topic, p, o) for p, o in starts.items()])
-    remaining = set(starts)
+    remaining = set(starts) if remaining is None else remaining
     deadline = time.monotonic() + timeout
     try:
         while remaining and time.monotonic() < deadline:
@@ -236,6 +247,92 @@ def _read_to_end(
                     raise BrokerUnavailable(f"reading {topic}: {error.str()}")
     finally:
         consumer.unassign()
+
+
+def first_records(
+    settings: KafkaSettings, topic: str, starts: dict[int, int], timeout: float = 10.0
+) -> dict[int, Message]:
+    """The first committed data record at or after ``starts[partition]``, per partition.
+
+    Markers and aborted records are skipped (``read_committed``); a partition
+    with no data record from its start on is absent from the answer.
+
+    Raises:
+        BrokerUnavailable: the broker did not answer, or failed for good while reading.
+    """
+    found: dict[int, Message] = {}
+    consumer = throwaway_consumer(settings)
+    try:
+        remaining = set(starts)
+        for message in _read_to_end(consumer, topic, starts, timeout, remaining):
+            partition = message.partition()
+            if partition in remaining:
+                found[partition] = message
+                # The rest of this partition's backlog is not needed.
+                remaining.discard(partition)
+                consumer.pause([TopicPartition(topic, partition)])
+        return found
+    finally:
+        consumer.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """What :func:`read_window` kept, how many records it read, and whether it stopped early."""
+
+    kept: list[Message]
+    scanned: int
+    capped: bool
+
+
+def read_window(
+    settings: KafkaSettings,
+    topic: str,
+    since_ms: int,
+    until_ms: int,
+    *,
+    keep: Callable[[Message], bool],
+    limit: int,
+    timeout: float = 30.0,
+) -> Window:
+    """The committed data records of ``topic`` written between two times that ``keep`` accepts.
+
+    Each partition is read from the first record at or after ``since_ms``
+    (``offsets_for_times``) until its first record after ``until_ms`` or its
+    end, and the whole read stops after ``limit`` records (``capped``).
+    Record timestamps are the producers' clocks: give the window a margin.
+
+    Raises:
+        ConfigError: the topic does not exist.
+        BrokerUnavailable: the broker did not answer.
+    """
+    consumer = throwaway_consumer(settings)
+    try:
+        wanted = [TopicPartition(topic, p, since_ms) for p in partitions_of(consumer, topic)]
+        try:
+            found = consumer.offsets_for_times(wanted, timeout=timeout)
+        except KafkaException as exc:
+            raise BrokerUnavailable(f"cannot look up offsets of {topic} by time: {exc}") from exc
+        # -1: no record at or after since_ms in that partition.
+        starts = {tp.partition: tp.offset for tp in found if tp.offset >= 0}
+        kept: list[Message] = []
+        scanned = 0
+        remaining = set(starts)
+        for message in _read_to_end(consumer, topic, starts, timeout, remaining):
+            partition = message.partition()
+            if partition not in remaining:
+                continue
+            if scanned >= limit:
+                return Window(kept, scanned, capped=True)
+            scanned += 1
+            if message.timestamp()[1] > until_ms:
+                remaining.discard(partition)
+                consumer.pause([TopicPartition(topic, partition)])
+            elif keep(message):
+                kept.append(message)
+        return Window(kept, scanned, capped=False)
+    finally:
+        consumer.close()
 
 
 def fetch(
@@ -277,10 +374,13 @@ def fetch(
 
 __all__ = [
     "RecordCounter",
+    "Window",
     "count_records",
     "data_ends",
     "fetch",
+    "first_records",
     "partitions_of",
+    "read_window",
     "scan",
     "throwaway_consumer",
     "watermarks",

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, ConsumerGroupTopicPartitions, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from mediaflow.codec import AvroCodec
@@ -32,6 +32,7 @@ from mediaflow.kafka.scan import (
     RecordCounter,
     count_records,
     data_ends,
+    first_records,
     scan,
 )
 from mediaflow.kafka.topics import TopicLayout
@@ -48,12 +49,15 @@ TP = tuple[str, int]
 class Sample:
     """Committed offsets per (group, topic, partition) and data ends at ``at`` (monotonic).
 
-    ``end`` is the offset after the last committed data record of a partition.
+    ``end`` is the offset after the last committed data record of a partition;
+    ``first_pending`` the timestamp (epoch ms) of the first data record a group
+    has not committed yet, for each partition where it lags.
     """
 
     at: float
     committed: dict[tuple[str, str, int], int]
     end: dict[TP, int]
+    first_pending: dict[tuple[str, str, int], int] = field(default_factory=dict)
 
 
 def lag_rows(current: Sample, previous: Sample | None = None) -> list[dict[str, Any]]:
@@ -99,7 +103,52 @@ def take_sample(admin: AdminClient, settings: Settings, layout: TopicLayout) -> 
     for topic in sorted({t for _, t, _ in committed}):
         for partition, offset in data_ends(settings.kafka, topic).items():
             end[(topic, partition)] = offset
-    return Sample(time.monotonic(), committed, end)
+    at = time.monotonic()
+    return Sample(at, committed, end, _first_pending(settings, committed, end))
+
+
+def _first_pending(
+    settings: Settings, committed: dict[tuple[str, str, int], int], end: dict[TP, int]
+) -> dict[tuple[str, str, int], int]:
+    """Timestamps of the first uncommitted data record of each lagging group partition."""
+    lagging: dict[tuple[str, str], dict[int, int]] = {}
+    for (group, topic, partition), offset in committed.items():
+        if end.get((topic, partition), offset) > offset:
+            lagging.setdefault((group, topic), {})[partition] = offset
+    pending = {}
+    for (group, topic), starts in sorted(lagging.items()):
+        for partition, message in first_records(settings.kafka, topic, starts).items():
+            kind, timestamp = message.timestamp()
+            if kind != TIMESTAMP_NOT_AVAILABLE:
+                pending[(group, topic, partition)] = timestamp
+    return pending
+
+
+def stage_rows(sample: Sample, now_ms: float) -> list[dict[str, Any]]:
+    """One row per consumer group: records in flight and the oldest one's age (pure).
+
+    In flight is the group's lag summed over its partitions (what it has not
+    committed, up to the last data record); the age is that of the oldest first
+    uncommitted record, ``None`` when the group is caught up.
+    """
+    in_flight: dict[str, int] = {}
+    for row in lag_rows(sample):
+        in_flight[row["group"]] = in_flight.get(row["group"], 0) + row["lag"]
+    oldest: dict[str, int] = {}
+    for (group, _topic, _partition), timestamp in sample.first_pending.items():
+        oldest[group] = min(timestamp, oldest.get(group, timestamp))
+    return [
+        {
+            "group": group,
+            "in_flight": count,
+            "oldest_in_flight_age_s": (
+                max(0, round((now_ms - oldest[group]) / 1000))
+                if count and group in oldest
+                else None
+            ),
+        }
+        for group, count in sorted(in_flight.items())
+    ]
 
 
 def _groups(admin: AdminClient) -> list[str]:
@@ -238,8 +287,13 @@ def health(
     return result
 
 
-def render(rows: Iterable[dict[str, Any]], state: Health) -> dict[str, Any]:
-    """The whole status as data (``--json``, and the source of the text view)."""
+def render(
+    rows: Iterable[dict[str, Any]], state: Health, stages: Iterable[dict[str, Any]]
+) -> dict[str, Any]:
+    """The whole status as data (``--json``, and the source of the text view).
+
+    ``stages``: :func:`stage_rows` of the same sample.
+    """
     return {
         "at": datetime.now(UTC),
         "broker": state.broker,
@@ -249,6 +303,7 @@ def render(rows: Iterable[dict[str, Any]], state: Health) -> dict[str, Any]:
         "newest_dead_letter": state.newest_error,
         "projection": state.projection,
         "under_replicated": state.under_replicated,
+        "stages": list(stages),
         "groups": list(rows),
     }
 
@@ -262,5 +317,6 @@ __all__ = [
     "media_event_ends",
     "projection_summary",
     "render",
+    "stage_rows",
     "take_sample",
 ]

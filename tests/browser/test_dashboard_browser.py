@@ -179,6 +179,20 @@ def walk(browser, run, factory, secrets, images, expiring, hostile, faults, shot
     )
     page.goto(f"{base}/dead-letters")
     expect(page.locator("#letters tbody tr")).to_contain_text("stored")
+    # Its history, read from the topics: every step, the dead letter linked.
+    page.goto(f"{base}/media/{ids[expiring.cdn_id]}")
+    steps = page.locator("#history .event-type")
+    expect(steps.first).to_have_text("MediaDetected")
+    for step in (
+        "MediaDownloadRequested",
+        "MediaDeadLettered",
+        "dead letter",
+        "MediaRedriven",
+        "MediaStored",
+    ):
+        expect(steps.filter(has_text=step).first).to_be_attached()
+    expect(page.locator("#history a[href*='/dead-letters/']")).to_have_count(1)
+    shot(page, "dashboard-media-history")
 
     # Find a media by its message id; its preview loads through a presigned link.
     message_id = next(
@@ -225,10 +239,14 @@ def walk(browser, run, factory, secrets, images, expiring, hostile, faults, shot
     # Caught up, the numbers are true: transaction markers are not lag, nor a backlog.
     lags = page.locator("#groups tbody td:nth-child(6)")
     wait_for("every lag to read 0", lambda: set(lags.all_inner_texts()) == {"0"}, 30)
+    in_flight = page.locator("#stages tbody td:nth-child(2)")
+    wait_for("nothing in flight", lambda: set(in_flight.all_inner_texts()) == {"0"}, 30)
+    expect(page.locator("#client-dead-letters")).to_have_text("0")  # redriven, then stored
     expect(page.locator("#not-applied")).to_have_text("0")
     done = run_mediaflow(
         "status", "--json", "--interval", "0", env=settings_env(run.settings, run.environ)
     )
+    assert done.returncode == 0, done.stderr
     cli = json.loads(done.stdout)
     assert {g["lag"] for g in cli["groups"]} == {0}
     assert (cli["dead_letters"], cli["projection"]["events_not_applied"]) == (1, 0)

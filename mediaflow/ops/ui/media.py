@@ -18,7 +18,11 @@ from typing import Any
 
 from aiohttp import web
 
+from mediaflow.errors import MediaflowError
+from mediaflow.kafka.topics import load_layout
 from mediaflow.media_state import MediaRow, MediaStatus
+from mediaflow.ops.history import MAX_SCANNED, History, media_history
+from mediaflow.ops.ui.letters import SETTINGS
 from mediaflow.ops.ui.render import page
 from mediaflow.ops.ui.security import SCOPE
 from mediaflow.processors.projection.api import PRESIGN_TTL, S3, STORE
@@ -31,15 +35,8 @@ from mediaflow.stored_content import attachment, content_type
 QUERY_KEYS = ("client_id", "instance_id", "status", "media_type", "since", "until")
 MESSAGE_SCAN_ROWS = 5000
 SHOWN = 100
-HISTORY = (
-    ("created_at", "first seen"),
-    ("detected_at", "detected"),
-    ("last_failed_at", "last failed attempt"),
-    ("dead_lettered_at", "dead-lettered"),
-    ("redriven_at", "redriven"),
-    ("dismissed_at", "dismissed"),
-    ("stored_at", "stored"),
-)
+HISTORY_LIMIT = MAX_SCANNED
+"""Records read at most per topic for a detail page's history."""
 PREVIEW = {"image": "img", "sticker": "img", "audio": "audio", "video": "video"}
 
 
@@ -130,7 +127,7 @@ def preview_link(request: web.Request, row: MediaRow) -> str | None:
 
 
 async def detail_page(request: web.Request) -> web.Response:
-    """``GET /ui/media/{media_id}``: state, object, history and preview."""
+    """``GET /ui/media/{media_id}``: state, object, history (from the topics) and preview."""
     media_id = request.match_info["media_id"]
     row = (
         None
@@ -139,16 +136,24 @@ async def detail_page(request: web.Request) -> web.Response:
     )
     if row is None or not request[SCOPE].sees(row.client_id):  # another client's: unknown
         raise web.HTTPNotFound(text=f"no media {media_id!r} in the projection")
-    history = sorted(
-        ((getattr(row, field), label) for field, label in HISTORY if getattr(row, field)),
-        key=lambda item: item[0],
-    )
+    settings = request.app[SETTINGS]
+    history: History | None = None
+    unavailable = None
+    try:
+        history = await asyncio.to_thread(
+            media_history, settings, load_layout(settings.kafka), row, limit=HISTORY_LIMIT
+        )
+    except MediaflowError as exc:
+        # The page still shows the row and the object when Kafka is away.
+        unavailable = exc.message
     link = preview_link(request, row)
     return page(
         request,
         "media_detail.html",
         row=row,
-        history=[(iso(at), label) for at, label in history],
+        history=history,
+        history_error=unavailable,
+        limit=HISTORY_LIMIT,
         link=link,
         player=PREVIEW.get(row.media_type or "") if link else None,
     )

@@ -5,7 +5,8 @@ data ends, the dead-letter count, S3, the projection) serves all of them for
 :data:`FRESH_S`, so ten tabs do not mean ten times the Kafka reads. Two
 successive looks give the rates, exactly as ``status --watch`` does. The
 24-hour activity chart reads the whole projection table, so it is kept
-:data:`CHART_FRESH_S`, per client filter.
+:data:`CHART_FRESH_S`, per client filter; so are one client's numbers
+(:meth:`Overview.client`), which read the whole dead-letter topic.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
+from mediaflow.codec import AvroCodec
 from mediaflow.config import Settings
 from mediaflow.errors import MediaflowError
 from mediaflow.kafka.clients import admin_client
 from mediaflow.kafka.scan import RecordCounter
 from mediaflow.kafka.topics import load_layout
-from mediaflow.ops import status
+from mediaflow.media_state import IN_FLIGHT
+from mediaflow.ops import dlq, status
 from mediaflow.ops._output import to_json
+from mediaflow.ops.letters import LetterState, letter_states
 from mediaflow.ops.ui.chart import BUCKET_MS, bars, window_start
 from mediaflow.storage.projection import ProjectionStore
 
@@ -51,6 +55,7 @@ class Overview:
         self._clock = clock
         self._wall_clock = wall_clock
         self._charts: dict[str | None, tuple[float, dict[str, Any]]] = {}
+        self._clients: dict[str, tuple[float, dict[str, Any]]] = {}
         self._dead_letters: RecordCounter | None = None
         self._admin: AdminClient | None = None
         self._previous: status.Sample | None = None
@@ -80,6 +85,40 @@ class Overview:
         self._charts[client_id] = (self._clock(), bars(activity, start))
         return self._charts[client_id][1]
 
+    async def client(self, client_id: str) -> dict[str, Any]:
+        """One client's pending media, oldest pending age and open dead letters (cached)."""
+        cached = self._clients.get(client_id)
+        if cached is not None and self._clock() - cached[0] < CHART_FRESH_S:
+            return cached[1]
+        numbers = await asyncio.to_thread(self._client_numbers, client_id)
+        if len(self._clients) >= CHART_CACHE_ENTRIES:
+            self._clients.clear()
+        self._clients[client_id] = (self._clock(), numbers)
+        return numbers
+
+    def _client_numbers(self, client_id: str) -> dict[str, Any]:
+        stats = self._store.stats(client_id)
+        oldest = stats.oldest_in_flight_at
+        numbers: dict[str, Any] = {
+            # Requested but not stored, dead-lettered or dismissed yet.
+            "pending": sum(stats.by_status.get(s.value, 0) for s in IN_FLIGHT),
+            "oldest_pending_age_s": (
+                None if oldest is None else max(0, round(self._wall_clock() - oldest / 1000))
+            ),
+        }
+        try:
+            settings = self._settings
+            layout = load_layout(settings.kafka)
+            views = [
+                v
+                for v in dlq.read_dead_letters(settings, layout, AvroCodec())
+                if v.client_id == client_id
+            ]
+        except MediaflowError as exc:
+            return {**numbers, "open_dead_letters": None, "error": exc.message}
+        states = letter_states(settings, views).values()
+        return {**numbers, "open_dead_letters": sum(s == LetterState.OPEN for s in states)}
+
     def _look(self) -> dict[str, Any]:
         settings = self._settings
         try:
@@ -95,8 +134,9 @@ class Overview:
             state = status.health(settings, layout, self._s3, self._admin, self._dead_letters)
         except MediaflowError as exc:
             return {"error": exc.message}
+        stages = status.stage_rows(sample, self._wall_clock() * 1000)
         # Through the CLI's JSON encoder: the page shows what `status --json` prints.
-        return dict(json.loads(to_json(status.render(rows, state))))
+        return dict(json.loads(to_json(status.render(rows, state, stages))))
 
 
 __all__ = ["CHART_FRESH_S", "FRESH_S", "Overview"]

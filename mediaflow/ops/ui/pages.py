@@ -83,6 +83,7 @@ async def _data(request: web.Request) -> dict[str, Any]:
         "client": client,
         "scoped": own is not None,
         "activity": await overview.chart(client or None),
+        "client_view": await overview.client(client) if client else None,
     }
 
 

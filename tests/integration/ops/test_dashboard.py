@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from mediaflow.config import Settings
 from mediaflow.kafka.topics import TopicLayout
-from mediaflow.storage.projection import open_store
+from mediaflow.storage.projection import LogRecord, open_store
 from tests.support.dashboard import (
     HOSTILE_NAME,
     apply_event_log,
@@ -19,6 +19,7 @@ from tests.support.dashboard import (
     seed_stored_media,
 )
 from tests.support.kafka import read_all
+from tests.support.projection import detected
 
 pytestmark = pytest.mark.integration
 
@@ -143,3 +144,29 @@ async def test_a_selection_that_grew_after_the_confirmation_is_asked_about_again
     again = await (await client.post("/ui/dead-letters/action", data=confirmed)).text()
     assert "The selection changed" in again and "This will dismiss <strong>2</strong>" in again
     assert read_all(settings, layout.media_events, timeout=3) == []
+
+
+async def test_the_overview_of_one_client_shows_its_pending_media_and_open_dead_letters(
+    client, settings, layout: TopicLayout
+):
+    store = open_store(settings.projection_db_url)
+    store.apply_batch([LogRecord(layout.media_events, 0, 0, detected("m-wait", client="2"))])
+    store.close()
+    seed_dead_letter(settings, layout, "m-dl")  # client 2's download request
+    await logged_in(client, settings)
+
+    html = await (await client.get("/ui/?client=2")).text()
+    assert re.search(r'id="client-pending">1<', html)
+    assert re.search(r'id="client-dead-letters"[^>]*>1<', html)
+    assert 'href="/ui/dead-letters?client=2&amp;state=open"' in html
+    data = await (await client.get("/ui/overview.json?client=2")).json()
+    view = data["client_view"]
+    assert (view["pending"], view["open_dead_letters"]) == (1, 1)
+    assert view["oldest_pending_age_s"] > 86_400  # first seen on T0, days ago
+
+    other = await (await client.get("/ui/overview.json?client=c1")).json()
+    assert other["client_view"] == {
+        "pending": 0,
+        "oldest_pending_age_s": None,
+        "open_dead_letters": 0,
+    }

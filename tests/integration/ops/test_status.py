@@ -1,6 +1,7 @@
 """``mediaflow status`` on the real stack: lag, backlog and counts, transaction markers aside."""
 
 import json
+import time
 import uuid
 
 import pytest
@@ -36,14 +37,22 @@ def test_status_shows_the_lag_of_a_group_that_stopped_behind_the_high_watermark(
     assert data["broker"] == "ok" and data["s3"] == "ok"
 
 
-def transactional_batches(settings, topic: str, batches: list[list[bytes]]) -> None:
-    """Write each batch in its own transaction, as every stage does (one marker per batch)."""
+def transactional_batches(
+    settings, topic: str, batches: list[list[bytes]], first_ms: int | None = None
+) -> None:
+    """Write each batch in its own transaction, as every stage does (one marker per batch).
+
+    ``first_ms``: the first record's timestamp, each next one a second later (default: now).
+    """
     producer = transactional_producer(settings.kafka, f"test-status-{uuid.uuid4()}")
     producer.init_transactions(30)
+    written = 0
     for batch in batches:
         producer.begin_transaction()
         for value in batch:
-            producer.produce(topic, value, b"k", partition=0)
+            at = {} if first_ms is None else {"timestamp": first_ms + 1000 * written}
+            producer.produce(topic, value, b"k", partition=0, **at)
+            written += 1
         producer.commit_transaction(30)
 
 
@@ -88,3 +97,32 @@ def test_a_kept_dead_letter_counter_counts_only_new_records_and_stays_exact(sett
     assert counter.count() == 5
     assert counter.count() == 5  # nothing new: nothing counted twice, markers aside
     assert RecordCounter(settings.kafka, layout.dead_letters).count() == 5
+
+
+def status_json(settings, capsys) -> dict:
+    args = build_parser().parse_args(["status", "--json", "--interval", "0"])
+    args.handler(args, settings)
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_stopped_stage_shows_its_records_in_flight_and_the_age_of_the_oldest(
+    settings, layout, capsys
+):
+    ten_minutes_ago = int(time.time() * 1000) - 600_000
+    # Five webhooks written 10 minutes ago, one second apart; the detector read two.
+    batches = [[b"a", b"b"], [b"c", b"d", b"e"]]
+    transactional_batches(settings, layout.webhooks, batches, ten_minutes_ago)
+    group = f"{settings.kafka.topic_prefix}detector"
+    stopped = consumer(settings.kafka, group)
+    stopped.commit(offsets=[TopicPartition(layout.webhooks, 0, 2)], asynchronous=False)
+
+    (stage,) = [s for s in status_json(settings, capsys)["stages"] if s["group"] == group]
+    # Offset 2 is the first transaction's marker: the oldest in flight is "c" at offset 3,
+    # written 598 s ago (lag counts the marker inside the backlog: 6 - 2).
+    assert stage["in_flight"] == 4
+    assert 598 <= stage["oldest_in_flight_age_s"] < 660
+
+    stopped.commit(offsets=[TopicPartition(layout.webhooks, 0, 6)], asynchronous=False)
+    stopped.close()
+    (stage,) = [s for s in status_json(settings, capsys)["stages"] if s["group"] == group]
+    assert (stage["in_flight"], stage["oldest_in_flight_age_s"]) == (0, None)

@@ -2,7 +2,7 @@ import pytest
 
 from mediaflow.errors import BrokerUnavailable
 from mediaflow.kafka.topics import TopicLayout
-from mediaflow.ops.status import Sample, lag_rows, take_sample
+from mediaflow.ops.status import Sample, lag_rows, stage_rows, take_sample
 
 
 def test_lag_is_high_watermark_minus_committed_and_rate_comes_from_two_samples():
@@ -33,3 +33,15 @@ def test_a_broker_that_never_answers_is_a_clear_error_not_a_traceback():
     layout = TopicLayout(())
     with pytest.raises(BrokerUnavailable, match="a broker may be down"):
         take_sample(_AdminWithADeadBroker(), None, layout)  # type: ignore[arg-type]
+
+
+def test_a_stage_sums_its_partitions_lag_and_its_oldest_age_is_the_oldest_first_pending():
+    sample = Sample(
+        1.0,
+        {("g", "t", 0): 5, ("g", "t", 1): 7, ("g", "r", 0): 3, ("h", "t", 0): 9},
+        {("t", 0): 9, ("t", 1): 7, ("r", 0): 4},
+        {("g", "t", 0): 50_000, ("g", "r", 0): 40_000},
+    )
+    stages = {s["group"]: s for s in stage_rows(sample, now_ms=100_000)}
+    assert (stages["g"]["in_flight"], stages["g"]["oldest_in_flight_age_s"]) == (5, 60)
+    assert (stages["h"]["in_flight"], stages["h"]["oldest_in_flight_age_s"]) == (0, None)

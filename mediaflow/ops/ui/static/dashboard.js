@@ -41,10 +41,19 @@
     fillRows("by-status", Object.entries(projection.by_status || {}), function (pair) {
       return pair;
     });
+    fillRows("stages", data.stages || [], function (s) {
+      return [s.group, s.in_flight, s.oldest_in_flight_age_s];
+    });
     fillRows("groups", data.groups || [], function (g) {
       var rate = g.rate === null || g.rate === undefined ? "-" : g.rate.toFixed(1);
       return [g.group, g.topic, g.partition, g.committed, g.end, g.lag, rate];
     });
+    var client = data.client_view;
+    if (client) {
+      text("client-pending", client.pending);
+      text("client-oldest", client.oldest_pending_age_s);
+      text("client-dead-letters", client.open_dead_letters);
+    }
     drawChart(data.activity);
   }
 
