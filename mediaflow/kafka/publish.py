@@ -46,11 +46,11 @@ from mediaflow.logging import get_logger
 
 log = get_logger("mediaflow.kafka.publish")
 
-Guard = Callable[[str], AbstractContextManager[Any]]
-"""Wraps each librdkafka call, given its name (the worker's watchdog)."""
+Guard = Callable[[str, float | None], AbstractContextManager[Any]]
+"""Wraps each librdkafka call, given its name and its own timeout (the worker's watchdog)."""
 
 
-def _unguarded(_call: str) -> AbstractContextManager[Any]:
+def _unguarded(_call: str, _timeout_s: float | None) -> AbstractContextManager[Any]:
     return nullcontext()
 
 
@@ -102,7 +102,7 @@ class TransactionalPublisher:
 
         """
         if self._transactional:
-            self._call("init_transactions", self._producer.init_transactions, timeout_s)
+            self._call("init_transactions", self._producer.init_transactions, timeout_s=timeout_s)
 
     def publish(
         self,
@@ -141,7 +141,7 @@ class TransactionalPublisher:
                     self._producer.send_offsets_to_transaction,
                     list(offsets),
                     group_metadata,
-                    self._timeout,
+                    timeout_s=self._timeout,
                 )
             self._flush()
             self._commit()
@@ -190,7 +190,7 @@ class TransactionalPublisher:
             self._delivery_errors.append(error)
 
     def _flush(self) -> None:
-        with self._guard("flush"):
+        with self._guard("flush", self._timeout):
             remaining = self._producer.flush(self._timeout)
         if remaining or self._delivery_errors:
             reason = (
@@ -204,7 +204,7 @@ class TransactionalPublisher:
         deadline = time.monotonic() + self._commit_deadline
         while True:
             try:
-                with self._guard("commit_transaction"):
+                with self._guard("commit_transaction", self._timeout):
                     self._producer.commit_transaction(self._timeout)
                 return
             except KafkaException as exc:
@@ -219,17 +219,22 @@ class TransactionalPublisher:
     def _abort(self) -> None:
         """Abort the open transaction; a failure to abort is logged, the batch's error wins."""
         try:
-            self._call("abort_transaction", self._producer.abort_transaction, self._timeout)
+            self._call(
+                "abort_transaction", self._producer.abort_transaction, timeout_s=self._timeout
+            )
         except FatalKafkaError:
             raise
         except AbortableKafkaError as exc:
             # The broker aborts it at transaction.timeout.ms; the next begin retries the abort.
             log.warning("transaction_abort_failed", reason=exc.message)
 
-    def _call(self, name: str, method: Callable[..., Any], *args: Any) -> Any:
+    def _call(
+        self, name: str, method: Callable[..., Any], *args: Any, timeout_s: float | None = None
+    ) -> Any:
+        """``method(*args[, timeout_s])`` under the guard, librdkafka's errors translated."""
         try:
-            with self._guard(name):
-                return method(*args)
+            with self._guard(name, timeout_s):
+                return method(*args) if timeout_s is None else method(*args, timeout_s)
         except KafkaException as exc:
             error = translate(exc)
             if isinstance(error, BrokerUnavailable):

@@ -38,22 +38,39 @@ def exit_wedged(call: str) -> None:
 
 
 class Watchdog:
-    """Calls ``on_wedged(call)`` when a guarded block outlives ``deadline_s``.
+    """Calls ``on_wedged(call)`` when a guarded block outlives its deadline.
+
+    A call given its own timeout is wedged once it outlives that timeout by
+    ``grace_s``: librdkafka returns by then unless it is stuck (for example in
+    ``send_offsets_to_transaction`` after a broker restart, librdkafka issue
+    #5456), and every second past it stalls the stage's partitions. A call
+    without a timeout gets ``deadline_s``, which also caps every deadline.
 
     Args:
-        deadline_s: how long a guarded call may take.
+        deadline_s: the longest any guarded call may take.
         on_wedged: what to do then, from the timer thread; :func:`exit_wedged` by default.
+        grace_s: how long past its own timeout a call may still return.
 
     """
 
-    def __init__(self, deadline_s: float, on_wedged: Callable[[str], None] = exit_wedged) -> None:
+    def __init__(
+        self,
+        deadline_s: float,
+        on_wedged: Callable[[str], None] = exit_wedged,
+        *,
+        grace_s: float = 15.0,
+    ) -> None:
         self._deadline_s = deadline_s
         self._on_wedged = on_wedged
+        self._grace_s = grace_s
 
     @contextmanager
-    def guard(self, call: str) -> Iterator[None]:
-        """Watch the block, named ``call`` in the report."""
-        timer = threading.Timer(self._deadline_s, self._on_wedged, args=(call,))
+    def guard(self, call: str, timeout_s: float | None = None) -> Iterator[None]:
+        """Watch the block, named ``call`` in the report, given the call's own timeout."""
+        deadline = self._deadline_s
+        if timeout_s is not None:
+            deadline = min(deadline, timeout_s + self._grace_s)
+        timer = threading.Timer(deadline, self._on_wedged, args=(call,))
         timer.daemon = True
         timer.start()
         try:

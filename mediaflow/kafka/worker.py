@@ -87,8 +87,9 @@ class WorkerOptions:
         transactional: exactly-once commits; ``False`` only for benchmarks.
         shutdown_grace_s: how long ``stop()`` lets in-flight records finish.
         call_deadline_s: a librdkafka transaction call still running after this
-            long is wedged (librdkafka can ignore its own timeout when the group
-            coordinator goes away): the process exits so a supervisor restarts it.
+            long, or 15 s past its own timeout when it has one, is wedged
+            (librdkafka can ignore its own timeout when the group coordinator
+            goes away): the process exits so a supervisor restarts it.
 
     """
 
