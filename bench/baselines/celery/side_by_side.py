@@ -320,9 +320,14 @@ def run_celery(plan: Plan, env: Mapping[str, str]) -> dict[str, Any]:
         column = judge(settings, path, summary, meter, "redis")
     finally:
         drop_bucket(client, settings.s3.bucket)
-    failed = failed_tasks(directory / "worker.log")
+    failed = log_lines(directory / "worker.log", FAILED_MARKS)
+    refused = log_lines(directory / "web.log", (REFUSED_MARK,))
     column["failed_tasks_in_log"] = failed
-    column["visible_failures"] = f"{failed} dropped-task lines in the worker log"
+    column["refused_media_in_log"] = refused
+    column["visible_failures"] = (
+        f"log lines only: {failed} tasks failed or rejected (worker), "
+        f"{refused} media not enqueued (view)"
+    )
     column["operator"] = OPERATOR["celery"]
     return column
 
@@ -415,17 +420,20 @@ def accepted_by_message(summary: SendSummary) -> dict[str | None, bool]:
 
 
 FAILED_MARKS = ("raised unexpected", "reject requeue=False")
-"""How the worker log says a task was dropped: it raised for good, or Celery rejected it
-without requeueing (its retry could not be published: Redis was down)."""
+"""How the worker log says a task failed for good or was rejected without requeueing (its
+retry could not be published while Redis was down; it comes back after the visibility
+timeout only if the reject did not reach Redis either)."""
+REFUSED_MARK = "media cannot be downloaded"
+"""How the view's log says a media was never enqueued (a broken media key)."""
 
 
-def failed_tasks(log: Path) -> int:
-    """Tasks the worker log says were dropped (see :data:`FAILED_MARKS`)."""
+def log_lines(log: Path, marks: Sequence[str]) -> int:
+    """Lines of ``log`` holding any of ``marks`` (0 when there is no log)."""
     try:
         text = log.read_text(errors="replace")
     except FileNotFoundError:
         return 0
-    return sum(1 for line in text.splitlines() if any(m in line for m in FAILED_MARKS))
+    return sum(1 for line in text.splitlines() if any(m in line for m in marks))
 
 
 # ------------------------------------------------------------------------- judging

@@ -66,6 +66,7 @@ def test_the_table_shows_each_system_side_by_side_with_cpu_per_thousand_media() 
     text = markdown({"mediaflow": {**column, "operator": "dlq"}, "Celery": {"lost": 2}})
     assert "| lost | 0 | 2 |" in text
     assert "| accepted -> stored p50 (s) | 1.00 | - |" in text
+    assert "| CPU s per 1,000 media stored, the broker excluded | 3000.0 | - |" in text
     assert "| what an operator can list and retry | dlq | - |" in text
 
 
