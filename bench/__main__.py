@@ -228,7 +228,7 @@ TARGETS = (
         )
     ),
     Target(
-        "side by side under faults, mediaflow: media lost",
+        "side by side with Celery + Redis, mediaflow: media lost",
         "celery",
         ("systems.mediaflow.lost",),
         "0",
@@ -236,7 +236,7 @@ TARGETS = (
     ),
     *(
         Target(
-            f"side by side under faults, {label}: {measure}",
+            f"side by side with Celery + Redis, {label}: {measure}",
             "celery",
             (f"systems.{system}.{key}",),
             "reported",
