@@ -2,8 +2,9 @@
 
 Runs every benchmark module present (``bench/bench_<stage>.py``, each
 measuring its stage side by side with a baseline in the same run) on fresh
-topics and a fresh bucket, then the end-to-end run (:mod:`bench.e2e`) and the
-capacity ramp (:mod:`bench.capacity`), and
+topics and a fresh bucket, then the end-to-end run (:mod:`bench.e2e`), the
+capacity ramp (:mod:`bench.capacity`) and mediaflow side by side with a Celery +
+Redis worker (:mod:`bench.baselines.celery`), and
 writes ``bench/results/latest.json``, ``latest.md`` (the table of ratios
 against their targets, the machine) and the e2e PNG plots. A module that is
 absent is reported as ``missing``, one that raises as ``error``: neither stops
@@ -43,8 +44,11 @@ MODULES = (
     "bench_projection",
     "bench_notifier",
 )
-SYSTEM_RUNS = ("e2e", "capacity")
-"""Runs of the whole pipeline, after the modules: the end-to-end run, then the capacity ramp."""
+SYSTEM_RUNS = ("e2e", "capacity", "celery")
+"""Runs of the whole pipeline, after the modules: the end-to-end run, the capacity ramp, and
+mediaflow side by side with a Celery + Redis worker under the same faults."""
+SYSTEM_MODULES = {"celery": "bench.baselines.celery.side_by_side"}
+"""System runs whose module is not ``bench.<name>``."""
 
 # Arguments per module and mode, passed only when the module's run() accepts them.
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
@@ -59,6 +63,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "bench_notifier": {"n": 5000},
         "e2e": {"rate": 10.0, "duration_s": 60.0},
         "capacity": {},
+        "celery": {},
     },
     "quick": {
         "bench_webhook": {"duration_s": 2.0, "connections": 32},
@@ -76,6 +81,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "bench_notifier": {"n": 300},
         "e2e": {"rate": 5.0, "duration_s": 10.0},
         "capacity": {"rates": (4.0, 8.0), "step_s": 6.0, "mixes": ("small",)},
+        "celery": {"webhooks": 50, "rate": 10.0, "faults": False},
     },
 }
 
@@ -220,6 +226,29 @@ TARGETS = (
             ("realistic_x1", "realistic mix, 1 copy of each stage"),
             ("realistic_x2", "realistic mix, 2 detectors + 2 downloaders"),
         )
+    ),
+    Target(
+        "side by side with Celery + Redis, mediaflow: media lost",
+        "celery",
+        ("systems.mediaflow.lost",),
+        "0",
+        lambda v: v == 0,
+    ),
+    *(
+        Target(
+            f"side by side with Celery + Redis, {label}: {measure}",
+            "celery",
+            (f"systems.{system}.{key}",),
+            "reported",
+            lambda _v: True,
+        )
+        for system, label in (("mediaflow", "mediaflow"), ("celery", "Celery + Redis"))
+        for measure, key in (
+            ("media lost", "lost"),
+            ("accepted -> stored p99 (s)", "p99_s"),
+            ("CPU s per 1,000 media stored", "cpu_s_per_1000_media"),
+        )
+        if (system, key) != ("mediaflow", "lost")
     ),
     Target("e2e media stored/s", "e2e", ("stored_per_s",), "reported", lambda _v: True),
     Target("e2e lag drained (1 = bounded)", "e2e", ("lag.bounded",), "1", lambda v: v == 1),
@@ -402,13 +431,14 @@ def main(argv: list[str] | None = None) -> int:
 def _run_system(
     name: str, settings: Settings, sizes: Mapping[str, Any], env: Mapping[str, str]
 ) -> dict[str, Any]:
-    """Run ``e2e`` or ``capacity`` (whole pipelines of their own) and plot it; never raises."""
-    module = importlib.import_module(f"bench.{name}")
+    """Run a system run (whole pipelines of their own) and plot it if it plots; never raises."""
+    module = importlib.import_module(SYSTEM_MODULES.get(name, f"bench.{name}"))
     started = time.perf_counter()
     try:
         result = module.run(settings, environ=env, **sizes)
         result["status"] = "ok"
-        result["plots"] = [str(p) for p in module.plot(result, RESULTS)]
+        if hasattr(module, "plot"):
+            result["plots"] = [str(p) for p in module.plot(result, RESULTS)]
     except Exception as exc:  # report it beside the other numbers
         traceback.print_exc()
         result = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}

@@ -4,7 +4,8 @@
 ``python -m bench.publish`` publishes ``bench/results/latest.json`` as it is.
 The section between the two markers in README.md is replaced (nothing else in
 the file is touched): the table of every measure with its value, target and
-verdict, the capacity knees, the machine and the date; the plots are copied
+verdict, the capacity knees, the side-by-side table against a Celery + Redis
+worker, the machine and the date; the plots are copied
 to ``docs/img/``. Nobody edits those lines by hand.
 """
 
@@ -59,6 +60,9 @@ def section(report: Mapping[str, Any], plots: list[str]) -> str:
     capacity = report.get("results", {}).get("capacity", {})
     if capacity.get("status") == "ok":
         lines += ["", *_knees(capacity)]
+    side_by_side = report.get("results", {}).get("celery", {})
+    if side_by_side.get("status") == "ok" and side_by_side.get("markdown"):
+        lines += ["", side_by_side["markdown"]]
     lines += ["", *(f"![{Path(p).stem}](docs/img/{Path(p).name})" for p in plots), "", END]
     return "\n".join(lines)
 

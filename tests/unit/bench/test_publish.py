@@ -80,3 +80,13 @@ def test_a_readme_without_the_markers_is_refused_untouched(tmp_path: Path) -> No
     with pytest.raises(ValueError, match="no '<!-- performance:start"):
         publish(REPORT, readme=path, images=tmp_path / "img", results=tmp_path)
     assert path.read_text() == "# no section\n"
+
+
+def test_the_side_by_side_table_against_celery_is_published_when_it_ran(tmp_path: Path) -> None:
+    path = readme(tmp_path)
+    table = "### Side by side\n\n| measure | mediaflow | Celery + Redis |"
+    report = {**REPORT, "results": {"celery": {"status": "ok", "markdown": table}}}
+    publish(report, readme=path, images=tmp_path / "img", results=tmp_path)
+    assert table in path.read_text()
+    publish(REPORT, readme=path, images=tmp_path / "img", results=tmp_path)
+    assert "Side by side" not in path.read_text()
