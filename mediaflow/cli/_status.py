@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
 
 
 GROUP_COLUMNS = ("group", "topic", "partition", "committed", "end", "lag", "rate")
-STAGE_COLUMNS = ("group", "in_flight", "oldest_in_flight")
+STAGE_COLUMNS = ("group", "rate", "in_flight", "oldest_in_flight")
 
 
 def status_text(data: dict[str, Any]) -> str:
@@ -84,7 +84,7 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
         else:
             current, previous = previous, None
         state = status.health(settings, layout, s3, admin)
-        stages = status.stage_rows(current, time.time() * 1000)
+        stages = status.stage_rows(current, time.time() * 1000, previous)
         data = status.render(status.lag_rows(current, previous), state, stages)
         text = to_json(data) if args.json else status_text(data)
         print((CLEAR_HOME if args.watch else "") + text, flush=True)

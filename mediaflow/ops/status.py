@@ -124,22 +124,29 @@ def _first_pending(
     return pending
 
 
-def stage_rows(sample: Sample, now_ms: float) -> list[dict[str, Any]]:
-    """One row per consumer group: records in flight and the oldest one's age (pure).
+def stage_rows(
+    sample: Sample, now_ms: float, previous: Sample | None = None
+) -> list[dict[str, Any]]:
+    """One row per consumer group: records/s, records in flight, the oldest one's age (pure).
 
-    In flight is the group's lag summed over its partitions (what it has not
-    committed, up to the last data record); the age is that of the oldest first
-    uncommitted record, ``None`` when the group is caught up.
+    The rate is what the group committed per second since ``previous`` (``None``
+    without it); in flight is the group's lag summed over its partitions (what it
+    has not committed, up to the last data record); the age is that of the
+    oldest first uncommitted record, ``None`` when the group is caught up.
     """
     in_flight: dict[str, int] = {}
-    for row in lag_rows(sample):
+    rates: dict[str, float] = {}
+    for row in lag_rows(sample, previous):
         in_flight[row["group"]] = in_flight.get(row["group"], 0) + row["lag"]
+        if row["rate"] is not None:
+            rates[row["group"]] = rates.get(row["group"], 0.0) + row["rate"]
     oldest: dict[str, int] = {}
     for (group, _topic, _partition), timestamp in sample.first_pending.items():
         oldest[group] = min(timestamp, oldest.get(group, timestamp))
     return [
         {
             "group": group,
+            "rate": rates.get(group),
             "in_flight": count,
             "oldest_in_flight_age_s": (
                 max(0, round((now_ms - oldest[group]) / 1000))

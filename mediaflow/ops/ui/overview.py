@@ -129,12 +129,12 @@ class Overview:
                 settings.kafka, layout.dead_letters
             )
             sample = status.take_sample(self._admin, settings, layout)
-            rows = status.lag_rows(sample, self._previous)
-            self._previous = sample
+            previous, self._previous = self._previous, sample
+            rows = status.lag_rows(sample, previous)
             state = status.health(settings, layout, self._s3, self._admin, self._dead_letters)
         except MediaflowError as exc:
             return {"error": exc.message}
-        stages = status.stage_rows(sample, self._wall_clock() * 1000)
+        stages = status.stage_rows(sample, self._wall_clock() * 1000, previous)
         # Through the CLI's JSON encoder: the page shows what `status --json` prints.
         return dict(json.loads(to_json(status.render(rows, state, stages))))
 

@@ -12,6 +12,10 @@
     if (el) el.textContent = value === null || value === undefined ? "-" : String(value);
   }
 
+  function perSecond(rate) {
+    return rate === null || rate === undefined ? "-" : rate.toFixed(1);
+  }
+
   function fillRows(tableId, rows, cells) {
     var body = document.querySelector("#" + tableId + " tbody");
     if (!body) return;
@@ -42,11 +46,10 @@
       return pair;
     });
     fillRows("stages", data.stages || [], function (s) {
-      return [s.group, s.in_flight, s.oldest_in_flight_age_s];
+      return [s.group, perSecond(s.rate), s.in_flight, s.oldest_in_flight_age_s];
     });
     fillRows("groups", data.groups || [], function (g) {
-      var rate = g.rate === null || g.rate === undefined ? "-" : g.rate.toFixed(1);
-      return [g.group, g.topic, g.partition, g.committed, g.end, g.lag, rate];
+      return [g.group, g.topic, g.partition, g.committed, g.end, g.lag, perSecond(g.rate)];
     });
     var client = data.client_view;
     if (client) {
