@@ -182,8 +182,10 @@ def fold(state: State | None, event_type: type, record: Mapping[str, Any]) -> St
         raise TypeError(f"not a media event: {event_type.__name__}")
     at = record["occurred_at"]
     if state is None:
-        state = dict(_NEW_STATE)
-        state.update(media_id=record["media_id"], created_at=at, updated_at=at, day=day_of(at))
+        state = _NEW_STATE.copy()
+        state["media_id"] = record["media_id"]
+        state["created_at"] = state["updated_at"] = at
+        state["day"] = day_of(at)
     else:
         if at > state["updated_at"]:
             state["updated_at"] = at

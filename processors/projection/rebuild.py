@@ -30,7 +30,7 @@ from mediaflow.kafka import clients
 from mediaflow.kafka.scan import partitions_of, throwaway_consumer, watermarks
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import configure
-from mediaflow.media_state import State, fold, row_from
+from mediaflow.media_state import State, fold
 from mediaflow.processors.projection.consumer import PlainEvent, decode_plain_record
 from mediaflow.progress import Progress
 from mediaflow.storage.projection import ProjectionStore, open_rebuild, open_store
@@ -188,8 +188,7 @@ class _Fold:
         if self._written:
             missing = {record["media_id"] for _, record in events} - states.keys()
             if missing:
-                loaded = self._store.load_rows(missing)
-                states.update((media_id, dict(row.__dict__)) for media_id, row in loaded.items())
+                states.update(self._store.load_states(missing))
         for event_type, record in events:
             media_id = record["media_id"]
             states[media_id] = fold(states.get(media_id), event_type, record)
@@ -198,7 +197,7 @@ class _Fold:
 
     def write(self) -> None:
         if self._states:
-            self._store.put_rows(row_from(state.items()) for state in self._states.values())
+            self._store.put_states(self._states.values())
             self._states = {}
             self._written = True
 

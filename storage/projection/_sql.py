@@ -21,6 +21,7 @@ from mediaflow.media_state import (
     IN_FLIGHT,
     MediaRow,
     MediaStatus,
+    State,
     apply,
     row_from,
 )
@@ -40,6 +41,8 @@ _UPSERT_SET = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "media_id
 _SELECT = ", ".join(COLUMNS)
 _VALUES = operator.attrgetter(*COLUMNS)
 """A row's column values as one tuple, in :data:`COLUMNS` order."""
+_STATE_VALUES = operator.itemgetter(*COLUMNS)
+"""A state's column values as one tuple, in :data:`COLUMNS` order."""
 
 
 def _storable(values: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -115,21 +118,28 @@ class SqlStore(abc.ABC):
             self._write_offsets(cur, positions)
         return len(fresh)
 
-    def put_rows(self, rows: Iterable[MediaRow]) -> None:
-        """Write rows as they are (inserted, or replacing the stored ones) in one transaction."""
+    def put_states(self, states: Iterable[State]) -> None:
+        """Write media states as rows (inserted, or replacing stored ones) in one transaction."""
         with self._transaction() as cur:
-            self._upsert(cur, rows)
+            self._write_rows(cur, [_storable(_STATE_VALUES(state)) for state in states])
 
-    def load_rows(self, media_ids: Collection[str]) -> dict[str, MediaRow]:
-        """The stored rows of these media, by media id (media without a row are absent)."""
+    def load_states(self, media_ids: Collection[str]) -> dict[str, State]:
+        """The stored states of these media, by media id (media without a row are absent)."""
         with self._cursor() as cur:
-            return self._load(cur, set(media_ids))
+            rows = self._load(cur, set(media_ids))
+        return {
+            media_id: dict(zip(COLUMNS, _VALUES(row), strict=True))
+            for media_id, row in rows.items()
+        }
 
     def _upsert(self, cur: Any, rows: Iterable[MediaRow]) -> None:
+        self._write_rows(cur, [_storable(_VALUES(row)) for row in rows])
+
+    def _write_rows(self, cur: Any, values: Sequence[tuple[Any, ...]]) -> None:
         cur.executemany(
             f"INSERT INTO media ({_SELECT}) VALUES ({self._marks(len(COLUMNS))}) "
             f"ON CONFLICT (media_id) DO UPDATE SET {_UPSERT_SET}",
-            [_storable(_VALUES(row)) for row in rows],
+            values,
         )
 
     def save_offsets(self, topic: str, positions: Mapping[int, int]) -> None:
