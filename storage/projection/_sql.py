@@ -9,6 +9,7 @@ marker differs (``?`` / ``%s``) and PostgreSQL locks the offset rows with
 from __future__ import annotations
 
 import abc
+import itertools
 import operator
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -41,6 +42,7 @@ _UPSERT_SET = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "media_id
 _SELECT = ", ".join(COLUMNS)
 _VALUES = operator.attrgetter(*COLUMNS)
 """A row's column values as one tuple, in :data:`COLUMNS` order."""
+_NULLS = (None,) * len(COLUMNS)
 _STATE_VALUES = operator.itemgetter(*COLUMNS)
 """A state's column values as one tuple, in :data:`COLUMNS` order."""
 
@@ -135,12 +137,25 @@ class SqlStore(abc.ABC):
     def _upsert(self, cur: Any, rows: Iterable[MediaRow]) -> None:
         self._write_rows(cur, [_storable(_VALUES(row)) for row in rows])
 
-    def _write_rows(self, cur: Any, values: Sequence[tuple[Any, ...]]) -> None:
-        cur.executemany(
-            f"INSERT INTO media ({_SELECT}) VALUES ({self._marks(len(COLUMNS))}) "
-            f"ON CONFLICT (media_id) DO UPDATE SET {_UPSERT_SET}",
-            values,
-        )
+    def _write_rows(self, cur: Any, rows: Iterable[tuple[Any, ...]]) -> None:
+        # Python's sqlite3 binds None about eight times slower than a number
+        # (it looks for an adapter first), and most columns of most rows are
+        # NULL: each row's INSERT names only its other columns, the NULL ones
+        # take their default (NULL), also for the conflict's update.
+        groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+        for values in rows:
+            filled = tuple(map(operator.is_not, values, _NULLS))
+            group = groups.get(filled)
+            if group is None:
+                group = groups[filled] = []
+            group.append(tuple(itertools.compress(values, filled)))
+        for filled, group in groups.items():
+            columns = ", ".join(itertools.compress(COLUMNS, filled))
+            cur.executemany(
+                f"INSERT INTO media ({columns}) VALUES ({self._marks(len(group[0]))}) "
+                f"ON CONFLICT (media_id) DO UPDATE SET {_UPSERT_SET}",
+                group,
+            )
 
     def save_offsets(self, topic: str, positions: Mapping[int, int]) -> None:
         """Raise the stored offsets to at least ``positions`` (never lowers them)."""
