@@ -178,13 +178,13 @@ class AvroCodec:
                 corrupt body, or not of the expected type.
 
         """
-        writer = self._writer_of(data)
+        writer, body = self._writer_of(data)
         if expected is not None and writer.record_type is not expected:
             raise UndecodableRecord(
                 f"expected {expected.__name__}, got {writer.record_type.__name__}"
             )
         reader_schema = self._current[writer.record_type][0]
-        raw = _read(data, writer.schema, reader_schema)  # type: ignore[arg-type]
+        raw = _read(body, writer.schema, reader_schema)
         try:
             return typing.cast(T, _from_avro(writer.record_type, raw))
         except (TypeError, ValueError) as exc:
@@ -209,13 +209,14 @@ class AvroCodec:
         Raises:
             UndecodableRecord: not single-object encoded, unknown fingerprint, corrupt body.
         """
-        writer = self._writer_of(data)
+        writer, body = self._writer_of(data)
         reader = self._plain_readers[writer.record_type]
         # The current schema resolves only what an older writer wrote.
-        fields = _read(data, writer.plain, None if reader is writer.plain else reader)  # type: ignore[arg-type]
+        fields = _read(body, writer.plain, None if reader is writer.plain else reader)
         return writer.record_type, fields
 
-    def _writer_of(self, data: bytes | None) -> _Writer:
+    def _writer_of(self, data: bytes | None) -> tuple[_Writer, bytes]:
+        """The writer of single-object bytes, and their Avro body."""
         if not data or len(data) < HEADER_LENGTH or data[:2] != MAGIC:
             raise UndecodableRecord("value is not Avro single-object encoded (no C3 01 marker)")
         writer = self._writers.get(bytes(data[2:HEADER_LENGTH]))
@@ -224,14 +225,13 @@ class AvroCodec:
                 f"unknown schema fingerprint {bytes(data[2:HEADER_LENGTH]).hex()}; "
                 "the writer used a schema this codec was not given"
             )
-        return writer
+        return writer, data[HEADER_LENGTH:]
 
 
-def _read(data: bytes, writer: dict[str, Any], reader: dict[str, Any] | None) -> dict[str, Any]:
+def _read(body: bytes, writer: dict[str, Any], reader: dict[str, Any] | None) -> dict[str, Any]:
     try:
         return typing.cast(
-            dict[str, Any],
-            fastavro.schemaless_reader(io.BytesIO(data[HEADER_LENGTH:]), writer, reader),
+            dict[str, Any], fastavro.schemaless_reader(io.BytesIO(body), writer, reader)
         )
     except Exception as exc:  # fastavro raises many types on corrupt input
         raise UndecodableRecord(f"corrupt Avro body: {type(exc).__name__}: {exc}") from exc

@@ -75,6 +75,10 @@ def decode_record(codec: AvroCodec, message: Message) -> LogRecord:
     return LogRecord(topic, partition, offset, event)
 
 
+PlainEvent = tuple[type, dict[str, Any]]
+"""A media event's dataclass type and its fields as :meth:`AvroCodec.decode_plain` reads them."""
+
+
 def decode_plain_record(codec: AvroCodec, message: Message) -> PlainEvent | None:
     """The media event of a consumed message as its type and plain record, for :func:`fold`.
 
@@ -91,10 +95,6 @@ def decode_plain_record(codec: AvroCodec, message: Message) -> PlainEvent | None
         _not_a_media_event(message, event_type)
         return None
     return event_type, record
-
-
-PlainEvent = tuple[type, dict[str, Any]]
-"""A media event's dataclass type and its fields as :meth:`AvroCodec.decode_plain` reads them."""
 
 
 def _position(message: Message) -> tuple[str, int, int]:
