@@ -77,6 +77,8 @@ def load_schema(name: str, directory: Path = SCHEMA_DIR) -> dict[str, Any]:
 class _Writer:
     record_type: type
     schema: dict[str, Any]
+    plain: dict[str, Any]
+    """The same schema with timestamps read as plain longs (:meth:`AvroCodec.decode_plain`)."""
 
 
 class AvroCodec:
@@ -91,13 +93,15 @@ class AvroCodec:
 
     def __init__(self, schema_dir: Path = SCHEMA_DIR) -> None:
         self._current: dict[type, tuple[dict[str, Any], bytes]] = {}
+        self._plain_readers: dict[type, dict[str, Any]] = {}
         self._writers: dict[bytes, _Writer] = {}
         self._generated: dict[type, Callable[[Any], bytes]] = {}
         for record_type in RECORD_TYPES:
             schema = fastavro.parse_schema(load_schema(record_type.__name__, schema_dir))
             fp = schema_fingerprint(schema)
             self._current[record_type] = (schema, fp)
-            self._writers[fp] = _Writer(record_type, schema)
+            self._writers[fp] = _Writer(record_type, schema, plain_timestamps(schema))
+            self._plain_readers[record_type] = self._writers[fp].plain
             generated = generate_writer(record_type, schema, MAGIC + fp)
             if generated is not None:
                 self._generated[record_type] = generated
@@ -122,7 +126,7 @@ class AvroCodec:
         if record_type is None:
             raise ValueError(f"schema {parsed['name']!r} is not a mediaflow record type")
         fp = schema_fingerprint(parsed)
-        self._writers[fp] = _Writer(record_type, parsed)
+        self._writers[fp] = _Writer(record_type, parsed, plain_timestamps(parsed))
         return fp
 
     def fingerprint_of(self, record_type: type) -> bytes:
@@ -174,6 +178,45 @@ class AvroCodec:
                 corrupt body, or not of the expected type.
 
         """
+        writer, body = self._writer_of(data)
+        if expected is not None and writer.record_type is not expected:
+            raise UndecodableRecord(
+                f"expected {expected.__name__}, got {writer.record_type.__name__}"
+            )
+        reader_schema = self._current[writer.record_type][0]
+        raw = _read(body, writer.schema, reader_schema)
+        try:
+            return typing.cast(T, _from_avro(writer.record_type, raw))
+        except (TypeError, ValueError) as exc:
+            raise UndecodableRecord(
+                f"record does not fit {writer.record_type.__name__}: {exc}"
+            ) from exc
+
+    def decode_plain(self, data: bytes | None) -> tuple[type, dict[str, Any]]:
+        """Decode single-object bytes into the Avro record as read, without its dataclass.
+
+        What a reader that needs only a few fields of many records (the
+        projection's rebuild) decodes with: the record as fastavro reads it
+        with the current schema of its type (nested records as dicts, enums
+        as their strings), except that every ``timestamp-millis`` is left as
+        the epoch milliseconds it is written as. Converting those to
+        ``datetime`` and building the dataclasses is most of what
+        :meth:`decode` costs.
+
+        Returns:
+            The record's dataclass type, and its fields by name.
+
+        Raises:
+            UndecodableRecord: not single-object encoded, unknown fingerprint, corrupt body.
+        """
+        writer, body = self._writer_of(data)
+        reader = self._plain_readers[writer.record_type]
+        # The current schema resolves only what an older writer wrote.
+        fields = _read(body, writer.plain, None if reader is writer.plain else reader)
+        return writer.record_type, fields
+
+    def _writer_of(self, data: bytes | None) -> tuple[_Writer, bytes]:
+        """The writer of single-object bytes, and their Avro body."""
         if not data or len(data) < HEADER_LENGTH or data[:2] != MAGIC:
             raise UndecodableRecord("value is not Avro single-object encoded (no C3 01 marker)")
         writer = self._writers.get(bytes(data[2:HEADER_LENGTH]))
@@ -182,23 +225,35 @@ class AvroCodec:
                 f"unknown schema fingerprint {bytes(data[2:HEADER_LENGTH]).hex()}; "
                 "the writer used a schema this codec was not given"
             )
-        if expected is not None and writer.record_type is not expected:
-            raise UndecodableRecord(
-                f"expected {expected.__name__}, got {writer.record_type.__name__}"
-            )
-        reader_schema = self._current[writer.record_type][0]
-        try:
-            raw = fastavro.schemaless_reader(
-                io.BytesIO(data[HEADER_LENGTH:]), writer.schema, reader_schema
-            )
-        except Exception as exc:  # fastavro raises many types on corrupt input
-            raise UndecodableRecord(f"corrupt Avro body: {type(exc).__name__}: {exc}") from exc
-        try:
-            return typing.cast(T, _from_avro(writer.record_type, raw))
-        except (TypeError, ValueError) as exc:
-            raise UndecodableRecord(
-                f"record does not fit {writer.record_type.__name__}: {exc}"
-            ) from exc
+        return writer, data[HEADER_LENGTH:]
+
+
+def _read(body: bytes, writer: dict[str, Any], reader: dict[str, Any] | None) -> dict[str, Any]:
+    try:
+        return typing.cast(
+            dict[str, Any], fastavro.schemaless_reader(io.BytesIO(body), writer, reader)
+        )
+    except Exception as exc:  # fastavro raises many types on corrupt input
+        raise UndecodableRecord(f"corrupt Avro body: {type(exc).__name__}: {exc}") from exc
+
+
+def plain_timestamps(schema: dict[str, Any]) -> dict[str, Any]:
+    """Return a parsed copy of ``schema`` whose ``timestamp-millis`` fields are plain longs.
+
+    The same bytes on the wire (a logical type only annotates its underlying
+    type), read as ``int`` epoch milliseconds instead of ``datetime``.
+    """
+
+    def plain(node: Any) -> Any:
+        if isinstance(node, list):
+            return [plain(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if node.get("logicalType") == "timestamp-millis" and node.get("type") == "long":
+            return "long"
+        return {k: plain(v) for k, v in node.items() if not k.startswith("__")}
+
+    return typing.cast(dict[str, Any], fastavro.parse_schema(plain(schema)))
 
 
 def _utf8_safe_record(value: Any) -> Any:
@@ -440,5 +495,6 @@ __all__ = [
     "AvroCodec",
     "generate_writer",
     "load_schema",
+    "plain_timestamps",
     "schema_fingerprint",
 ]

@@ -1,9 +1,12 @@
 """The state of one media, and the pure machine that folds events into it.
 
-``apply(current row | None, event) -> new row`` is the projection's state
-machine. It sits in the core because the projection stores run it inside
-their transactions (:mod:`mediaflow.storage.projection`), and the API, the
-operator tools and the simulator all read the rows it makes.
+``fold(state | None, event type, record) -> state`` is the projection's
+state machine, over a media's columns in a dict and the event's plain Avro
+record; ``apply(current row | None, event) -> new row`` is the same on rows
+and event dataclasses. It sits in the core because the projection stores run
+it inside their transactions (:mod:`mediaflow.storage.projection`), a rebuild
+folds the whole log with it, and the API, the operator tools and the
+simulator all read the rows it makes.
 
 The row of a media is a *join* of the events seen so far, so applying events
 is idempotent and order-insensitive: the same set of events gives the same row
@@ -38,10 +41,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable
-from dataclasses import dataclass
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import MISSING, dataclass
 from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
+from enum import Enum, StrEnum
+from typing import Any
 
 from mediaflow.events import (
     MediaDeadLettered,
@@ -134,8 +140,14 @@ def _day(days_since_epoch: int) -> str:
     return (date(1970, 1, 1) + timedelta(days=days_since_epoch)).isoformat()
 
 
+State = dict[str, Any]
+"""A media's row as a mutable dict of its columns: what :func:`fold` updates in place."""
+
+
 def apply(row: MediaRow | None, event: MediaEvent) -> MediaRow:
     """Return the row after ``event``; ``row`` is ``None`` for a media not seen yet.
+
+    The same transition as :func:`fold`, on the event's :func:`plain_record`.
 
     Args:
         row: the current state, or ``None``.
@@ -144,28 +156,88 @@ def apply(row: MediaRow | None, event: MediaEvent) -> MediaRow:
     Raises:
         TypeError: ``event`` is not a media event (a programming error).
     """
-    at = millis(event.occurred_at)
-    if row is None:
-        row = _new_row(event.media_id, at)
-    changes = _event_changes(row, event, at)
-    changes["updated_at"] = max(row.updated_at, at)
-    if at < row.created_at:
-        changes["created_at"] = at
-        changes["day"] = day_of(at)
-    status = _status_of(event)
-    if status is not None and _takes_status(row, status, at, event.event_id):
-        changes["status"] = status.value
-        changes["status_at"] = at
-        changes["status_event_id"] = event.event_id
-        retry = isinstance(event, MediaDownloadFailed) and status is MediaStatus.RETRYING
-        changes["next_retry_at"] = (
-            millis(event.next_due_at) if retry and event.next_due_at else None  # type: ignore[union-attr]
-        )
-    return _replace(row, changes)
+    state = fold(None if row is None else dict(row.__dict__), type(event), plain_record(event))
+    new = object.__new__(MediaRow)
+    object.__setattr__(new, "__dict__", state)  # the fresh state is the new row's (frozen) dict
+    return new
+
+
+def fold(state: State | None, event_type: type, record: Mapping[str, Any]) -> State:
+    """Apply one event, as its plain Avro record, to a media's state; the one state machine.
+
+    ``record`` is what :meth:`mediaflow.codec.AvroCodec.decode_plain` reads
+    (timestamps as epoch milliseconds, nested records as dicts), or
+    :func:`plain_record` of an event dataclass: the live projection and a
+    rebuild (which skips the dataclasses, for speed) both fold through here.
+
+    Args:
+        state: the media's state, updated in place; ``None`` for a media not seen yet.
+        event_type: the event's dataclass (which transition applies).
+        record: the event's fields.
+
+    Returns:
+        The state after the event (``state`` itself, or a new one).
+
+    Raises:
+        TypeError: ``event_type`` is not a media event (a programming error).
+    """
+    transition = _TRANSITIONS.get(event_type)
+    if transition is None:
+        raise TypeError(f"not a media event: {event_type.__name__}")
+    at = record["occurred_at"]
+    if state is None:
+        state = _NEW_STATE.copy()
+        state["media_id"] = record["media_id"]
+        state["created_at"] = state["updated_at"] = at
+        state["day"] = day_of(at)
+    else:
+        if at > state["updated_at"]:
+            state["updated_at"] = at
+        if at < state["created_at"]:
+            state["created_at"] = at
+            state["day"] = day_of(at)
+    transition(state, record, at)
+    return state
+
+
+def plain_record(record: Any) -> dict[str, Any]:
+    """The fields of a record dataclass as :meth:`AvroCodec.decode_plain` reads them back.
+
+    Nested records become dicts, enums their values, datetimes epoch milliseconds.
+    """
+    fields = {}
+    for name, convert in _plain_plan(type(record)):
+        value = getattr(record, name)
+        fields[name] = value if convert is None or value is None else convert(value)
+    return fields
+
+
+@functools.cache
+def _plain_plan(record_type: type) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+    # Per type, once: looking at each value's type on every event tripled apply()'s cost.
+    hints = typing.get_type_hints(record_type)
+    return tuple((f.name, _plain_converter(hints[f.name])) for f in dataclasses.fields(record_type))
+
+
+def _plain_converter(hint: Any) -> Callable[[Any], Any] | None:
+    if isinstance(hint, types.UnionType):
+        inner = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        hint = inner[0] if len(inner) == 1 else None
+    if hint is datetime:
+        return millis
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return _enum_value
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return plain_record
+    return None
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
 
 
 def row_from(fields: Iterable[tuple[str, object]]) -> MediaRow:
-    """Build a row from every one of its fields (a database row, a copy), unchecked.
+    """Build a row from every one of its fields (a database row, a state), unchecked.
 
     Skips the frozen ``__init__``: its 35 ``object.__setattr__`` calls were the
     largest cost of applying an event in a rebuild. Filling the instance dict
@@ -176,135 +248,126 @@ def row_from(fields: Iterable[tuple[str, object]]) -> MediaRow:
     return row
 
 
-def _replace(row: MediaRow, changes: dict[str, object]) -> MediaRow:
-    # dataclasses.replace, minus its per-call field introspection and frozen __init__:
-    # one merged dict, set as the new instance's dict (frozen forbids plain assignment).
-    new = object.__new__(MediaRow)
-    object.__setattr__(new, "__dict__", {**row.__dict__, **changes})
-    return new
+# Column order (the dict's), so a state's values are its row's values. The
+# status is older than any event, so the first event of a media always takes it.
+_NEW_STATE: State = {
+    f.name: None if f.default is MISSING else f.default for f in dataclasses.fields(MediaRow)
+} | {"status": MediaStatus.DETECTED.value, "status_at": -1, "status_event_id": ""}
 
+_DETECTED = MediaStatus.DETECTED.value
+_RETRYING = MediaStatus.RETRYING.value
+_STORED = MediaStatus.STORED.value
+_DEAD_LETTERED = MediaStatus.DEAD_LETTERED.value
+_REDRIVEN = MediaStatus.REDRIVEN.value
+_DISMISSED = MediaStatus.DISMISSED.value
 
-def _new_row(media_id: str, at: int) -> MediaRow:
-    return _replace(
-        _PLACEHOLDER, {"media_id": media_id, "created_at": at, "updated_at": at, "day": day_of(at)}
-    )
-
-
-# A status older than any event, so the first event of a media always takes it.
-_PLACEHOLDER = MediaRow(
-    media_id="",
-    status=MediaStatus.DETECTED.value,
-    status_at=-1,
-    status_event_id="",
-    created_at=0,
-    updated_at=0,
-    day="",
+_INFO_COLUMNS = (
+    "provider",
+    "client_id",
+    "instance_id",
+    "message_id",
+    "chat_id",
+    "sender_id",
+    "sender_name",
+    "media_type",
+    "mimetype",
+    "file_name",
 )
+"""The columns a ``MediaDetected`` fills from its ``info``, named as its fields."""
 
 
-def _status_of(event: MediaEvent) -> MediaStatus | None:
-    match event:
-        case MediaDetected():
-            return MediaStatus.DETECTED
-        case MediaDownloadFailed(retryable=True):
-            return MediaStatus.RETRYING
-        case MediaDownloadFailed():
-            return None
-        case MediaStored():
-            return MediaStatus.STORED
-        case MediaDeadLettered():
-            return MediaStatus.DEAD_LETTERED
-        case MediaRedriven():
-            return MediaStatus.REDRIVEN
-        case MediaDismissed():
-            return MediaStatus.DISMISSED
-    raise TypeError(f"not a media event: {type(event).__name__}")
+def _detected(state: State, record: Mapping[str, Any], at: int) -> None:
+    first = state["detected_at"]
+    state["detected_at"] = at if first is None else min(first, at)
+    info = record["info"]
+    for column in _INFO_COLUMNS:
+        state[column] = info[column]
+    _take_status(state, _DETECTED, at, record["event_id"], None)
 
 
-def _takes_status(row: MediaRow, status: MediaStatus, at: int, event_id: str) -> bool:
-    if row.status == MediaStatus.STORED and row.status_at >= 0:
+def _download_failed(state: State, record: Mapping[str, Any], at: int) -> None:
+    state["attempts"] = max(state["attempts"], record["attempt"])
+    state["last_failed_at"] = _newest(state["last_failed_at"], at)
+    _error(state, record, at)
+    # A non-retryable failure carries no status: the MediaDeadLettered after it does.
+    if record["retryable"]:
+        _take_status(state, _RETRYING, at, record["event_id"], record["next_due_at"])
+
+
+def _stored(state: State, record: Mapping[str, Any], at: int) -> None:
+    state["attempts"] = max(state["attempts"], record["attempt"])
+    # Several MediaStored for one media are normal: a redelivered request is
+    # answered from the bucket ("existing"), a redrive may store again. They
+    # name the same deterministic key; the first one wins, so stored_at says
+    # when the media was first safe and does not grow with redeliveries.
+    # Ties on time break on the key so arrival order never matters.
+    stored_at = state["stored_at"]
+    if stored_at is None or (at, record["key"]) < (stored_at, state["object_key"] or ""):
+        state["stored_at"] = at
+        state["bucket"] = record["bucket"]
+        state["object_key"] = record["key"]
+        state["size"] = record["size"]
+        state["sha256"] = record["sha256"]
+        state["content_type"] = record["content_type"]
+    _take_status(state, _STORED, at, record["event_id"], None)
+
+
+def _dead_lettered(state: State, record: Mapping[str, Any], at: int) -> None:
+    state["attempts"] = max(state["attempts"], record["attempt"])
+    state["dead_lettered_at"] = _newest(state["dead_lettered_at"], at)
+    _error(state, record, at)
+    _take_status(state, _DEAD_LETTERED, at, record["event_id"], None)
+
+
+def _redriven(state: State, record: Mapping[str, Any], at: int) -> None:
+    state["redriven_at"] = _newest(state["redriven_at"], at)
+    _take_status(state, _REDRIVEN, at, record["event_id"], None)
+
+
+def _dismissed(state: State, record: Mapping[str, Any], at: int) -> None:
+    state["dismissed_at"] = _newest(state["dismissed_at"], at)
+    _take_status(state, _DISMISSED, at, record["event_id"], None)
+
+
+_TRANSITIONS: dict[type, Callable[[State, Mapping[str, Any], int], None]] = {
+    MediaDetected: _detected,
+    MediaDownloadFailed: _download_failed,
+    MediaStored: _stored,
+    MediaDeadLettered: _dead_lettered,
+    MediaRedriven: _redriven,
+    MediaDismissed: _dismissed,
+}
+
+
+def _take_status(
+    state: State, status: str, at: int, event_id: str, next_retry_at: int | None
+) -> None:
+    newer = (at, event_id) > (state["status_at"], state["status_event_id"])
+    if state["status"] == _STORED and state["status_at"] >= 0:
         # Terminal: of several MediaStored (a redrive that stored again), the newest wins.
-        return status is MediaStatus.STORED and (at, event_id) > (
-            row.status_at,
-            row.status_event_id,
-        )
-    if status is MediaStatus.STORED:
-        return True
-    return (at, event_id) > (row.status_at, row.status_event_id)
-
-
-def _event_changes(row: MediaRow, event: MediaEvent, at: int) -> dict[str, object]:
-    match event:
-        case MediaDetected(info=info):
-            return {
-                "detected_at": at if row.detected_at is None else min(row.detected_at, at),
-                "provider": info.provider,
-                "client_id": info.client_id,
-                "instance_id": info.instance_id,
-                "message_id": info.message_id,
-                "chat_id": info.chat_id,
-                "sender_id": info.sender_id,
-                "sender_name": info.sender_name,
-                "media_type": str(info.media_type),
-                "mimetype": info.mimetype,
-                "file_name": info.file_name,
-            }
-        case MediaDownloadFailed():
-            return {
-                "attempts": max(row.attempts, event.attempt),
-                "last_failed_at": _newest(row.last_failed_at, at),
-                **_error(row, event.error_kind, event.error_message, at, event.event_id),
-            }
-        case MediaStored():
-            # Several MediaStored for one media are normal: a redelivered request is
-            # answered from the bucket ("existing"), a redrive may store again. They
-            # name the same deterministic key; the first one wins, so stored_at says
-            # when the media was first safe and does not grow with redeliveries.
-            # Ties on time break on the key so arrival order never matters.
-            first = row.stored_at is None or (at, event.key) < (
-                row.stored_at,
-                row.object_key or "",
-            )
-            stored: dict[str, object] = {"attempts": max(row.attempts, event.attempt)}
-            if first:
-                stored["stored_at"] = at
-                stored.update(
-                    bucket=event.bucket,
-                    object_key=event.key,
-                    size=event.size,
-                    sha256=event.sha256,
-                    content_type=event.content_type,
-                )
-            return stored
-        case MediaDeadLettered():
-            return {
-                "attempts": max(row.attempts, event.attempt),
-                "dead_lettered_at": _newest(row.dead_lettered_at, at),
-                **_error(row, event.error_kind, event.error_message, at, event.event_id),
-            }
-        case MediaRedriven():
-            return {"redriven_at": _newest(row.redriven_at, at)}
-        case MediaDismissed():
-            return {"dismissed_at": _newest(row.dismissed_at, at)}
-    raise TypeError(f"not a media event: {type(event).__name__}")
+        takes = status == _STORED and newer
+    else:
+        takes = status == _STORED or newer
+    if takes:
+        state["status"] = status
+        state["status_at"] = at
+        state["status_event_id"] = event_id
+        state["next_retry_at"] = next_retry_at
 
 
 def _newest(current: int | None, at: int) -> int:
     return at if current is None else max(current, at)
 
 
-def _error(row: MediaRow, kind: str, message: str, at: int, event_id: str) -> dict[str, object]:
-    if row.last_error_at is not None and (at, event_id) <= (
-        row.last_error_at,
-        row.last_error_event_id or "",
-    ):
-        return {}
-    return {
-        "last_error_kind": kind,
-        "last_error_message": message,
-        "last_error_at": at,
-        "last_error_event_id": event_id,
-    }
+def _error(state: State, record: Mapping[str, Any], at: int) -> None:
+    event_id = record["event_id"]
+    last = state["last_error_at"]
+    if last is not None and (at, event_id) <= (last, state["last_error_event_id"] or ""):
+        return
+    state["last_error_kind"] = record["error_kind"]
+    state["last_error_message"] = record["error_message"]
+    state["last_error_at"] = at
+    state["last_error_event_id"] = event_id
 
 
 __all__ = [
@@ -312,8 +375,11 @@ __all__ = [
     "IN_FLIGHT",
     "MediaRow",
     "MediaStatus",
+    "State",
     "apply",
     "day_of",
+    "fold",
     "millis",
+    "plain_record",
     "row_from",
 ]

@@ -26,6 +26,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from prometheus_client import Counter
@@ -62,34 +63,62 @@ def decode_record(codec: AvroCodec, message: Message) -> LogRecord:
     A record nobody can read must not stop the read side for ever: it is
     logged, counted and stepped over (its offset still advances with the batch).
     """
-    topic, partition, offset = (
-        message.topic() or "",
-        message.partition() or 0,
-        message.offset() or 0,
-    )
+    topic, partition, offset = _position(message)
     try:
         event = codec.decode(message.value())
     except UndecodableRecord as exc:
-        log.error(
-            "projection_undecodable",
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            error=exc.message,
-        )
-        SKIPPED.inc()
+        _undecodable(message, exc)
         return LogRecord(topic, partition, offset, None)
     if not isinstance(event, _MEDIA_EVENT_TYPES):
-        log.error(
-            "projection_not_a_media_event",
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            record_type=type(event).__name__,
-        )
-        SKIPPED.inc()
+        _not_a_media_event(message, type(event))
         return LogRecord(topic, partition, offset, None)
     return LogRecord(topic, partition, offset, event)
+
+
+PlainEvent = tuple[type, dict[str, Any]]
+"""A media event's dataclass type and its fields as :meth:`AvroCodec.decode_plain` reads them."""
+
+
+def decode_plain_record(codec: AvroCodec, message: Message) -> PlainEvent | None:
+    """The media event of a consumed message as its type and plain record, for :func:`fold`.
+
+    What a rebuild reads: the fields without their dataclasses
+    (:meth:`AvroCodec.decode_plain`). ``None`` for a record that is skipped,
+    exactly as :func:`decode_record` skips it (logged and counted).
+    """
+    try:
+        event_type, record = codec.decode_plain(message.value())
+    except UndecodableRecord as exc:
+        _undecodable(message, exc)
+        return None
+    if event_type not in _MEDIA_EVENT_TYPES:
+        _not_a_media_event(message, event_type)
+        return None
+    return event_type, record
+
+
+def _position(message: Message) -> tuple[str, int, int]:
+    return message.topic() or "", message.partition() or 0, message.offset() or 0
+
+
+def _undecodable(message: Message, exc: UndecodableRecord) -> None:
+    topic, partition, offset = _position(message)
+    log.error(
+        "projection_undecodable", topic=topic, partition=partition, offset=offset, error=exc.message
+    )
+    SKIPPED.inc()
+
+
+def _not_a_media_event(message: Message, record_type: type) -> None:
+    topic, partition, offset = _position(message)
+    log.error(
+        "projection_not_a_media_event",
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        record_type=record_type.__name__,
+    )
+    SKIPPED.inc()
 
 
 class ProjectionConsumer:
@@ -296,4 +325,11 @@ STAGE = StageSpec(
 """The projection as ``mediaflow run projection`` runs it."""
 
 
-__all__ = ["STAGE", "ProjectionConsumer", "decode_record", "open_projection"]
+__all__ = [
+    "STAGE",
+    "PlainEvent",
+    "ProjectionConsumer",
+    "decode_plain_record",
+    "decode_record",
+    "open_projection",
+]

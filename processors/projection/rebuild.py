@@ -26,13 +26,12 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from mediaflow.codec import AvroCodec
 from mediaflow.config import KafkaSettings, Settings
 from mediaflow.errors import MediaflowError
-from mediaflow.events import MediaEvent
 from mediaflow.kafka import clients
 from mediaflow.kafka.scan import partitions_of, throwaway_consumer, watermarks
 from mediaflow.kafka.topics import load_layout
 from mediaflow.logging import configure
-from mediaflow.media_state import MediaRow, apply
-from mediaflow.processors.projection.consumer import decode_record
+from mediaflow.media_state import State, fold
+from mediaflow.processors.projection.consumer import PlainEvent, decode_plain_record
 from mediaflow.progress import Progress
 from mediaflow.storage.projection import ProjectionStore, open_rebuild, open_store
 
@@ -108,12 +107,15 @@ def replay(
 ) -> int:
     """Fold every committed record of ``partitions`` of ``topic`` into ``store``, from the start.
 
-    The events are folded into rows in memory (:func:`mediaflow.media_state.apply`)
-    and the rows written ``fold_rows`` at a time, each write one transaction:
-    a media is written about once per replay, not once per batch it has events
-    in. The end is each partition's end when the replay reaches it; the store's
-    offsets are then set to those ends, so a projection consumer using the
-    store continues exactly where the replay stopped.
+    The events are decoded without their dataclasses
+    (:meth:`~mediaflow.codec.AvroCodec.decode_plain`), folded into rows in
+    memory by the live projection's state machine
+    (:func:`mediaflow.media_state.fold`), and the rows written ``fold_rows``
+    at a time, each write one transaction: a media is written about once per
+    replay, not once per batch it has events in. The end is each partition's
+    end when the replay reaches it; the store's offsets are then set to those
+    ends, so a projection consumer using the store continues exactly where the
+    replay stopped.
 
     Args:
         kafka: the cluster.
@@ -142,12 +144,12 @@ def replay(
         while remaining:
             if stop():
                 raise ReplayStopped("the rebuild was stopped before the end of the log")
-            events: list[MediaEvent] = []
+            events: list[PlainEvent] = []
             read = 0
             for message in consumer.consume(batch_size, timeout=0.5):
                 error = message.error()
                 if error is None:
-                    event = decode_record(codec, message).event
+                    event = decode_plain_record(codec, message)
                     if event is not None:
                         events.append(event)
                     read += 1
@@ -178,24 +180,25 @@ class _Fold:
     def __init__(self, store: ProjectionStore, limit: int) -> None:
         self._store = store
         self._limit = limit
-        self._rows: dict[str, MediaRow] = {}
+        self._states: dict[str, State] = {}
         self._written = False
 
-    def add(self, events: Sequence[MediaEvent]) -> None:
-        rows = self._rows
+    def add(self, events: Sequence[PlainEvent]) -> None:
+        states = self._states
         if self._written:
-            missing = {event.media_id for event in events} - rows.keys()
+            missing = {record["media_id"] for _, record in events} - states.keys()
             if missing:
-                rows.update(self._store.load_rows(missing))
-        for event in events:
-            rows[event.media_id] = apply(rows.get(event.media_id), event)
-        if len(rows) >= self._limit:
+                states.update(self._store.load_states(missing))
+        for event_type, record in events:
+            media_id = record["media_id"]
+            states[media_id] = fold(states.get(media_id), event_type, record)
+        if len(states) >= self._limit:
             self.write()
 
     def write(self) -> None:
-        if self._rows:
-            self._store.put_rows(self._rows.values())
-            self._rows = {}
+        if self._states:
+            self._store.put_states(self._states.values())
+            self._states = {}
             self._written = True
 
 

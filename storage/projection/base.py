@@ -14,7 +14,7 @@ from typing import Protocol
 
 from mediaflow.errors import MediaflowError
 from mediaflow.events import MediaEvent
-from mediaflow.media_state import MediaRow
+from mediaflow.media_state import MediaRow, State
 
 
 class StoreReplaced(MediaflowError):
@@ -121,16 +121,17 @@ class ProjectionStore(Protocol):
         """Raise the stored offsets to at least ``positions`` (never lowers them)."""
         ...
 
-    def put_rows(self, rows: Iterable[MediaRow]) -> None:
-        """Write rows as they are (inserted, or replacing the stored ones) in one transaction.
+    def put_states(self, states: Iterable[State]) -> None:
+        """Write media states as rows (inserted, or replacing the stored ones) in one transaction.
 
-        For a rebuild, which folds events into rows itself and stores its
-        offsets once at the end; a live consumer uses :meth:`apply_batch`.
+        For a rebuild, which folds events into states itself
+        (:func:`mediaflow.media_state.fold`) and stores its offsets once at
+        the end; a live consumer uses :meth:`apply_batch`.
         """
         ...
 
-    def load_rows(self, media_ids: Collection[str]) -> dict[str, MediaRow]:
-        """The stored rows of these media, by media id (media without a row are absent)."""
+    def load_states(self, media_ids: Collection[str]) -> dict[str, State]:
+        """The stored states of these media, by media id (media without a row are absent)."""
         ...
 
     def get(self, media_id: str) -> MediaRow | None:

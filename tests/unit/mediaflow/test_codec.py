@@ -27,6 +27,7 @@ from mediaflow.events import (
     MediaType,
     WebhookReceived,
 )
+from mediaflow.media_state import plain_record
 from mediaflow.schemas import SCHEMA_DIR
 
 NOW = datetime(2026, 11, 29, 12, 0, 0, 123000, tzinfo=UTC)
@@ -98,6 +99,19 @@ def test_every_record_type_has_a_sample():
 def test_records_round_trip(record):
     codec = AvroCodec()
     assert codec.decode(codec.encode(record)) == record
+
+
+@pytest.mark.parametrize("record", SAMPLES, ids=lambda r: type(r).__name__)
+def test_a_plain_decode_reads_the_record_as_its_dataclass_holds_it(record):
+    """What a rebuild folds (no dataclass) is what the live projection folds (from one)."""
+    codec = AvroCodec()
+    assert codec.decode_plain(codec.encode(record)) == (type(record), plain_record(record))
+
+
+def test_a_plain_decode_reads_timestamps_as_epoch_milliseconds():
+    record_type, fields = AvroCodec().decode_plain(AvroCodec().encode(SAMPLES[3]))
+    assert record_type is MediaDownloadFailed
+    assert fields["occurred_at"] == fields["next_due_at"] == 1_795_953_600_123
 
 
 @pytest.mark.parametrize("record", SAMPLES, ids=lambda r: type(r).__name__)
@@ -197,6 +211,17 @@ def test_every_schema_field_added_later_has_a_default():
 def test_undecodable_values_raise_a_clear_error(data, message):
     with pytest.raises(UndecodableRecord, match=message):
         AvroCodec().decode(data)
+
+
+@pytest.mark.parametrize(
+    "data", [None, b"{}", MAGIC + b"\x00" * 8 + b"xyz", AvroCodec().encode(SAMPLES[2])[:-3]]
+)
+def test_a_plain_decode_refuses_what_decode_refuses(data):
+    codec = AvroCodec()
+    with pytest.raises(UndecodableRecord):
+        codec.decode(data)
+    with pytest.raises(UndecodableRecord):
+        codec.decode_plain(data)
 
 
 def test_a_truncated_body_is_undecodable():
@@ -377,3 +402,7 @@ def test_events_written_before_they_carried_info_decode_without_it(name: str) ->
     decoded = AvroCodec().decode(MAGIC + fingerprint + body.getvalue())
     assert decoded.media_id == "m"
     assert decoded.info is None
+    assert AvroCodec().decode_plain(MAGIC + fingerprint + body.getvalue()) == (
+        type(decoded),
+        plain_record(decoded),
+    )

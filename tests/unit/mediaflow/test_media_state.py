@@ -5,7 +5,20 @@ from __future__ import annotations
 import itertools
 import random
 
-from mediaflow.media_state import MediaRow, MediaStatus, apply, millis
+import pytest
+
+from mediaflow.codec import AvroCodec
+from mediaflow.events import MediaInfo
+from mediaflow.media_state import (
+    COLUMNS,
+    MediaRow,
+    MediaStatus,
+    State,
+    apply,
+    fold,
+    millis,
+    row_from,
+)
 from tests.support.projection import (
     at,
     dead_lettered,
@@ -113,3 +126,36 @@ def test_every_arrival_order_gives_the_same_row() -> None:
     orders = list(itertools.permutations(events))
     for order in random.Random(7).sample(orders, 200):
         assert run(list(order)) == expected
+
+
+def test_folding_the_plain_records_a_rebuild_reads_gives_the_live_rows() -> None:
+    """A rebuild folds records decoded without dataclasses; the live projection, events."""
+    codec = AvroCodec()
+    events = [
+        stored("m1", 20, attempt=2),
+        detected("m1"),
+        failed("m1", 5),
+        detected("m2", 1),
+        failed("m2", 2, retryable=False),
+        dead_lettered("m2", 3, attempt=2),
+        redriven("m2", 4),
+        dismissed("m2", 6),
+        dead_lettered("m3", 1),
+        failed("m3", 0),
+        stored("m3", 9),
+        stored("m3", 8),
+        dismissed("m3", 12),
+    ]
+    live: dict[str, MediaRow] = {}
+    states: dict[str, State] = {}
+    for event in events:
+        live[event.media_id] = apply(live.get(event.media_id), event)
+        event_type, record = codec.decode_plain(codec.encode(event))
+        states[event.media_id] = fold(states.get(event.media_id), event_type, record)
+    assert {media_id: row_from(state.items()) for media_id, state in states.items()} == live
+    assert all(list(state) == list(COLUMNS) for state in states.values())
+
+
+def test_folding_anything_but_a_media_event_is_a_programming_error() -> None:
+    with pytest.raises(TypeError, match="not a media event: MediaInfo"):
+        fold(None, MediaInfo, {"occurred_at": 0, "media_id": "m1"})

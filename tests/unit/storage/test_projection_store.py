@@ -10,7 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from mediaflow.media_state import millis
+from mediaflow.events import MediaDetected, MediaDownloadFailed, MediaStored
+from mediaflow.media_state import fold, millis, plain_record
 from mediaflow.storage.projection import (
     LogRecord,
     MediaQuery,
@@ -60,6 +61,22 @@ def test_a_batch_creates_rows_and_stores_the_next_offset(store: ProjectionStore)
     assert store.get("m1").status == "stored"  # type: ignore[union-attr]
     assert store.get("m2").status == "detected"  # type: ignore[union-attr]
     assert store.offsets(TOPIC) == {0: 3}
+
+
+def test_states_written_again_replace_their_rows_nulls_included(store: ProjectionStore) -> None:
+    """A rebuild writes a media, reads it back later and writes it again with what changed."""
+    retrying = fold(None, MediaDetected, plain_record(detected("m1")))
+    fold(retrying, MediaDownloadFailed, plain_record(failed("m1", 5)))
+    other = fold(None, MediaDetected, plain_record(detected("m2")))
+    store.put_states([retrying, other])
+    loaded = store.load_states(["m1", "m2", "m3"])
+    assert loaded == {"m1": retrying, "m2": other}
+    assert loaded["m1"]["next_retry_at"] is not None
+    done = fold(loaded["m1"], MediaStored, plain_record(stored("m1", 9)))
+    store.put_states([done])
+    assert store.load_states(["m1"]) == {"m1": done}
+    assert store.get("m1").next_retry_at is None  # type: ignore[union-attr]
+    assert store.get("m1").status == "stored"  # type: ignore[union-attr]
 
 
 def test_a_batch_re_read_after_a_crash_is_not_applied_again(store: ProjectionStore) -> None:
