@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 
@@ -66,15 +65,11 @@ async def test_a_media_history_comes_from_the_event_log_in_order_not_from_the_ro
     settings, layout, store, media_id = retried_then_stored
     (failed,) = of_type(settings, MediaDownloadFailed)
     (stored,) = of_type(settings, MediaStored)
-    row = store.get(media_id)
     # Someone rewrote the row's history times a day later (window bounds untouched).
-    store.put_rows(
-        [
-            dataclasses.replace(
-                row, last_failed_at=row.last_failed_at + DAY_MS, stored_at=row.stored_at + DAY_MS
-            )
-        ]
-    )
+    state = store.load_states([media_id])[media_id]
+    state["last_failed_at"] += DAY_MS
+    state["stored_at"] += DAY_MS
+    store.put_states([state])
 
     async with TestClient(TestServer(dashboard_app(settings, store))) as client:
         await client.post(
