@@ -239,7 +239,7 @@ def walk(browser, run, factory, secrets, images, expiring, hostile, faults, shot
     # Caught up, the numbers are true: transaction markers are not lag, nor a backlog.
     lags = page.locator("#groups tbody td:nth-child(6)")
     wait_for("every lag to read 0", lambda: set(lags.all_inner_texts()) == {"0"}, 30)
-    in_flight = page.locator("#stages tbody td:nth-child(2)")
+    in_flight = page.locator("#stages tbody td:nth-child(3)")
     wait_for("nothing in flight", lambda: set(in_flight.all_inner_texts()) == {"0"}, 30)
     expect(page.locator("#client-dead-letters")).to_have_text("0")  # redriven, then stored
     expect(page.locator("#not-applied")).to_have_text("0")
