@@ -45,7 +45,7 @@ from simulator.webhooks import Webhook, WebhookFactory
 KNEE_P99_S = 2.0
 """A step whose accepted -> stored p99 exceeds this did not keep up."""
 
-RATES = (4.0, 8.0, 12.0, 18.0, 27.0, 40.0, 60.0, 90.0, 135.0)
+RATES = (4.0, 8.0, 12.0, 18.0, 27.0, 40.0, 60.0, 90.0, 135.0, 200.0)
 """Webhooks/s offered, one step each, until a step does not keep up."""
 
 LAG_GROWTH_S = 4.0
