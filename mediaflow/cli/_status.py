@@ -84,8 +84,9 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
         else:
             current, previous = previous, None
         state = status.health(settings, layout, s3, admin)
-        stages = status.stage_rows(current, time.time() * 1000, previous)
-        data = status.render(status.lag_rows(current, previous), state, stages)
+        rows = status.lag_rows(current, previous)
+        stages = status.stage_rows(rows, current.first_pending, time.time() * 1000)
+        data = status.render(rows, state, stages)
         text = to_json(data) if args.json else status_text(data)
         print((CLEAR_HOME if args.watch else "") + text, flush=True)
         if not args.watch:

@@ -125,23 +125,25 @@ def _first_pending(
 
 
 def stage_rows(
-    sample: Sample, now_ms: float, previous: Sample | None = None
+    rows: Iterable[dict[str, Any]], first_pending: dict[tuple[str, str, int], int], now_ms: float
 ) -> list[dict[str, Any]]:
     """One row per consumer group: records/s, records in flight, the oldest one's age (pure).
 
-    The rate is what the group committed per second since ``previous`` (``None``
-    without it); in flight is the group's lag summed over its partitions (what it
-    has not committed, up to the last data record); the age is that of the
-    oldest first uncommitted record, ``None`` when the group is caught up.
+    ``rows`` are :func:`lag_rows` of a sample and ``first_pending`` its
+    :attr:`Sample.first_pending`. The rate is what the group committed per
+    second (``None`` when its rows have none: the first look); in flight is the
+    group's lag summed over its partitions (what it has not committed, up to the
+    last data record); the age is that of the oldest first uncommitted record,
+    ``None`` when the group is caught up.
     """
     in_flight: dict[str, int] = {}
     rates: dict[str, float] = {}
-    for row in lag_rows(sample, previous):
+    for row in rows:
         in_flight[row["group"]] = in_flight.get(row["group"], 0) + row["lag"]
         if row["rate"] is not None:
             rates[row["group"]] = rates.get(row["group"], 0.0) + row["rate"]
     oldest: dict[str, int] = {}
-    for (group, _topic, _partition), timestamp in sample.first_pending.items():
+    for (group, _topic, _partition), timestamp in first_pending.items():
         oldest[group] = min(timestamp, oldest.get(group, timestamp))
     return [
         {

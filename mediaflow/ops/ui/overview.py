@@ -134,7 +134,7 @@ class Overview:
             state = status.health(settings, layout, self._s3, self._admin, self._dead_letters)
         except MediaflowError as exc:
             return {"error": exc.message}
-        stages = status.stage_rows(sample, self._wall_clock() * 1000, previous)
+        stages = status.stage_rows(rows, sample.first_pending, self._wall_clock() * 1000)
         # Through the CLI's JSON encoder: the page shows what `status --json` prints.
         return dict(json.loads(to_json(status.render(rows, state, stages))))
 

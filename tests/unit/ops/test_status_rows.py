@@ -42,7 +42,9 @@ def test_a_stage_sums_its_partitions_lag_and_its_oldest_age_is_the_oldest_first_
         {("t", 0): 9, ("t", 1): 7, ("r", 0): 4},
         {("g", "t", 0): 50_000, ("g", "r", 0): 40_000},
     )
-    stages = {s["group"]: s for s in stage_rows(sample, now_ms=100_000)}
+    stages = {
+        s["group"]: s for s in stage_rows(lag_rows(sample), sample.first_pending, now_ms=100_000)
+    }
     assert (stages["g"]["in_flight"], stages["g"]["oldest_in_flight_age_s"]) == (5, 60)
     assert (stages["h"]["in_flight"], stages["h"]["oldest_in_flight_age_s"]) == (0, None)
 
@@ -50,7 +52,7 @@ def test_a_stage_sums_its_partitions_lag_and_its_oldest_age_is_the_oldest_first_
 def test_a_stage_rate_sums_what_its_partitions_committed_per_second_since_the_last_look():
     before = Sample(10.0, {("g", "t", 0): 100, ("g", "t", 1): 50}, {("t", 0): 200, ("t", 1): 90})
     after = Sample(12.0, {("g", "t", 0): 120, ("g", "t", 1): 60}, {("t", 0): 200, ("t", 1): 90})
-    (stage,) = stage_rows(after, now_ms=0, previous=before)
-    (first_look,) = stage_rows(after, now_ms=0)
+    (stage,) = stage_rows(lag_rows(after, before), after.first_pending, now_ms=0)
+    (first_look,) = stage_rows(lag_rows(after), after.first_pending, now_ms=0)
     assert (stage["rate"], stage["in_flight"]) == (15.0, 110)
     assert first_look["rate"] is None
