@@ -36,7 +36,7 @@ from mediaflow.events import MediaType
 from mediaflow.tenants import TenantRegistry
 from simulator.faults import Faults
 from simulator.media import MediaLibrary
-from simulator.pipeline import ROLES, Pipeline, Run, copies, terminal_rows
+from simulator.pipeline import ROLES, Pipeline, Run, copies, wait_terminal
 from simulator.report import TERMINAL, accepted_at, latencies_s, percentile
 from simulator.sender import SendSummary, send_webhooks
 from simulator.servers import SimulatorThread
@@ -168,16 +168,7 @@ def _step(
     # The pipeline fills during the first half of a step; in the second half a
     # pipeline that keeps up holds its lag, one that does not adds to it at every sample.
     held = [sum(s["lag"].values()) for s in sampler.samples if s["t"] >= (sent - started) / 2]
-    store = run_.open_store()
-    try:
-        deadline = time.monotonic() + DRAIN_S
-        while time.monotonic() < deadline:
-            rows, done = terminal_rows(store, media_ids, TERMINAL)
-            if done == len(media_ids):
-                break
-            time.sleep(0.5)
-    finally:
-        store.close()
+    rows, done = wait_terminal(run_, media_ids, TERMINAL, DRAIN_S, poll_s=0.5)
     drained = time.time()
     sampler.stop()
     cpu = {r: v - before.get(r, 0.0) for r, v in pipeline.cpu_seconds().items()}

@@ -34,7 +34,7 @@ from mediaflow.tenants import TenantRegistry
 from simulator.callbacks import CallbackReceiver, new_secret, wait_callbacks, with_callbacks
 from simulator.faults import Faults
 from simulator.media import MediaLibrary
-from simulator.pipeline import ROLES, Pipeline, Run, terminal_rows
+from simulator.pipeline import ROLES, Pipeline, Run, terminal_rows, wait_terminal
 from simulator.report import TERMINAL, accepted_at, latencies_s, percentile
 from simulator.sender import send_webhooks
 from simulator.servers import SimulatorThread
@@ -163,15 +163,8 @@ def run(
                 send_webhooks(batch, base_url=run_.webhook_url, secrets=secrets, rate=rate)
             )
             media_ids.update(summary.media_ids() | summary.invalid_media_ids())
-            store = run_.open_store()
-            deadline = time.monotonic() + DRAIN_TIMEOUT_S
-            while time.monotonic() < deadline:
-                rows, done = terminal_rows(store, media_ids, TERMINAL)
-                if done == len(media_ids):
-                    break
-                time.sleep(1.0)
+            rows, _done = wait_terminal(run_, media_ids, TERMINAL, DRAIN_TIMEOUT_S, poll_s=1.0)
             drained_at = time.time()
-            store.close()
             # Media the detector refused have no client to call back.
             told = {r.media_id for r in rows.values() if r and r.status in TERMINAL and r.client_id}
             wait_callbacks(receiver, told, CALLBACK_TIMEOUT_S)

@@ -25,7 +25,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -416,6 +416,25 @@ def terminal_rows(
     return rows, done
 
 
+def wait_terminal(
+    run: Run, media_ids: Collection[str], terminal: Iterable[str], timeout_s: float, poll_s: float
+) -> tuple[dict[str, MediaRow | None], int]:
+    """Poll ``run``'s projection until every media is ``terminal`` or ``timeout_s`` passed.
+
+    Returns the last poll's :func:`terminal_rows`.
+    """
+    store = run.open_store()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            rows, done = terminal_rows(store, media_ids, terminal)
+            if done == len(media_ids) or time.monotonic() >= deadline:
+                return rows, done
+            time.sleep(poll_s)
+    finally:
+        store.close()
+
+
 __all__ = [
     "COPY_MARK",
     "RETRY_DELAYS_S",
@@ -427,4 +446,5 @@ __all__ = [
     "free_port",
     "process_tree_cpu_s",
     "terminal_rows",
+    "wait_terminal",
 ]
